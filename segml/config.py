@@ -1,0 +1,135 @@
+"""Configuration: YAML in ``configs/``, loaded once at the edge and validated with pydantic.
+
+Every model forbids unknown keys, so a typo fails instead of being ignored, and every failing key
+is reported at once with the file name. Jobs unpack these objects into plain keyword arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from segml.errors import ConfigError
+
+__all__ = [
+    "CategoryRules",
+    "Config",
+    "CustomersConfig",
+    "DataConfig",
+    "EventsConfig",
+    "FeatureConfig",
+    "OrdersConfig",
+    "load_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategoryRules(_Strict):
+    """Derive a product group from a text column when the data has no category.
+
+    ``rules`` maps a group name to a case-insensitive regular expression; the first rule (in file
+    order) whose pattern matches the ``source`` column wins, anything else gets ``default``.
+    """
+
+    source: str
+    rules: dict[str, str]
+    default: str = "other"
+
+
+class _TableConfig(_Strict):
+    path: str | None = None
+    format: Literal["csv", "parquet"] | None = None
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical name -> the name in your data"
+    )
+
+
+class OrdersConfig(_TableConfig):
+    return_order_prefix: str | None = Field(
+        default=None, description="order ids starting with this mark cancellations (e.g. 'C')"
+    )
+    return_statuses: list[str] = Field(
+        default_factory=lambda: ["cancelled", "canceled", "returned", "refunded"]
+    )
+    non_product_ids: list[str] = Field(
+        default_factory=list, description="product ids that are fees, postage or adjustments"
+    )
+    category_rules: CategoryRules | None = None
+
+
+class EventsConfig(_TableConfig):
+    pass
+
+
+class CustomersConfig(_TableConfig):
+    pass
+
+
+class DataConfig(_Strict):
+    orders: OrdersConfig = Field(default_factory=OrdersConfig)
+    events: EventsConfig | None = None
+    customers: CustomersConfig | None = None
+    synthetic_customers: int | None = Field(
+        default=None, description="use segml.datasets.make_shop with this many customers"
+    )
+    synthetic_seed: int = 0
+
+
+class FeatureConfig(_Strict):
+    windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90, 365])
+    top_k_categories: int = Field(default=8, ge=1, le=100)
+    engagement_window_days: int = Field(default=90, ge=1)
+    intent_window_days: int = Field(default=30, ge=1)
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or any(w <= 0 for w in v):
+            raise ValueError(f"windows_days must be positive whole days, got {v}")
+        return sorted(set(v))
+
+
+class Config(_Strict):
+    """The whole job configuration (see ``configs/README.md`` for every key)."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    engine: Literal["polars", "spark"] = "polars"
+    output_dir: str = "runs"
+    base_dir: str = Field(default=".", description="set by load_config: the config's folder")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config; all failing keys are reported in one ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist; pass --config PATH.")
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top, found {type(raw).__name__}.")
+    raw.setdefault("base_dir", str(path.resolve().parent))
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in err.errors()
+        ]
+        raise ConfigError(
+            f"{path} has {len(lines)} invalid key(s):\n" + "\n".join(lines)
+            + "\nSee configs/README.md for every key and its default."
+        ) from err

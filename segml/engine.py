@@ -1,0 +1,218 @@
+"""The execution layer: every table becomes a Narwhals lazy frame on one of two engines.
+
+Feature code is written once against Narwhals. By default it runs on Polars' lazy, out-of-core
+engine (pandas, Polars, DuckDB and file inputs all land there); a Spark DataFrame keeps running on
+Spark. The few operations Narwhals does not express the same way on both engines (parsing
+timestamps into epoch days, lenient number parsing) are dispatched here, and only here.
+
+Timestamps are carried internally as float64 *epoch days* (UTC): both engines compute them as the
+same integer microseconds divided by the same constant, so results agree to the bit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import narwhals.stable.v2 as nw
+import polars as pl
+
+from segml.errors import DataError
+
+__all__ = [
+    "Backend",
+    "as_of_days",
+    "backend_of",
+    "collect",
+    "frame_kind",
+    "is_spark",
+    "parse_as_of",
+    "parse_float",
+    "parse_time_days",
+    "to_lazy",
+    "to_native",
+]
+
+Backend = Literal["polars", "spark"]
+US_PER_DAY = 86_400_000_000
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def parse_as_of(value: Any) -> dt.datetime:
+    """A cutoff as a naive UTC datetime; a date means midnight UTC at its start."""
+    if value is None:
+        raise DataError("as_of is required: pass the cutoff date explicitly, e.g. as_of='2011-09-01'.")
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as err:
+            raise DataError(f"as_of {value!r} is not an ISO date; use e.g. '2011-09-01'.") from err
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        raise DataError(f"as_of must be a date or datetime, got {type(value).__name__} {value!r}.")
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def as_of_days(value: Any) -> float:
+    """The cutoff in epoch days, computed exactly like the data's timestamps."""
+    ts = parse_as_of(value)
+    micros = (ts - _EPOCH) // dt.timedelta(microseconds=1)
+    return micros / US_PER_DAY
+
+
+def is_spark(obj: Any) -> bool:
+    return type(obj).__module__.startswith("pyspark.sql")
+
+
+def frame_kind(obj: Any) -> str:
+    """What kind of table the caller gave: pandas, polars, duckdb, spark or path."""
+    module = type(obj).__module__
+    for kind in ("pandas", "polars", "duckdb"):
+        if module.startswith(kind):
+            return kind
+    if is_spark(obj):
+        return "spark"
+    if isinstance(obj, nw.DataFrame | nw.LazyFrame):
+        return frame_kind(obj.to_native())
+    return "path"
+
+
+def to_lazy(obj: Any, *, table: str) -> nw.LazyFrame[Any]:
+    """Wrap an in-memory table as a Narwhals lazy frame on Polars (or Spark for Spark input)."""
+    if isinstance(obj, nw.DataFrame | nw.LazyFrame):
+        obj = obj.to_native()
+    kind = frame_kind(obj)
+    if kind == "spark":
+        return nw.from_native(obj)
+    if kind == "pandas":
+        return nw.from_native(_pandas_to_polars(obj, table=table).lazy())
+    if kind == "duckdb":
+        return nw.from_native(obj.pl().lazy())
+    if isinstance(obj, pl.DataFrame):
+        return nw.from_native(obj.lazy())
+    if isinstance(obj, pl.LazyFrame):
+        return nw.from_native(obj)
+    raise DataError(
+        f"{table}: cannot read a {type(obj).__name__}; pass a pandas or Polars DataFrame, a DuckDB "
+        "relation, a Spark DataFrame, or a path to CSV/Parquet."
+    )
+
+
+def _pandas_to_polars(frame: Any, *, table: str) -> pl.DataFrame:
+    import pandas as pd
+
+    frame = frame.copy(deep=False)
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            frame[name] = col.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif col.dtype == object and col.map(lambda v: isinstance(v, dt.datetime)).any():
+            frame[name] = col.map(lambda v: v.isoformat() if isinstance(v, dt.datetime) else v)
+    try:
+        return pl.from_pandas(frame)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as err:
+        raise DataError(f"{table}: could not convert the pandas DataFrame: {err}") from err
+
+
+def backend_of(lf: nw.LazyFrame[Any]) -> Backend:
+    return "spark" if is_spark(lf.to_native()) else "polars"
+
+
+def parse_time_days(lf: nw.LazyFrame[Any], column: str, out: str) -> nw.LazyFrame[Any]:
+    """Add ``out``: ``column`` as float epoch days in UTC (null where it cannot be parsed)."""
+    native = lf.to_native()
+    if is_spark(native):
+        return nw.from_native(_spark_time_days(native, column, out))
+    dtype = native.collect_schema()[column]
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    elif dtype == pl.Date:
+        expr = expr.cast(pl.Datetime("us"))
+    elif dtype in (pl.String, pl.Categorical):
+        expr = _polars_parse_text_time(expr.cast(pl.String))
+    else:
+        expr = pl.lit(None, dtype=pl.Datetime("us"))
+    days = expr.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64) / US_PER_DAY
+    return nw.from_native(native.with_columns(days.alias(out)))
+
+
+def _polars_parse_text_time(text: pl.Expr) -> pl.Expr:
+    """ISO-like text with or without an offset; offsets are converted to UTC."""
+    iso = (
+        text.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{1,2}-\d{1,2})[ T]", "${1}T")
+        .str.replace(r"Z$", "+00:00")
+    )
+    aware = [
+        iso.str.to_datetime(fmt, strict=False, time_zone="UTC").dt.replace_time_zone(None)
+        for fmt in ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M%:z")
+    ]
+    naive = [
+        iso.str.to_datetime(fmt, strict=False, time_unit="us")
+        for fmt in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%m/%d/%Y %H:%M")
+    ]
+    return pl.coalesce([e.dt.cast_time_unit("us") for e in aware] + naive)
+
+
+def _spark_time_days(native: Any, column: str, out: str) -> Any:
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    dtype = native.schema[column].dataType
+    col = F.col(column)
+    if isinstance(dtype, T.StringType):
+        col = F.try_to_timestamp(F.trim(col))
+    elif isinstance(dtype, T.DateType):
+        col = col.cast("timestamp")
+    elif not isinstance(dtype, T.TimestampType | T.TimestampNTZType):
+        col = F.lit(None).cast("timestamp")
+    if isinstance(dtype, T.TimestampNTZType):
+        col = F.to_utc_timestamp(col.cast("timestamp"), "UTC")
+    days = F.unix_micros(col.cast("timestamp")).cast("double") / float(US_PER_DAY)
+    return native.withColumn(out, days)
+
+
+def parse_float(lf: nw.LazyFrame[Any], column: str, out: str) -> nw.LazyFrame[Any]:
+    """Add ``out``: ``column`` as float64, null where the text is not a number."""
+    native = lf.to_native()
+    if is_spark(native):
+        from pyspark.sql import functions as F
+
+        return nw.from_native(
+            native.withColumn(out, F.expr(f"try_cast(trim(cast(`{column}` as string)) as double)"))
+        )
+    dtype = native.collect_schema()[column]
+    expr = pl.col(column)
+    if dtype in (pl.String, pl.Categorical):
+        expr = expr.cast(pl.String).str.strip_chars()
+    return nw.from_native(native.with_columns(expr.cast(pl.Float64, strict=False).alias(out)))
+
+
+def collect(lf: nw.LazyFrame[Any] | nw.DataFrame[Any]) -> pl.DataFrame:
+    """Run a query and return a Polars DataFrame (Polars' streaming engine for local data)."""
+    if isinstance(lf, nw.DataFrame):
+        return lf.to_polars()
+    native = lf.to_native()
+    if is_spark(native):
+        return pl.from_arrow(native.toArrow())  # type: ignore[return-value]
+    return native.collect(engine="streaming")
+
+
+def to_native(result: pl.DataFrame, lf: nw.LazyFrame[Any] | None, kind: str) -> Any:
+    """Hand a result back in the caller's own frame type."""
+    if kind == "spark" and lf is not None:
+        return lf.to_native()
+    if kind == "polars":
+        return result
+    if kind == "duckdb":
+        import duckdb
+
+        return duckdb.from_arrow(result.to_arrow())
+    return result.to_pandas()

@@ -1,0 +1,111 @@
+"""Category-affinity family: share of spend and of views across the top-K categories.
+
+The top-K categories are learned once, on history before the training cutoff, and then fixed,
+so the same columns exist when the model scores later data. Spend outside them goes to
+``affinity__spend_share_other``. Data without categories can derive product groups from a text
+column (``data.orders.category_rules``, see ``configs/online_retail.yaml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import narwhals.stable.v2 as nw
+
+from segml.engine import collect
+from segml.features._expr import count_if, safe_div, slug
+
+__all__ = ["affinity_finish", "affinity_frames", "category_columns", "learn_categories"]
+
+
+def _purchases(orders: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]:
+    return orders.filter((nw.col("t") < cut) & ~nw.col("is_return") & (nw.col("revenue") > 0))
+
+
+def learn_categories(
+    orders: nw.LazyFrame[Any], events: nw.LazyFrame[Any] | None, cut: float, *, k: int
+) -> list[str]:
+    """The top-``k`` categories by spend before ``cut`` (by product views if orders have none)."""
+    if "category" in orders.collect_schema().names():
+        ranked = (
+            _purchases(orders, cut).filter(~nw.col("category").is_null())
+            .group_by("category").agg(nw.col("revenue").sum().alias("weight"))
+        )
+    elif events is not None and "category" in events.collect_schema().names():
+        ranked = (
+            events.filter((nw.col("t") < cut) & (nw.col("event_type") == "product_view"))
+            .filter(~nw.col("category").is_null())
+            .group_by("category").agg(nw.len().alias("weight"))
+        )
+    else:
+        return []
+    top = collect(ranked.sort(["weight", "category"], descending=[True, False]).head(k))
+    return [str(c) for c in top.get_column("category").to_list()]
+
+
+def category_columns(categories: Sequence[str]) -> dict[str, str]:
+    """category -> unique column slug."""
+    out: dict[str, str] = {}
+    for cat in categories:
+        name = slug(cat)
+        while name in out.values() or name == "other":
+            name += "_"
+        out[cat] = name
+    return out
+
+
+def affinity_frames(
+    orders: nw.LazyFrame[Any],
+    events: nw.LazyFrame[Any] | None,
+    cut: float,
+    *,
+    categories: Sequence[str],
+) -> list[nw.LazyFrame[Any]]:
+    cols = category_columns(categories)
+    frames = []
+    if "category" in orders.collect_schema().names():
+        per_cat = (
+            _purchases(orders, cut)
+            .with_columns(nw.col("category").fill_null("unknown"))
+            .group_by("customer_id", "category").agg(nw.col("revenue").sum().alias("_s"))
+            .with_columns((nw.col("_s") / nw.col("_s").sum().over("customer_id")).alias("_p"))
+        )
+        frames.append(per_cat.group_by("customer_id").agg(
+            nw.col("_s").sum().alias("_spend_total"),
+            (-(nw.col("_p") * nw.col("_p").log(2))).sum().alias("affinity__category_entropy"),
+            nw.len().alias("affinity__categories_bought"),
+            *[nw.when(nw.col("category") == c).then(nw.col("_s")).otherwise(0.0).sum()
+              .alias(f"_spend_{s}") for c, s in cols.items()],
+        ))
+    if events is not None and "category" in events.collect_schema().names() and cols:
+        views = events.filter((nw.col("t") < cut) & (nw.col("event_type") == "product_view"))
+        frames.append(views.group_by("customer_id").agg(
+            nw.len().alias("_views_total"),
+            *[count_if(nw.col("category") == c).alias(f"_views_{s}") for c, s in cols.items()],
+        ))
+    return frames
+
+
+def affinity_finish(
+    *, categories: Sequence[str], has_spend: bool, has_views: bool
+) -> list[nw.Expr]:
+    cols = list(category_columns(categories).values())
+    out: list[nw.Expr] = []
+    if has_spend:
+        shares = [safe_div(nw.col(f"_spend_{s}"), nw.col("_spend_total")) for s in cols]
+        out += [sh.alias(f"affinity__spend_share_{s}") for sh, s in zip(shares, cols, strict=True)]
+        other = nw.lit(1.0) - nw.sum_horizontal(*[nw.col(f"_spend_{s}") for s in cols]) / nw.col(
+            "_spend_total") if cols else nw.lit(1.0)
+        out += [
+            nw.when(nw.col("_spend_total") > 0).then(other).otherwise(None)
+            .alias("affinity__spend_share_other"),
+            nw.col("affinity__category_entropy"),
+            nw.col("affinity__categories_bought").fill_null(0).cast(nw.Float64),
+        ]
+    if has_views:
+        out += [
+            safe_div(nw.col(f"_views_{s}"), nw.col("_views_total")).alias(f"affinity__view_share_{s}")
+            for s in cols
+        ]
+    return out

@@ -1,0 +1,32 @@
+"""Attributes family: country, region, language passthrough, consent flags, sign-up tenure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import narwhals.stable.v2 as nw
+
+__all__ = ["attribute_finish", "attribute_frames"]
+
+_TEXT = ("country", "region", "language")
+_FLAGS = ("email_consent", "sms_consent")
+
+
+def attribute_frames(customers: nw.LazyFrame[Any], cut: float) -> list[nw.LazyFrame[Any]]:
+    names = customers.collect_schema().names()
+    exprs = [nw.col(c).alias(f"attr__{c}") for c in _TEXT + _FLAGS if c in names]
+    if "signup_t" in names:
+        exprs.append(
+            nw.when(nw.col("signup_t") < cut).then(cut - nw.col("signup_t")).otherwise(None)
+            .alias("attr__signup_tenure_days")
+        )
+    return [customers.select("customer_id", *exprs)] if exprs else []
+
+
+def attribute_finish(customers: nw.LazyFrame[Any]) -> list[nw.Expr]:
+    names = customers.collect_schema().names()
+    out = [nw.col(f"attr__{c}") for c in _TEXT if c in names]
+    out += [nw.col(f"attr__{c}").fill_null(False).cast(nw.Float64) for c in _FLAGS if c in names]
+    if "signup_t" in names:
+        out.append(nw.col("attr__signup_tenure_days"))
+    return out

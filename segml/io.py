@@ -1,0 +1,128 @@
+"""The one module that reads and writes files.
+
+Reading returns Polars lazy frames (the embedded engine) with every column as text for CSV, so the
+schema step can parse values itself and report exactly which rows are bad. Writing is atomic: the
+content goes to a temporary sibling first and is renamed into place, so a failed or killed run
+leaves the previous output untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob as globlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segml.errors import DataError
+
+__all__ = ["atomic_dir", "atomic_file", "scan_table", "write_frame", "write_json"]
+
+
+def _parquet_source(path: Path) -> str | list[str]:
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*.parquet"))
+        if not files:
+            raise DataError(f"folder {str(path)!r} holds no .parquet files.")
+        return files
+    return str(path)
+
+
+def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.LazyFrame:
+    """Open a CSV (also ``.gz``) or Parquet file, folder or glob as a lazy frame.
+
+    CSV columns are read as text; the schema step parses them and reports unparseable values.
+    """
+    path = Path(path)
+    text = str(path)
+    matches = globlib.glob(text) if any(ch in text for ch in "*?[") else [text]
+    if not matches or not any(Path(m).exists() for m in matches):
+        raise DataError(
+            f"{table}: no file at {text!r}. Check data.{table}.path in the config "
+            "(relative paths are read from the config file's folder)."
+        )
+    fmt = fmt or _guess_format(Path(matches[0]))
+    if fmt == "parquet":
+        return pl.scan_parquet(_parquet_source(path) if len(matches) == 1 else matches)
+    if any(m.endswith(".gz") for m in matches):
+        frames = [pl.read_csv(m, infer_schema=False) for m in sorted(matches)]
+        return pl.concat(frames).lazy()
+    return pl.scan_csv(sorted(matches), infer_schema=False)
+
+
+def _guess_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if path.is_dir() or ".parquet" in suffixes or ".pq" in suffixes:
+        return "parquet"
+    if ".csv" in suffixes or ".txt" in suffixes:
+        return "csv"
+    raise DataError(
+        f"cannot tell the format of {str(path)!r} from its name; set format: csv or "
+        "format: parquet for this table in the config."
+    )
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; swap it into place only if the block succeeds.
+
+    The previous folder is moved aside and deleted only after the new one is in place, so at
+    every moment either the old or the new complete folder is visible under ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write a frame atomically as Parquet or CSV, chosen by the file's suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".parquet", ".csv"}:
+        raise DataError(f"output {str(path)!r} must end in .parquet or .csv, found {suffix!r}.")
+    with atomic_file(path) as tmp:
+        if suffix == ".parquet":
+            frame.write_parquet(tmp)
+        else:
+            frame.write_csv(tmp)
+    return path
+
+
+def write_json(payload: dict[str, Any], path: str | Path) -> Path:
+    """Write a JSON document atomically (sorted keys, so reruns give identical bytes)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    return Path(path)
