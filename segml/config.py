@@ -21,6 +21,7 @@ __all__ = [
     "DataConfig",
     "EventsConfig",
     "FeatureConfig",
+    "JobConfig",
     "OrdersConfig",
     "load_config",
 ]
@@ -95,10 +96,17 @@ class FeatureConfig(_Strict):
         return sorted(set(v))
 
 
+class JobConfig(_Strict):
+    as_of: str | None = Field(
+        default=None, description="cutoff for `segml run` when --as-of is not given (never inferred)"
+    )
+
+
 class Config(_Strict):
     """The whole job configuration (see ``configs/README.md`` for every key)."""
 
     data: DataConfig = Field(default_factory=DataConfig)
+    job: JobConfig = Field(default_factory=JobConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     engine: Literal["polars", "spark"] = "polars"
     output_dir: str = "runs"

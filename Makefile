@@ -1,0 +1,44 @@
+# segml: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install segml with its dev and spark extras (pinned)
+
+demo: $(STAMP) ## run the main job on the shipped Online Retail data and print where results are
+	$(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-09-01 --out $(DEMO_OUT)
+
+test: $(STAMP) ## run the whole test suite
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP) ## ruff (lint + format check), mypy on segml/, import-linter layer contract
+	$(VENV)/bin/ruff check segml tests benchmarks
+	$(VENV)/bin/ruff format --check segml tests benchmarks
+	$(VENV)/bin/mypy segml
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP) ## feature-build benchmark at 10M/50M/200M events (slow; writes benchmarks/RESULTS.md)
+	$(PY) benchmarks/run.py
+
+lock: ## record the exact versions the suite passed with into constraints.txt
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean: ## remove the virtual environment and generated runs
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install demo test lint bench lock clean

@@ -1,0 +1,39 @@
+"""Data sets: the synthetic store and the real UCI Online Retail transactions."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from segml.config import Config
+from segml.datasets.synthetic import Shop, make_shop
+from segml.errors import DataError
+from segml.schema import TABLES
+
+__all__ = ["Shop", "load_tables", "make_shop", "online_retail_path"]
+
+
+def online_retail_path() -> Path:
+    """The shipped copy of UCI Online Retail (CC BY 4.0, Daqing Chen 2015; see data/README.md)."""
+    return Path(str(resources.files("segml.datasets") / "data" / "online_retail.csv.gz"))
+
+
+def load_tables(config: Config) -> dict[str, Any]:
+    """The tables a config points at: paths resolved from the config's folder, or the
+    synthetic store when ``data.synthetic_customers`` is set."""
+    d = config.data
+    if d.synthetic_customers:
+        shop = make_shop(d.synthetic_customers, seed=d.synthetic_seed)
+        return {"orders": shop.orders, "events": shop.events, "customers": shop.customers}
+    tables: dict[str, Any] = {}
+    for name in TABLES:
+        table_cfg = getattr(d, name)
+        if table_cfg is not None and table_cfg.path:
+            tables[name] = config.resolve(table_cfg.path)
+    if "orders" not in tables:
+        raise DataError(
+            "the config names no orders data: set data.orders.path (CSV or Parquet) or "
+            "data.synthetic_customers."
+        )
+    return tables
