@@ -111,12 +111,24 @@ def _pandas_to_polars(frame: Any, *, table: str) -> pl.DataFrame:
         col = frame[name]
         if isinstance(col.dtype, pd.DatetimeTZDtype):
             frame[name] = col.dt.tz_convert("UTC").dt.tz_localize(None)
-        elif col.dtype == object and col.map(lambda v: isinstance(v, dt.datetime)).any():
-            frame[name] = col.map(lambda v: v.isoformat() if isinstance(v, dt.datetime) else v)
+        elif col.dtype == object and not col.map(_is_text_or_null).all():
+            # mixed Python objects (numbers and text, datetimes with different zones): as text,
+            # so the schema step parses them and reports the values it cannot read.
+            frame[name] = col.map(_as_text)
     try:
         return pl.from_pandas(frame)
     except (TypeError, ValueError, pl.exceptions.PolarsError) as err:
         raise DataError(f"{table}: could not convert the pandas DataFrame: {err}") from err
+
+
+def _is_text_or_null(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
+
+
+def _as_text(value: Any) -> Any:
+    if _is_text_or_null(value):
+        return None if isinstance(value, float) else value
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
 
 
 def backend_of(lf: nw.LazyFrame[Any]) -> Backend:

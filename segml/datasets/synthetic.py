@@ -28,13 +28,15 @@ CATEGORIES = (
     "toys", "garden", "stationery", "sports", "books",
 )  # fmt: skip
 CHANNELS = ("organic", "direct", "paid_search", "social", "email", "sms")
-PAGE, VIEW, SEARCH, CART, CHECKOUT, PURCHASE, OPEN, EMAIL_CLICK, SMS_CLICK, AD_CLICK = (
+_PAGE, _VIEW, _SEARCH, _CART, _CHECKOUT, _PURCHASE, _OPEN, _EMAIL_CLICK, _SMS_CLICK, _AD_CLICK = (
     EVENT_TYPES.index(name) for name in (
         "page_view", "product_view", "search", "add_to_cart", "begin_checkout",
         "purchase", "email_open", "email_click", "sms_click", "ad_click",
     )
 )  # fmt: skip
-_EMAIL, _SMS = 4, 5  # indices into CHANNELS
+_PAID, _SOCIAL, _EMAIL, _SMS = (
+    CHANNELS.index(c) for c in ("paid_search", "social", "email", "sms")
+)
 
 # One value per latent type, in LATENT_TYPES order; rates are per day.
 _TYPE = {
@@ -89,7 +91,8 @@ _WEEKLY = np.array([1.10, 1.00, 0.95, 0.95, 0.90, 0.95, 1.15])  # Monday .. Sund
 _STATUS = np.array(["completed", "cancelled", "returned"], dtype=object)
 _MINUTE = 1 / 1440
 
-Cols = dict[str, np.ndarray]
+Arr = np.ndarray
+Cols = dict[str, Arr]
 Rng = np.random.Generator
 
 
@@ -108,7 +111,7 @@ class _World:
     """What every step of the simulation reads. Times are float days since ``days[0]``."""
 
     days: pd.DatetimeIndex
-    season: np.ndarray  # daily intensity per latent type (rows), each row averaging 1
+    season: Arr  # daily intensity per latent type (rows), each row averaging 1
     catalog: Cols  # per product: category, price; "cdf": choice per (type, category)
     cust: Cols  # per customer: latent type, times, rates and habits
 
@@ -213,7 +216,7 @@ def _window(n_customers: int, start: Any, end: Any) -> tuple[pd.Timestamp, int]:
     return first, n_days
 
 
-def _season(days: pd.DatetimeIndex) -> np.ndarray:
+def _season(days: pd.DatetimeIndex) -> Arr:
     """Daily intensity per latent type: weekly cycle, Nov/Dec peak, summer dip; mean 1 per row."""
     doy = days.dayofyear.to_numpy()
     peak = np.exp(-0.5 * ((doy - 338) / 16) ** 2)
@@ -222,13 +225,13 @@ def _season(days: pd.DatetimeIndex) -> np.ndarray:
     return level / level.mean(axis=1, keepdims=True)
 
 
-def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _expand(counts: Arr) -> tuple[Arr, Arr]:
     """For ``counts.sum()`` children: the index of each one's parent and its rank among siblings."""
     parent = np.repeat(np.arange(counts.size), counts)
     return parent, np.arange(parent.size) - (np.cumsum(counts) - counts)[parent]
 
 
-def _poisson_times(rng: Rng, world: _World, rate, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+def _poisson_times(rng: Rng, world: _World, rate: Arr, lo: Arr, hi: Arr) -> tuple[Arr, Arr]:
     """Customer and time of the events of a seasonal Poisson process on each [lo, hi), by thinning.
 
     ``rate``, ``lo`` and ``hi`` are per customer; ``rate`` is per day at average season.
@@ -242,13 +245,13 @@ def _poisson_times(rng: Rng, world: _World, rate, lo, hi) -> tuple[np.ndarray, n
     return row, _time_of_day(rng, t, lo[row], hi[row])
 
 
-def _time_of_day(rng: Rng, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _time_of_day(rng: Rng, t: Arr, lo: Arr, hi: Arr) -> Arr:
     """Move each time to a typical hour of its day, unless that leaves [lo, hi)."""
     moved = np.floor(t) + (rng.choice(24, size=t.size, p=_HOURLY) + rng.random(t.size)) / 24
     return np.where((moved >= lo) & (moved < hi), moved, t)
 
 
-def _pick(rng: Rng, prob: np.ndarray) -> np.ndarray:
+def _pick(rng: Rng, prob: Arr) -> Arr:
     """One column per row of ``prob``, drawn with that row's probabilities."""
     u = rng.random(prob.shape[0]) * prob.sum(axis=1)
     below = prob.cumsum(axis=1) < u[:, None]
@@ -265,7 +268,7 @@ def _catalog(rng: Rng) -> Cols:
     return {"category": category, "price": price, "cdf": cdf}
 
 
-def _products(rng: Rng, world: _World, typ: np.ndarray, cat: np.ndarray) -> np.ndarray:
+def _products(rng: Rng, world: _World, typ: Arr, cat: Arr) -> Arr:
     """A product of category ``cat`` for each row, chosen as latent type ``typ`` would."""
     below = world.catalog["cdf"][typ, cat] < rng.random(typ.size)[:, None]
     return cat * _PER_CATEGORY + np.minimum(below.sum(axis=1), _PER_CATEGORY - 1)
@@ -276,7 +279,8 @@ def _customers(rng: Rng, n: int, n_days: int) -> Cols:
     typ = rng.choice(len(LATENT_TYPES), size=n, p=_P["share"] / _P["share"].sum())
     signup = _time_of_day(rng, n_days * rng.beta(1.0, 1.3, n), np.zeros(n), np.full(n, n_days))
     buyer = _P["first_order"][typ] > 0
-    first = np.where(buyer, signup + 1 / 24 + rng.exponential(3.0, n), np.inf)
+    soon = signup + 1 / 24 + rng.exponential(3.0, n)
+    first = np.where(buyer, _time_of_day(rng, soon, signup + 1 / 24, np.full(n, np.inf)), np.inf)
     lifetime = _P["lifetime_days"][typ] / rng.gamma(3.0, 1 / 3, n)
     taste = rng.gamma(25.0 * _TASTE[typ])
     return {
@@ -310,7 +314,7 @@ def _geography(rng: Rng, n: int) -> Cols:
     }
 
 
-def _orders(rng: Rng, world: _World) -> tuple[np.ndarray, np.ndarray]:
+def _orders(rng: Rng, world: _World) -> tuple[Arr, Arr]:
     """Customer and time of each order, by time: a first order, then repeats until dropout."""
     cust, n_days = world.cust, len(world.days)
     has_first = cust["first"] < n_days
@@ -323,7 +327,7 @@ def _orders(rng: Rng, world: _World) -> tuple[np.ndarray, np.ndarray]:
     return owner[by_time], t[by_time]
 
 
-def _lines(rng: Rng, world: _World, buyers: Cols, owner: np.ndarray, t: np.ndarray) -> Cols:
+def _lines(rng: Rng, world: _World, buyers: Cols, owner: Arr, t: Arr) -> Cols:
     """Lines of the orders of ``buyers[owner]`` at times ``t``; "order" numbers them 0, 1, ..."""
     order, _ = _expand(1 + rng.poisson(np.maximum(buyers["lines"][owner] - 1, 0.0)))
     typ = buyers["type"][owner[order]]
@@ -354,24 +358,34 @@ class _EventLog:
     """Collects events as parallel arrays; sessions get consecutive numbers."""
 
     def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, ...]] = []
+        self.parts: list[tuple[Arr, ...]] = []
         self.n_sessions = 0
 
-    def sessions(self, n: int) -> np.ndarray:
+    def sessions(self, n: int) -> Arr:
         self.n_sessions += n
         return np.arange(self.n_sessions - n, self.n_sessions)
 
-    def add(self, who, t, kind, session, channel, cat=-1, product=-1, mask=None) -> None:
+    def add(
+        self,
+        who: Arr,
+        t: Arr,
+        kind: int,
+        session: Arr,
+        channel: Arr | int,
+        cat: Arr | int = -1,
+        product: Arr | int = -1,
+        mask: Arr | None = None,
+    ) -> None:
         """Events of one kind; ``cat``/``product`` -1 means none; ``mask`` keeps some rows."""
         raw = (who, t, kind, session, channel, cat, product)
         cols = tuple(np.broadcast_to(c, np.shape(t)) for c in raw)
         self.parts.append(cols if mask is None else tuple(c[mask] for c in cols))
 
-    def arrays(self) -> list[np.ndarray]:
+    def arrays(self) -> list[Arr]:
         return [np.concatenate(col) for col in zip(*self.parts, strict=True)]
 
 
-def _events(rng: Rng, world: _World, lines: Cols, owner, t) -> list[np.ndarray]:
+def _events(rng: Rng, world: _World, lines: Cols, owner: Arr, t: Arr) -> list[Arr]:
     """All events: order funnels, research before orders, browsing, campaigns and ads."""
     log, cust, n_days = _EventLog(), world.cust, len(world.days)
     _order_funnels(log, rng, world, lines, owner, t)
@@ -387,40 +401,51 @@ def _events(rng: Rng, world: _World, lines: Cols, owner, t) -> list[np.ndarray]:
         _sessions(log, rng, world, who, start, _self_channel(rng, world, who), 0.12)
     _campaigns(log, rng, world)
     who, start = _poisson_times(rng, world, _P["ad_rate"][cust["type"]], cust["signup"], end)
-    channel = np.where(rng.random(who.size) < 0.5, 2, 3)  # paid_search or social
-    _sessions(log, rng, world, who, start, channel, 0.1, lead=AD_CLICK)
+    channel = np.where(rng.random(who.size) < 0.5, _PAID, _SOCIAL)
+    _sessions(log, rng, world, who, start, channel, 0.1, lead=_AD_CLICK)
     arrays = log.arrays()
     return [a[arrays[1] < n_days] for a in arrays]  # sessions cut off by the window's end
 
 
-def _self_channel(rng: Rng, world: _World, who: np.ndarray) -> np.ndarray:
+def _self_channel(rng: Rng, world: _World, who: Arr) -> Arr:
     """Channel of sessions the customer starts: organic, direct, paid_search or social."""
     return _pick(rng, _CHANNEL_MIX[world.cust["type"][who]])
 
 
-def _sessions(log, rng, world, who, start, channel, p_cart, *, cat=None, lead=None) -> None:
+def _sessions(
+    log: _EventLog,
+    rng: Rng,
+    world: _World,
+    who: Arr,
+    start: Arr,
+    channel: Arr,
+    p_cart: float,
+    *,
+    cat: Arr | None = None,
+    lead: int | None = None,
+) -> None:
     """Browse sessions: [a click], a page view, maybe a search, product views, maybe a cart."""
     sid, typ = log.sessions(who.size), world.cust["type"][who]
     cat = _pick(rng, world.cust["taste"][who]) if cat is None else cat
     if lead is not None:
         log.add(who, start, lead, sid, channel)
         start = start + rng.exponential(0.5, who.size) * _MINUTE
-    log.add(who, start, PAGE, sid, channel)
-    log.add(who, start + _MINUTE, SEARCH, sid, channel, mask=rng.random(who.size) < 0.3)
+    log.add(who, start, _PAGE, sid, channel)
+    log.add(who, start + _MINUTE, _SEARCH, sid, channel, mask=rng.random(who.size) < 0.3)
     n_views = 1 + rng.poisson(1.0, who.size)
     row, rank = _expand(n_views)
     t_view = start[row] + (rank + 1 + rng.random(row.size)) * 1.5 * _MINUTE
     product = _products(rng, world, typ[row], cat[row])
-    log.add(who[row], t_view, VIEW, sid[row], channel[row], cat[row], product)
+    log.add(who[row], t_view, _VIEW, sid[row], channel[row], cat[row], product)
     last = np.cumsum(n_views) - 1
     cart = rng.random(who.size) < p_cart
     t_cart, p_last = t_view[last] + _MINUTE, product[last]
-    log.add(who, t_cart, CART, sid, channel, cat, p_last, mask=cart)
+    log.add(who, t_cart, _CART, sid, channel, cat, p_last, mask=cart)
     checkout = cart & (rng.random(who.size) < 0.2)  # then abandoned
-    log.add(who, t_cart + 2 * _MINUTE, CHECKOUT, sid, channel, cat, p_last, mask=checkout)
+    log.add(who, t_cart + 2 * _MINUTE, _CHECKOUT, sid, channel, cat, p_last, mask=checkout)
 
 
-def _research(log, rng, world, lines, owner, t) -> None:
+def _research(log: _EventLog, rng: Rng, world: _World, lines: Cols, owner: Arr, t: Arr) -> None:
     """Sessions in the ten days before an order, in its category, often with a cart add."""
     parent, _ = _expand(rng.poisson(1.0, t.size))
     start = t[parent] - rng.uniform(0.05, 10.0, parent.size)
@@ -430,7 +455,9 @@ def _research(log, rng, world, lines, owner, t) -> None:
     _sessions(log, rng, world, who, start, _self_channel(rng, world, who), 0.4, cat=cat)
 
 
-def _order_funnels(log, rng, world, lines, owner, t) -> None:
+def _order_funnels(
+    log: _EventLog, rng: Rng, world: _World, lines: Cols, owner: Arr, t: Arr
+) -> None:
     """The session of each order: views and carts of its lines, checkout, purchase."""
     n, cust, typ = t.size, world.cust, world.cust["type"][owner]
     sid = log.sessions(n)
@@ -438,35 +465,37 @@ def _order_funnels(log, rng, world, lines, owner, t) -> None:
     by_sms = cust["sms_consent"][owner] & (rng.random(n) < _P["sms_click"][typ])
     channel = np.where(by_sms, _SMS, np.where(by_email, _EMAIL, _self_channel(rng, world, owner)))
     span = rng.uniform(8.0, 40.0, n) * _MINUTE
-    log.add(owner, t - span, PAGE, sid, channel)
+    log.add(owner, t - span, _PAGE, sid, channel)
     o, rank, product = lines["order"], lines["rank"], lines["product"]
     cat = world.catalog["category"][product]
     t_view = t[o] - span[o] + (rank + 0.5) / (lines["n_lines"] + 1) * (span[o] - 4 * _MINUTE)
-    log.add(owner[o], t_view, VIEW, sid[o], channel[o], cat, product)
-    log.add(owner[o], t_view + 0.3 * _MINUTE, CART, sid[o], channel[o], cat, product)
+    log.add(owner[o], t_view, _VIEW, sid[o], channel[o], cat, product)
+    log.add(owner[o], t_view + 0.3 * _MINUTE, _CART, sid[o], channel[o], cat, product)
     cat1, product1 = cat[rank == 0], product[rank == 0]
     extra, _ = _expand(rng.poisson(1.0, n))  # products looked at but not bought
     t_extra = t[extra] - span[extra] * rng.uniform(0.1, 0.9, extra.size)
     p_extra = _products(rng, world, typ[extra], cat1[extra])
-    log.add(owner[extra], t_extra, VIEW, sid[extra], channel[extra], cat1[extra], p_extra)
-    log.add(owner, t - rng.uniform(0.5, 3.0, n) * _MINUTE, CHECKOUT, sid, channel, cat1, product1)
-    log.add(owner, t, PURCHASE, sid, channel, cat1, product1)
+    log.add(owner[extra], t_extra, _VIEW, sid[extra], channel[extra], cat1[extra], p_extra)
+    log.add(owner, t - rng.uniform(0.5, 3.0, n) * _MINUTE, _CHECKOUT, sid, channel, cat1, product1)
+    log.add(owner, t, _PURCHASE, sid, channel, cat1, product1)
 
 
 def _campaigns(log: _EventLog, rng: Rng, world: _World) -> None:
     """Weekly emails (Tuesdays 10:00) and fortnightly SMS (Fridays 17:00) to those who consent."""
     who, sent = _responses(rng, world, weekday=1, hour=10, every=7, medium="email")
     opened = sent + rng.exponential(4 / 24, who.size)
-    log.add(who, opened, OPEN, log.sessions(who.size), _EMAIL)
+    log.add(who, opened, _OPEN, log.sessions(who.size), _EMAIL)
     click = rng.random(who.size) < _P["email_click"][world.cust["type"][who]]
     who, start = who[click], opened[click] + rng.exponential(2 * _MINUTE, click.sum())
-    _sessions(log, rng, world, who, start, np.full(who.size, _EMAIL), 0.15, lead=EMAIL_CLICK)
+    _sessions(log, rng, world, who, start, np.full(who.size, _EMAIL), 0.15, lead=_EMAIL_CLICK)
     who, sent = _responses(rng, world, weekday=4, hour=17, every=14, medium="sms")
     start = sent + rng.exponential(1 / 24, who.size)
-    _sessions(log, rng, world, who, start, np.full(who.size, _SMS), 0.15, lead=SMS_CLICK)
+    _sessions(log, rng, world, who, start, np.full(who.size, _SMS), 0.15, lead=_SMS_CLICK)
 
 
-def _responses(rng, world, *, weekday, hour, every, medium) -> tuple[np.ndarray, np.ndarray]:
+def _responses(
+    rng: Rng, world: _World, *, weekday: int, hour: int, every: int, medium: str
+) -> tuple[Arr, Arr]:
     """Customer and send time of messages opened (email) or clicked (SMS); less after dropout."""
     cust, days = world.cust, world.days
     sends = np.arange((weekday - days[0].dayofweek) % 7, len(days), every) + hour / 24
@@ -482,7 +511,7 @@ def _add_dirt(rng: Rng, world: _World, lines: Cols) -> Cols:
     """Guest orders, zero prices, cancellations and returns, and duplicate lines."""
     lines = _concat(lines, _guest_lines(rng, world, lines))
     n = lines["order"].size
-    lines["price"][rng.choice(n, size=max(3, round(0.0005 * n)), replace=False)] = 0.0
+    lines["price"][rng.choice(n, size=min(n, max(3, round(0.0005 * n))), replace=False)] = 0.0
     u = rng.random(n)
     cancel = u < 0.01
     returned = ~cancel & (u < 0.01 + _P["return_prob"][lines["type"]])
@@ -493,7 +522,8 @@ def _add_dirt(rng: Rng, world: _World, lines: Cols) -> Cols:
     reversal["quantity"] = -reversal["quantity"]
     reversal["status"] = np.where(cancel[undo], 1, 2)
     lines = _concat(lines, reversal)
-    twice = rng.choice(lines["order"].size, size=max(5, round(0.001 * n)), replace=False)
+    n_twice = min(lines["order"].size, max(5, round(0.001 * n)))
+    twice = rng.choice(lines["order"].size, size=n_twice, replace=False)
     return _concat(lines, {key: value[twice] for key, value in lines.items()})
 
 
@@ -516,17 +546,17 @@ def _concat(a: Cols, b: Cols) -> Cols:
     return {key: np.concatenate([a[key], b[key]]) for key in a}
 
 
-def _timestamps(origin: pd.Timestamp, t: np.ndarray) -> np.ndarray:
+def _timestamps(origin: pd.Timestamp, t: Arr) -> Arr:
     """Days since ``origin`` as naive datetime64[ns]."""
     ns = np.round(np.asarray(t, dtype=float) * 86_400e9).astype(np.int64)
     return np.datetime64(origin.to_datetime64(), "ns") + ns.astype("timedelta64[ns]")
 
 
-def _names(prefix: str, n: int, width: int) -> np.ndarray:
+def _names(prefix: str, n: int, width: int) -> Arr:
     return np.array([f"{prefix}{i:0{width}d}" for i in range(n)], dtype=object)
 
 
-def _order_frame(lines: Cols, ids: np.ndarray, catalog: Cols, origin) -> pd.DataFrame:
+def _order_frame(lines: Cols, ids: Arr, catalog: Cols, origin: pd.Timestamp) -> pd.DataFrame:
     """The orders table of the data contract."""
     product = lines["product"]
     return pd.DataFrame({
@@ -541,7 +571,7 @@ def _order_frame(lines: Cols, ids: np.ndarray, catalog: Cols, origin) -> pd.Data
     })  # fmt: skip
 
 
-def _event_frame(arrays: list[np.ndarray], ids, catalog: Cols, origin) -> pd.DataFrame:
+def _event_frame(arrays: list[Arr], ids: Arr, catalog: Cols, origin: pd.Timestamp) -> pd.DataFrame:
     """The events table of the data contract, in time order."""
     by_time = np.argsort(arrays[1], kind="stable")
     who, t, kind, session, channel, cat, product = (a[by_time] for a in arrays)
@@ -556,7 +586,7 @@ def _event_frame(arrays: list[np.ndarray], ids, catalog: Cols, origin) -> pd.Dat
     })  # fmt: skip
 
 
-def _customer_frame(cust: Cols, ids: np.ndarray, origin) -> pd.DataFrame:
+def _customer_frame(cust: Cols, ids: Arr, origin: pd.Timestamp) -> pd.DataFrame:
     """The customers table of the data contract."""
     columns = ("country", "region", "language", "email_consent", "sms_consent")
     return pd.DataFrame({
@@ -566,7 +596,7 @@ def _customer_frame(cust: Cols, ids: np.ndarray, origin) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def _truth_frame(cust: Cols, ids: np.ndarray, origin, n_days: int) -> pd.DataFrame:
+def _truth_frame(cust: Cols, ids: Arr, origin: pd.Timestamp, n_days: int) -> pd.DataFrame:
     """The simulated parameters of each customer."""
     return pd.DataFrame({
         "customer_id": ids[:-1],

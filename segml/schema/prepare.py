@@ -73,7 +73,7 @@ def _text(lf: nw.LazyFrame[Any], columns: list[str]) -> nw.LazyFrame[Any]:
     for c in columns:
         s = nw.col(c).cast(nw.String).str.strip_chars()
         if c == "customer_id":
-            s = s.str.replace(r"^(\d+)\.0+$", "${1}")
+            s = s.str.replace_all(r"^(\d+)\.0+$", "$1")
         exprs.append(nw.when(s == "").then(None).otherwise(s).alias(c))
     return lf.with_columns(*exprs) if exprs else lf
 
@@ -235,8 +235,12 @@ def prepare_customers(
         lf = _parse_flag(lf, flag, n)
     n_unique = collect(lf.select(nw.col("customer_id").n_unique())).item()
     report.add("customers", "rows", n, "read")
-    report.add("customers", "duplicate_customer_ids", n - n_unique, "dropped: kept one row per id")
-    return lf.filter(~nw.col("customer_id").is_null()).unique(subset=["customer_id"], keep="any")
+    report.add("customers", "duplicate_customer_ids", n - n_unique, "merged: one row per id")
+    # Deterministic: a repeated id keeps, per column, the largest value (latest text, True flag).
+    others = [c for c in lf.collect_schema().names() if c != "customer_id"]
+    return lf.filter(~nw.col("customer_id").is_null()).group_by("customer_id").agg(
+        *[nw.col(c).max() for c in others]
+    )
 
 
 def _parse_flag(lf: nw.LazyFrame[Any], column: str, n: int) -> nw.LazyFrame[Any]:
