@@ -98,7 +98,8 @@ class FeatureConfig(_Strict):
 
 class JobConfig(_Strict):
     as_of: str | None = Field(
-        default=None, description="cutoff for `segml run` when --as-of is not given (never inferred)"
+        default=None,
+        description="cutoff for `segml run` when --as-of is not given (never inferred)",
     )
 
 
@@ -138,6 +139,7 @@ def load_config(path: str | Path) -> Config:
             for e in err.errors()
         ]
         raise ConfigError(
-            f"{path} has {len(lines)} invalid key(s):\n" + "\n".join(lines)
+            f"{path} has {len(lines)} invalid key(s):\n"
+            + "\n".join(lines)
             + "\nSee configs/README.md for every key and its default."
         ) from err

@@ -41,7 +41,9 @@ _EPOCH = dt.datetime(1970, 1, 1)
 def parse_as_of(value: Any) -> dt.datetime:
     """A cutoff as a naive UTC datetime; a date means midnight UTC at its start."""
     if value is None:
-        raise DataError("as_of is required: pass the cutoff date explicitly, e.g. as_of='2011-09-01'.")
+        raise DataError(
+            "as_of is required: pass the cutoff date explicitly, e.g. as_of='2011-09-01'."
+        )
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     if isinstance(value, str):

@@ -22,7 +22,15 @@ import polars as pl
 
 from segml.errors import DataError
 
-__all__ = ["atomic_dir", "atomic_file", "scan_table", "write_frame", "write_json"]
+__all__ = [
+    "atomic_dir",
+    "atomic_file",
+    "read_spark_table",
+    "scan_table",
+    "spark_session",
+    "write_frame",
+    "write_json",
+]
 
 
 def _parquet_source(path: Path) -> str | list[str]:
@@ -54,6 +62,37 @@ def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.La
         frames = [pl.read_csv(m, infer_schema=False) for m in sorted(matches)]
         return pl.concat(frames).lazy()
     return pl.scan_csv(sorted(matches), infer_schema=False)
+
+
+def spark_session() -> Any:
+    """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as err:
+        raise DataError(
+            "engine: spark needs pyspark; install it with pip install 'segml[spark]'."
+        ) from err
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    return (
+        SparkSession.builder.appName("segml")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+
+
+def read_spark_table(path: str | Path, *, table: str, fmt: str | None = None) -> Any:
+    """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
+    text = str(path)
+    is_remote = "://" in text
+    if not is_remote and not globlib.glob(text):
+        raise DataError(f"{table}: no file at {text!r}. Check data.{table}.path in the config.")
+    fmt = fmt or ("parquet" if is_remote or Path(text).is_dir() else _guess_format(Path(text)))
+    reader = spark_session().read
+    if fmt == "parquet":
+        return reader.parquet(text)
+    return reader.option("header", True).option("inferSchema", False).csv(text)
 
 
 def _guess_format(path: Path) -> str:

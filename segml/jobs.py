@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from segml.config import Config
-from segml.engine import parse_as_of
+from segml.engine import is_spark, parse_as_of
 from segml.features import FeatureBuilder
 from segml.io import atomic_dir, write_json
 from segml.schema import ShopData
@@ -36,7 +36,12 @@ def build_feature_table(
         intent_window_days=f.intent_window_days,
     ).fit(shop, as_of=as_of)
     native = builder.transform(shop, as_of=as_of)
-    table = native if isinstance(native, pl.DataFrame) else pl.from_pandas(native)
+    if isinstance(native, pl.DataFrame):
+        table = native
+    elif is_spark(native):
+        table = pl.DataFrame(pl.from_arrow(native.toArrow()))
+    else:
+        table = pl.from_pandas(native)
     return table, builder
 
 
@@ -58,6 +63,12 @@ def run_job(shop: ShopData, cfg: Config, *, as_of: Any, out: Path) -> dict[str, 
     with atomic_dir(partition) as tmp:
         table.write_parquet(tmp / "features.parquet")
         write_json(builder.quality_.to_dict(), tmp / "quality.json")
-        write_json({**summary, "seconds": {"features": seconds},
-                    "written_at": dt.datetime.now(dt.UTC).isoformat()}, tmp / "_manifest.json")
+        write_json(
+            {
+                **summary,
+                "seconds": {"features": seconds},
+                "written_at": dt.datetime.now(dt.UTC).isoformat(),
+            },
+            tmp / "_manifest.json",
+        )
     return {"quality": builder.quality_, "summary": summary, "path": str(partition)}

@@ -77,4 +77,6 @@ def tiny() -> dict[str, pd.DataFrame]:
 def online_retail_path() -> Path:
     """The real Online Retail file: the shared copy when present, else the shipped one."""
     shared = ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.csv.gz"
-    return shared if shared.exists() else ROOT / "segml" / "datasets" / "data" / "online_retail.csv.gz"
+    return (
+        shared if shared.exists() else ROOT / "segml" / "datasets" / "data" / "online_retail.csv.gz"
+    )

@@ -16,8 +16,11 @@ from tests.conftest import tiny_customers, tiny_events, tiny_orders
 
 @pytest.fixture
 def shop_config(tmp_path: Path) -> Path:
-    for name, frame in [("orders", tiny_orders()), ("events", tiny_events()),
-                        ("customers", tiny_customers())]:
+    for name, frame in [
+        ("orders", tiny_orders()),
+        ("events", tiny_events()),
+        ("customers", tiny_customers()),
+    ]:
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
     config = tmp_path / "shop.yaml"
     config.write_text(
@@ -32,8 +35,10 @@ def shop_config(tmp_path: Path) -> Path:
 
 def test_features_command_writes_the_table(shop_config: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out" / "features.parquet"
-    assert main(["features", "--config", str(shop_config), "--as-of", "2024-03-01",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["features", "--config", str(shop_config), "--as-of", "2024-03-01", "--out", str(out)])
+        == 0
+    )
     table = pl.read_parquet(out)
     assert table.get_column("customer_id").to_list() == ["a", "b", "c", "d"]
     assert "wrote 4 customers" in capsys.readouterr().out
@@ -41,11 +46,15 @@ def test_features_command_writes_the_table(shop_config: Path, tmp_path: Path, ca
 
 def test_run_writes_a_partition_with_manifest(shop_config: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    assert main(["run", "--config", str(shop_config), "--as-of", "2024-03-01",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["run", "--config", str(shop_config), "--as-of", "2024-03-01", "--out", str(out)]) == 0
+    )
     part = out / "as_of=2024-03-01"
     assert sorted(p.name for p in part.iterdir()) == [
-        "_manifest.json", "features.parquet", "quality.json"]
+        "_manifest.json",
+        "features.parquet",
+        "quality.json",
+    ]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
@@ -58,13 +67,25 @@ def test_validate_prints_the_quality_report(shop_config: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "args", "code", "message"),
     [
-        ("data:\n  orders: {path: orders.csv}\nfeatures: {top_k: 3}\n", [], 2,
-         "invalid key(s):\n  features.top_k: Extra inputs are not permitted"),
+        (
+            "data:\n  orders: {path: orders.csv}\nfeatures: {top_k: 3}\n",
+            [],
+            2,
+            "invalid key(s):\n  features.top_k: Extra inputs are not permitted",
+        ),
         ("data:\n  orders: {path: missing.csv}\n", [], 3, "orders: no file at"),
-        ("data:\n  orders: {path: orders.csv, columns: {order_time: ts}}\n", [], 3,
-         "orders is missing required columns"),
-        ("data:\n  orders: {path: orders.csv}\n", ["--as-of", "1999-01-01"], 3,
-         "no order or event happened before the cutoff"),
+        (
+            "data:\n  orders: {path: orders.csv, columns: {order_time: ts}}\n",
+            [],
+            3,
+            "orders is missing required columns",
+        ),
+        (
+            "data:\n  orders: {path: orders.csv}\n",
+            ["--as-of", "1999-01-01"],
+            3,
+            "no order or event happened before the cutoff",
+        ),
         ("data:\n  orders: {path: orders.csv}\n", ["--as-of", "soon"], 3, "not an ISO date"),
     ],
 )
@@ -91,18 +112,24 @@ def test_debug_shows_the_traceback(shop_config: Path) -> None:
     bad.write_text("data:\n  orders: {path: missing.csv}\n")
     proc = subprocess.run(
         [sys.executable, "-m", "segml.cli", "--debug", "validate", "--config", str(bad)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 3 and "Traceback" in proc.stderr and "no file at" in proc.stderr
 
 
 def test_failed_run_keeps_the_previous_output(shop_config: Path, tmp_path: Path) -> None:
     out = tmp_path / "features.parquet"
-    assert main(["features", "--config", str(shop_config), "--as-of", "2024-03-01",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["features", "--config", str(shop_config), "--as-of", "2024-03-01", "--out", str(out)])
+        == 0
+    )
     before = out.read_bytes()
     broken = tmp_path / "orders.csv"
     pd.read_csv(broken).assign(quantity="x").to_csv(broken, index=False)
-    assert main(["features", "--config", str(shop_config), "--as-of", "2024-03-01",
-                 "--out", str(out)]) == 3
+    assert (
+        main(["features", "--config", str(shop_config), "--as-of", "2024-03-01", "--out", str(out)])
+        == 3
+    )
     assert out.read_bytes() == before

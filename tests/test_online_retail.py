@@ -18,10 +18,12 @@ AS_OF = "2011-09-01"
 @pytest.fixture(scope="module")
 def config(online_retail_path: Path) -> segml.Config:
     cfg = load_config(ROOT / "configs" / "online_retail.yaml")
-    data = cfg.data.model_copy(update={
-        "orders": cfg.data.orders.model_copy(update={"path": str(online_retail_path)}),
-        "customers": cfg.data.customers.model_copy(update={"path": str(online_retail_path)}),
-    })
+    data = cfg.data.model_copy(
+        update={
+            "orders": cfg.data.orders.model_copy(update={"path": str(online_retail_path)}),
+            "customers": cfg.data.customers.model_copy(update={"path": str(online_retail_path)}),
+        }
+    )
     return cfg.model_copy(update={"data": data})
 
 

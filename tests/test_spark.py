@@ -30,7 +30,9 @@ def spark():
 
 
 def _to_spark(spark, tables: dict[str, pd.DataFrame]) -> dict[str, object]:
-    return {k: spark.createDataFrame(v.astype(object).where(v.notna(), None)) for k, v in tables.items()}
+    return {
+        k: spark.createDataFrame(v.astype(object).where(v.notna(), None)) for k, v in tables.items()
+    }
 
 
 def _assert_same(spark_out, local: pd.DataFrame) -> None:
@@ -55,9 +57,38 @@ def test_synthetic_store_parity(spark) -> None:
     local = segml.build_features(tables, as_of=as_of)
     _assert_same(segml.build_features(_to_spark(spark, tables), as_of=as_of), local)
     summary = segml.rfm_summary(tables, observation_period_end="2024-05-31", time_unit="W")
-    got = segml.rfm_summary(_to_spark(spark, tables), observation_period_end="2024-05-31",
-                            time_unit="W")
+    got = segml.rfm_summary(
+        _to_spark(spark, tables), observation_period_end="2024-05-31", time_unit="W"
+    )
     pd.testing.assert_frame_equal(
         got.toPandas().sort_values("customer_id").reset_index(drop=True),
-        summary.reset_index(drop=True), check_dtype=False,
+        summary.reset_index(drop=True),
+        check_dtype=False,
     )
+
+
+def test_cli_engine_spark_matches_default(spark, tmp_path, tiny) -> None:
+    import polars as pl
+
+    from segml.cli import main
+
+    for name, frame in tiny.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    tables = "".join(f"  {n}: {{path: {n}.csv}}\n" for n in tiny)
+    outs = {}
+    for engine in ("polars", "spark"):
+        cfg = tmp_path / f"{engine}.yaml"
+        cfg.write_text(f"engine: {engine}\ndata:\n{tables}features: {{top_k_categories: 2}}\n")
+        outs[engine] = tmp_path / f"{engine}.parquet"
+        argv = [
+            "features",
+            "--config",
+            str(cfg),
+            "--as-of",
+            "2024-03-01",
+            "--out",
+            str(outs[engine]),
+        ]
+        assert main(argv) == 0
+    local, remote = (pl.read_parquet(outs[e]).to_pandas() for e in ("polars", "spark"))
+    pd.testing.assert_frame_equal(remote, local, check_dtype=False, rtol=1e-9, atol=1e-9)

@@ -29,14 +29,17 @@ def learn_categories(
     """The top-``k`` categories by spend before ``cut`` (by product views if orders have none)."""
     if "category" in orders.collect_schema().names():
         ranked = (
-            _purchases(orders, cut).filter(~nw.col("category").is_null())
-            .group_by("category").agg(nw.col("revenue").sum().alias("weight"))
+            _purchases(orders, cut)
+            .filter(~nw.col("category").is_null())
+            .group_by("category")
+            .agg(nw.col("revenue").sum().alias("weight"))
         )
     elif events is not None and "category" in events.collect_schema().names():
         ranked = (
             events.filter((nw.col("t") < cut) & (nw.col("event_type") == "product_view"))
             .filter(~nw.col("category").is_null())
-            .group_by("category").agg(nw.len().alias("weight"))
+            .group_by("category")
+            .agg(nw.len().alias("weight"))
         )
     else:
         return []
@@ -68,22 +71,33 @@ def affinity_frames(
         per_cat = (
             _purchases(orders, cut)
             .with_columns(nw.col("category").fill_null("unknown"))
-            .group_by("customer_id", "category").agg(nw.col("revenue").sum().alias("_s"))
+            .group_by("customer_id", "category")
+            .agg(nw.col("revenue").sum().alias("_s"))
             .with_columns((nw.col("_s") / nw.col("_s").sum().over("customer_id")).alias("_p"))
         )
-        frames.append(per_cat.group_by("customer_id").agg(
-            nw.col("_s").sum().alias("_spend_total"),
-            (-(nw.col("_p") * nw.col("_p").log(2))).sum().alias("affinity__category_entropy"),
-            nw.len().alias("affinity__categories_bought"),
-            *[nw.when(nw.col("category") == c).then(nw.col("_s")).otherwise(0.0).sum()
-              .alias(f"_spend_{s}") for c, s in cols.items()],
-        ))
+        frames.append(
+            per_cat.group_by("customer_id").agg(
+                nw.col("_s").sum().alias("_spend_total"),
+                (-(nw.col("_p") * nw.col("_p").log(2))).sum().alias("affinity__category_entropy"),
+                nw.len().alias("affinity__categories_bought"),
+                *[
+                    nw.when(nw.col("category") == c)
+                    .then(nw.col("_s"))
+                    .otherwise(0.0)
+                    .sum()
+                    .alias(f"_spend_{s}")
+                    for c, s in cols.items()
+                ],
+            )
+        )
     if events is not None and "category" in events.collect_schema().names() and cols:
         views = events.filter((nw.col("t") < cut) & (nw.col("event_type") == "product_view"))
-        frames.append(views.group_by("customer_id").agg(
-            nw.len().alias("_views_total"),
-            *[count_if(nw.col("category") == c).alias(f"_views_{s}") for c, s in cols.items()],
-        ))
+        frames.append(
+            views.group_by("customer_id").agg(
+                nw.len().alias("_views_total"),
+                *[count_if(nw.col("category") == c).alias(f"_views_{s}") for c, s in cols.items()],
+            )
+        )
     return frames
 
 
@@ -95,17 +109,25 @@ def affinity_finish(
     if has_spend:
         shares = [safe_div(nw.col(f"_spend_{s}"), nw.col("_spend_total")) for s in cols]
         out += [sh.alias(f"affinity__spend_share_{s}") for sh, s in zip(shares, cols, strict=True)]
-        other = nw.lit(1.0) - nw.sum_horizontal(*[nw.col(f"_spend_{s}") for s in cols]) / nw.col(
-            "_spend_total") if cols else nw.lit(1.0)
+        other = (
+            nw.lit(1.0)
+            - nw.sum_horizontal(*[nw.col(f"_spend_{s}") for s in cols]) / nw.col("_spend_total")
+            if cols
+            else nw.lit(1.0)
+        )
         out += [
-            nw.when(nw.col("_spend_total") > 0).then(other).otherwise(None)
+            nw.when(nw.col("_spend_total") > 0)
+            .then(other)
+            .otherwise(None)
             .alias("affinity__spend_share_other"),
             nw.col("affinity__category_entropy"),
             nw.col("affinity__categories_bought").fill_null(0).cast(nw.Float64),
         ]
     if has_views:
         out += [
-            safe_div(nw.col(f"_views_{s}"), nw.col("_views_total")).alias(f"affinity__view_share_{s}")
+            safe_div(nw.col(f"_views_{s}"), nw.col("_views_total")).alias(
+                f"affinity__view_share_{s}"
+            )
             for s in cols
         ]
     return out

@@ -17,7 +17,9 @@ def attribute_frames(customers: nw.LazyFrame[Any], cut: float) -> list[nw.LazyFr
     exprs = [nw.col(c).alias(f"attr__{c}") for c in _TEXT + _FLAGS if c in names]
     if "signup_t" in names:
         exprs.append(
-            nw.when(nw.col("signup_t") < cut).then(cut - nw.col("signup_t")).otherwise(None)
+            nw.when(nw.col("signup_t") < cut)
+            .then(cut - nw.col("signup_t"))
+            .otherwise(None)
             .alias("attr__signup_tenure_days")
         )
     return [customers.select("customer_id", *exprs)] if exprs else []

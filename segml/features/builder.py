@@ -62,13 +62,15 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.intent_window_days = intent_window_days
         self.categories = categories
 
-    def fit(self, data: Any, y: Any = None, *, as_of: Any, config: Config | DataConfig | None = None
-            ) -> FeatureBuilder:
+    def fit(
+        self, data: Any, y: Any = None, *, as_of: Any, config: Config | DataConfig | None = None
+    ) -> FeatureBuilder:
         self._check_params()
         shop = prepare(data, config=config)
         cut = shop.check_cutoff(as_of)
         self.categories_ = (
-            list(self.categories) if self.categories is not None
+            list(self.categories)
+            if self.categories is not None
             else learn_categories(shop.orders, shop.events, cut, k=self.top_k_categories)
         )
         self.tables_ = sorted(shop.tables())
@@ -122,8 +124,11 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         has_spend = "category" in shop.orders.collect_schema().names()
         has_views = shop.events is not None and "category" in shop.events.collect_schema().names()
         frames += affinity_frames(shop.orders, shop.events, cut, categories=self.categories_)
-        finish += affinity_finish(categories=self.categories_, has_spend=has_spend,
-                                  has_views=has_views and bool(self.categories_))
+        finish += affinity_finish(
+            categories=self.categories_,
+            has_spend=has_spend,
+            has_views=has_views and bool(self.categories_),
+        )
         if shop.events is not None:
             ew, iw = self.engagement_window_days, self.intent_window_days
             frames += engagement_frames(shop.events, cut, window=ew)

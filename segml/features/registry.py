@@ -40,7 +40,9 @@ FEATURES: dict[str, FeatureInfo] = {
         _info("rfm__returns", "number of return or cancellation orders"),
         _info("rfm__return_value_ratio", "value returned as a share of value purchased"),
         _info("rfm__orders_{window}d", "orders in the {window} days before the cutoff"),
-        _info("rfm__revenue_{window}d", "revenue in the {window} days before the cutoff", "currency"),
+        _info(
+            "rfm__revenue_{window}d", "revenue in the {window} days before the cutoff", "currency"
+        ),
         _info("affinity__spend_share_{category}", "share of spend on category '{category}'"),
         _info("affinity__view_share_{category}", "share of product views in category '{category}'"),
         _info("affinity__spend_share_other", "share of spend outside the top categories"),
@@ -51,8 +53,11 @@ FEATURES: dict[str, FeatureInfo] = {
         _info("engagement__sms_clicks_{window}d", "SMS clicks in the last {window} days"),
         _info("engagement__ad_clicks_{window}d", "ad clicks in the last {window} days"),
         _info("engagement__email_click_rate", "email clicks per email open, all history"),
-        _info("engagement__days_since_engagement", "days since the last email/SMS/ad interaction",
-              "days"),
+        _info(
+            "engagement__days_since_engagement",
+            "days since the last email/SMS/ad interaction",
+            "days",
+        ),
         _info("engagement__sessions_{window}d", "browsing sessions in the last {window} days"),
         _info("engagement__active_days_{window}d", "days with any event in the last {window} days"),
         _info("intent__product_views_{window}d", "product views in the last {window} days"),
@@ -76,9 +81,7 @@ FEATURES: dict[str, FeatureInfo] = {
 
 def _pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(
-        f"(?P<{p}>.+?)" if i % 2 else re.escape(p) for i, p in enumerate(parts)
-    )
+    regex = "".join(f"(?P<{p}>.+?)" if i % 2 else re.escape(p) for i, p in enumerate(parts))
     return re.compile(f"^{regex}$")
 
 
@@ -92,8 +95,9 @@ def describe(name: str) -> FeatureInfo:
     for pattern, info in _TEMPLATES:
         match = pattern.match(name)
         if match:
-            return FeatureInfo(name, info.family, info.description.format(**match.groupdict()),
-                               info.unit)
+            return FeatureInfo(
+                name, info.family, info.description.format(**match.groupdict()), info.unit
+            )
     known = ", ".join(sorted(FEATURES)[:5])
     raise KeyError(f"feature {name!r} is not in the registry (e.g. {known}, ...)")
 

@@ -47,7 +47,11 @@ def rfm_frames(
         inside = nw.col("t") >= cut - w
         windowed += [
             count_if(inside).alias(f"rfm__orders_{w}d"),
-            nw.when(inside).then(nw.col("revenue")).otherwise(0.0).sum().alias(f"rfm__revenue_{w}d"),
+            nw.when(inside)
+            .then(nw.col("revenue"))
+            .otherwise(0.0)
+            .sum()
+            .alias(f"rfm__revenue_{w}d"),
         ]
     agg = per_order.group_by("customer_id").agg(
         (cut - nw.col("t").max()).alias("rfm__recency_days"),
@@ -77,8 +81,12 @@ def rfm_finish(*, windows_days: Sequence[int]) -> list[nw.Expr]:
         nw.col("rfm__gap_mean_days"),
         nw.col("rfm__gap_median_days"),
         nw.col("rfm__gap_std_days"),
-        safe_div(nw.col("rfm__recency_days"), nw.col("rfm__gap_mean_days")).alias("rfm__recency_gap_ratio"),
+        safe_div(nw.col("rfm__recency_days"), nw.col("rfm__gap_mean_days")).alias(
+            "rfm__recency_gap_ratio"
+        ),
         nw.col("rfm__returns").fill_null(0).cast(nw.Float64),
-        safe_div(nw.col("_returned_value"), nw.col("rfm__monetary_total")).alias("rfm__return_value_ratio"),
+        safe_div(nw.col("_returned_value"), nw.col("rfm__monetary_total")).alias(
+            "rfm__return_value_ratio"
+        ),
         *[nw.col(c).fill_null(0).cast(nw.Float64) for c in counts[3:]],
     ]

@@ -62,19 +62,25 @@ def rfm_summary(
         shop.orders.filter(~nw.col("is_return") & (nw.col("revenue") > 0))
         .with_columns(_period_start(nw.col("t"), time_unit).alias("p"))
         .filter(nw.col("p") <= end)
-        .group_by("customer_id", "p").agg(nw.col("revenue").sum())
+        .group_by("customer_id", "p")
+        .agg(nw.col("revenue").sum())
         .with_columns(nw.col("p").min().over("customer_id").alias("_first"))
     )
-    summary = periods.group_by("customer_id").agg(
-        (nw.len() - 1).alias("frequency"),
-        ((nw.col("p").max() - nw.col("_first").min()) / size).alias("recency"),
-        ((end - nw.col("_first").min()) / size).alias("T"),
-        nw.when(nw.col("p") > nw.col("_first")).then(nw.col("revenue")).otherwise(None).mean()
-        .alias("monetary_value"),
-    ).with_columns(
-        nw.col("frequency").cast(nw.Float64), nw.col("monetary_value").fill_null(0.0)
-    ).sort("customer_id")
+    summary = (
+        periods.group_by("customer_id")
+        .agg(
+            (nw.len() - 1).alias("frequency"),
+            ((nw.col("p").max() - nw.col("_first").min()) / size).alias("recency"),
+            ((end - nw.col("_first").min()) / size).alias("T"),
+            nw.when(nw.col("p") > nw.col("_first"))
+            .then(nw.col("revenue"))
+            .otherwise(None)
+            .mean()
+            .alias("monetary_value"),
+        )
+        .with_columns(nw.col("frequency").cast(nw.Float64), nw.col("monetary_value").fill_null(0.0))
+        .sort("customer_id")
+    )
     if shop.kind == "spark":
         return summary.to_native()
     return to_native(collect(summary), summary, shop.kind)
-

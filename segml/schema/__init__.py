@@ -52,10 +52,12 @@ class ShopData:
             col = "signup_t" if name == "customers" else "t"
             if col not in lf.collect_schema().names():
                 continue
-            row = collect(lf.select(
-                future=(nw.col(col) >= cut).fill_null(False).cast(nw.Int64).sum(),
-                past=(nw.col(col) < cut).fill_null(False).cast(nw.Int64).sum(),
-            )).row(0, named=True)
+            row = collect(
+                lf.select(
+                    future=(nw.col(col) >= cut).fill_null(False).cast(nw.Int64).sum(),
+                    past=(nw.col(col) < cut).fill_null(False).cast(nw.Int64).sum(),
+                )
+            ).row(0, named=True)
             self.quality.add(name, "rows_at_or_after_cutoff", row["future"], "ignored by features")
             before += row["past"] if name != "customers" else 0
         if before == 0:
@@ -95,9 +97,11 @@ def prepare(data: Any, *, config: Config | DataConfig | None = None) -> ShopData
     shop = ShopData(
         orders=prepare_orders(lazy["orders"], dcfg.orders, report),
         events=prepare_events(lazy["events"], dcfg.events or EventsConfig(), report)
-        if "events" in lazy else None,
+        if "events" in lazy
+        else None,
         customers=prepare_customers(lazy["customers"], dcfg.customers or CustomersConfig(), report)
-        if "customers" in lazy else None,
+        if "customers" in lazy
+        else None,
         kind="pandas" if kind == "path" else kind,
         quality=report,
     )

@@ -165,20 +165,28 @@ def prepare_orders(
     names = lf.collect_schema().names()
     if "revenue" not in names:
         lf = lf.with_columns((nw.col("quantity") * nw.col("unit_price")).alias("revenue"))
-    lf = lf.with_columns(_is_return(cfg, names).alias("is_return"), _bad_price(names).alias("_bad_price"))
-    nonprod = nw.col("product_id").is_in(cfg.non_product_ids) if "product_id" in names else nw.lit(False)
+    lf = lf.with_columns(
+        _is_return(cfg, names).alias("is_return"), _bad_price(names).alias("_bad_price")
+    )
+    nonprod = (
+        nw.col("product_id").is_in(cfg.non_product_ids) if "product_id" in names else nw.lit(False)
+    )
     lf = lf.with_columns(nonprod.fill_null(False).alias("_non_product"))
-    counts = collect(lf.select(
-        guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
-        returns=nw.col("is_return").cast(nw.Int64).sum(),
-        bad_price=(nw.col("_bad_price") & ~nw.col("_non_product")).cast(nw.Int64).sum(),
-        non_product=nw.col("_non_product").cast(nw.Int64).sum(),
-    )).row(0, named=True)
+    counts = collect(
+        lf.select(
+            guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
+            returns=nw.col("is_return").cast(nw.Int64).sum(),
+            bad_price=(nw.col("_bad_price") & ~nw.col("_non_product")).cast(nw.Int64).sum(),
+            non_product=nw.col("_non_product").cast(nw.Int64).sum(),
+        )
+    ).row(0, named=True)
     n_unique = collect(lf.unique().select(nw.len())).item()
     report.add("orders", "rows", n, "read")
     report.add("orders", "guest_rows", counts["guest"], "dropped: no customer id")
     report.add("orders", "duplicate_rows", n - n_unique, "dropped: exact duplicate of another row")
-    report.add("orders", "non_product_rows", counts["non_product"], "dropped: fee/postage/adjustment")
+    report.add(
+        "orders", "non_product_rows", counts["non_product"], "dropped: fee/postage/adjustment"
+    )
     report.add("orders", "bad_price_rows", counts["bad_price"], "dropped: zero or negative price")
     report.add("orders", "return_rows", counts["returns"], "kept as returns, not purchases")
     clean = lf.unique().filter(
@@ -192,7 +200,9 @@ def _is_return(cfg: OrdersConfig, names: list[str]) -> nw.Expr:
     if "quantity" in names:
         expr = expr | (nw.col("quantity") < 0)
     if "status" in names and cfg.return_statuses:
-        expr = expr | nw.col("status").str.to_lowercase().is_in(cfg.return_statuses).fill_null(False)
+        expr = expr | nw.col("status").str.to_lowercase().is_in(cfg.return_statuses).fill_null(
+            False
+        )
     if cfg.return_order_prefix:
         expr = expr | nw.col("order_id").str.starts_with(cfg.return_order_prefix).fill_null(False)
     return expr.fill_null(False)
@@ -213,10 +223,12 @@ def prepare_events(
     lf = _text(lf, [c for c in EVENTS.text_columns if c in names])
     lf = lf.with_columns(nw.col("event_type").str.to_lowercase())
     lf, n = _parse(lf, EVENTS, report)
-    counts = collect(lf.select(
-        guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
-        unknown=(~nw.col("event_type").is_in(EVENT_TYPES)).fill_null(True).cast(nw.Int64).sum(),
-    )).row(0, named=True)
+    counts = collect(
+        lf.select(
+            guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
+            unknown=(~nw.col("event_type").is_in(EVENT_TYPES)).fill_null(True).cast(nw.Int64).sum(),
+        )
+    ).row(0, named=True)
     report.add("events", "rows", n, "read")
     report.add("events", "guest_rows", counts["guest"], "dropped: no customer id")
     report.add("events", "unknown_event_type_rows", counts["unknown"], "kept, used by no feature")
@@ -238,16 +250,22 @@ def prepare_customers(
     report.add("customers", "duplicate_customer_ids", n - n_unique, "merged: one row per id")
     # Deterministic: a repeated id keeps, per column, the largest value (latest text, True flag).
     others = [c for c in lf.collect_schema().names() if c != "customer_id"]
-    return lf.filter(~nw.col("customer_id").is_null()).group_by("customer_id").agg(
-        *[nw.col(c).max() for c in others]
+    return (
+        lf.filter(~nw.col("customer_id").is_null())
+        .group_by("customer_id")
+        .agg(*[nw.col(c).max() for c in others])
     )
 
 
 def _parse_flag(lf: nw.LazyFrame[Any], column: str, n: int) -> nw.LazyFrame[Any]:
     text = nw.col(column).cast(nw.String).str.strip_chars().str.to_lowercase()
-    parsed = nw.when(text.is_in(_TRUE)).then(nw.lit(True)).when(text.is_in(_FALSE)).then(
-        nw.lit(False)
-    ).otherwise(None)
+    parsed = (
+        nw.when(text.is_in(_TRUE))
+        .then(nw.lit(True))
+        .when(text.is_in(_FALSE))
+        .then(nw.lit(False))
+        .otherwise(None)
+    )
     lf = lf.with_columns(parsed.alias(f"{column}__flag"))
     bad = (~nw.col(column).is_null() & nw.col(f"{column}__flag").is_null()).cast(nw.Int64)
     n_bad = collect(lf.select(bad.sum())).item()
@@ -258,6 +276,8 @@ def _parse_flag(lf: nw.LazyFrame[Any], column: str, n: int) -> nw.LazyFrame[Any]
             f"{example_values(examples.get_column(column).to_list())}; expected true/false, "
             "yes/no or 1/0 (missing means no consent)."
         )
-    return lf.drop(column).rename({f"{column}__flag": column}).with_columns(
-        nw.col(column).fill_null(False)
+    return (
+        lf.drop(column)
+        .rename({f"{column}__flag": column})
+        .with_columns(nw.col(column).fill_null(False))
     )

@@ -21,13 +21,21 @@ later = st.integers(min_value=0, max_value=400 * 24 * 60).map(
 )
 
 future_orders = st.lists(
-    st.tuples(customers, st.sampled_from(["o1", "o4", "x1", "x2"]), later,
-              st.integers(-3, 5), st.floats(0.01, 500), st.sampled_from(["home", "toys", "new"])),
-    min_size=1, max_size=12,
+    st.tuples(
+        customers,
+        st.sampled_from(["o1", "o4", "x1", "x2"]),
+        later,
+        st.integers(-3, 5),
+        st.floats(0.01, 500),
+        st.sampled_from(["home", "toys", "new"]),
+    ),
+    min_size=1,
+    max_size=12,
 )
 future_events = st.lists(
     st.tuples(customers, later, st.sampled_from(EVENT_TYPES), st.sampled_from(["home", "toys"])),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 )
 
 

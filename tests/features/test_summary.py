@@ -47,7 +47,7 @@ def test_weekly_summary_by_hand() -> None:
 
 
 def test_returns_are_not_purchases() -> None:
-    orders = _orders(ROWS[:3] + [("a", "2024-01-05 00:00", -20.0)])
+    orders = _orders([*ROWS[:3], ("a", "2024-01-05 00:00", -20.0)])
     got = segml.rfm_summary(orders, observation_period_end="2024-01-20").set_index("customer_id")
     assert got.loc["a", "frequency"] == 1
 

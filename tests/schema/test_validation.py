@@ -30,51 +30,70 @@ def _mapped(**columns: str) -> DataConfig:
 
 CASES = [
     pytest.param(
-        {"orders": _orders(order_time=None)}, None,
+        {"orders": _orders(order_time=None)},
+        None,
         r"orders is missing required columns \['order_time'\]; found \[.*\]\. Map them in the "
         r"config under data.orders.columns",
         id="missing-column",
     ),
     pytest.param(
-        {"orders": _orders()}, _mapped(order_time="InvoiceDate"),
+        {"orders": _orders()},
+        _mapped(order_time="InvoiceDate"),
         r"missing required columns \[\"order_time \(looked for 'InvoiceDate'\)\"\]",
         id="mapped-column-absent",
     ),
     pytest.param(
-        {"orders": _orders(order_time="yesterday")}, None,
-        r"orders.order_time has 1 of 12 rows that are not parseable timestamps, e.g. \['yesterday'\]",
+        {"orders": _orders(order_time="yesterday")},
+        None,
+        r"orders.order_time has 1 of 12 rows that are not parseable timestamps, "
+        r"e.g. \['yesterday'\]",
         id="unparseable-time",
     ),
     pytest.param(
-        {"orders": _orders(quantity="two")}, None,
+        {"orders": _orders(quantity="two")},
+        None,
         r"orders.quantity has 1 of 12 rows that are not numbers, e.g. \['two'\]",
         id="non-numeric-amount",
     ),
     pytest.param(
-        {"orders": _orders(unit_price=None)}, None,
+        {"orders": _orders(unit_price=None)},
+        None,
         "orders needs either a revenue column or both quantity and unit_price",
         id="no-amount",
     ),
     pytest.param(
-        {"orders": tiny_orders().iloc[0:0]}, None, r"orders is empty \(0 rows\)", id="empty",
+        {"orders": tiny_orders().iloc[0:0]},
+        None,
+        r"orders is empty \(0 rows\)",
+        id="empty",
     ),
     pytest.param(
-        {"orders": tiny_orders(), "events": tiny_events().drop(columns=["event_type"])}, None,
-        r"events is missing required columns \['event_type'\]", id="events-missing-column",
+        {"orders": tiny_orders(), "events": tiny_events().drop(columns=["event_type"])},
+        None,
+        r"events is missing required columns \['event_type'\]",
+        id="events-missing-column",
     ),
     pytest.param(
-        {"orders": tiny_orders(),
-         "customers": tiny_customers().assign(email_consent=["yes", "maybe", "no", "no", "1"])},
-        None, r"customers.email_consent has 1 of 5 rows that are not yes/no flags, e.g. \['maybe'\]",
+        {
+            "orders": tiny_orders(),
+            "customers": tiny_customers().assign(email_consent=["yes", "maybe", "no", "no", "1"]),
+        },
+        None,
+        r"customers.email_consent has 1 of 5 rows that are not yes/no flags, e.g. \['maybe'\]",
         id="bad-consent-flag",
     ),
     pytest.param(
-        {"orders": tiny_orders()}, _mapped(order_timestamp="ts"),
-        r"maps unknown canonical names \['order_timestamp'\]", id="unknown-canonical-name",
+        {"orders": tiny_orders()},
+        _mapped(order_timestamp="ts"),
+        r"maps unknown canonical names \['order_timestamp'\]",
+        id="unknown-canonical-name",
     ),
     pytest.param({"orders": object()}, None, "orders: cannot read a object", id="unreadable-type"),
     pytest.param(
-        {"orders": "/nonexistent/orders.parquet"}, None, "orders: no file at", id="missing-file",
+        {"orders": "/nonexistent/orders.parquet"},
+        None,
+        "orders: no file at",
+        id="missing-file",
     ),
 ]
 
@@ -136,7 +155,8 @@ def test_mixed_time_zones_are_normalised_to_utc() -> None:
 def test_tz_aware_pandas_timestamps_are_converted() -> None:
     orders = tiny_orders()
     aware = orders.assign(
-        order_time=pd.to_datetime(orders["order_time"]).dt.tz_localize("UTC")
+        order_time=pd.to_datetime(orders["order_time"])
+        .dt.tz_localize("UTC")
         .dt.tz_convert("America/New_York")
     )
     pd.testing.assert_frame_equal(
