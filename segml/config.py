@@ -110,6 +110,9 @@ class Config(_Strict):
     job: JobConfig = Field(default_factory=JobConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     engine: Literal["polars", "spark"] = "polars"
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking store; default sqlite:///<output_dir>/mlflow.db"
+    )
     output_dir: str = "runs"
     base_dir: str = Field(default=".", description="set by load_config: the config's folder")
 

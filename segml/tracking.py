@@ -1,0 +1,166 @@
+"""The one module that talks to MLflow: runs, metrics, artifacts, the model registry.
+
+By default everything lives in a local SQLite store under the run folder
+(``sqlite:///<root>/mlflow.db``, artifacts in ``<root>/mlartifacts``): no server to start. A
+``tracking_uri`` in the config points at a shared MLflow server instead (``mlflow server
+--backend-store-uri postgresql://... --artifacts-destination s3://...`` for a team).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from segml.errors import ModelNotFoundError
+
+__all__ = [
+    "ModelRef",
+    "RunLogger",
+    "default_tracking_uri",
+    "find_model",
+    "load_pyfunc",
+    "register_model",
+    "set_alias",
+    "start_run",
+]
+
+
+def default_tracking_uri(root: str | Path) -> str:
+    """Local SQLite tracking store under ``root`` (created on first use)."""
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def _client(tracking_uri: str) -> Any:
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _experiment_id(client: Any, name: str, tracking_uri: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if tracking_uri.startswith("sqlite:///"):
+        store = Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name
+        location = store.resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+@dataclass
+class RunLogger:
+    """Logs into one MLflow run; every method is a thin, typed wrapper."""
+
+    run_id: str
+    client: Any
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        import mlflow
+
+        mlflow.log_params({k: str(v)[:6000] for k, v in values.items()})
+
+    def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        import mlflow
+
+        clean = {k: float(v) for k, v in values.items() if v is not None and v == v}
+        mlflow.log_metrics(clean, step=step)
+
+    def tags(self, values: Mapping[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in values.items()})
+
+    def artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def figure(self, figure: Any, name: str) -> None:
+        import mlflow
+
+        mlflow.log_figure(figure, name)
+
+    def json(self, payload: Any, name: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(name).name
+            path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+            parent = str(Path(name).parent)
+            self.artifact(path, None if parent == "." else parent)
+
+
+@contextlib.contextmanager
+def start_run(
+    *, tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, Any] | None = None
+) -> Iterator[RunLogger]:
+    """Open a run in ``experiment``; it is marked FAILED if the block raises."""
+    import mlflow
+
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(client, experiment, tracking_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                          tags={k: str(v) for k, v in (tags or {}).items()}) as run:
+        yield RunLogger(run.info.run_id, client)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+    run_id: str
+    source: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def register_model(*, tracking_uri: str, model_uri: str, name: str) -> ModelRef:
+    """Register a logged model under ``name``; returns the new version."""
+    import mlflow
+
+    _client(tracking_uri)
+    mv = mlflow.register_model(model_uri, name)
+    return ModelRef(name, str(mv.version), str(mv.run_id), str(mv.source))
+
+
+def set_alias(*, tracking_uri: str, name: str, alias: str, version: str) -> None:
+    _client(tracking_uri).set_registered_model_alias(name, alias, version)
+
+
+def find_model(*, tracking_uri: str, name: str, alias: str) -> ModelRef | None:
+    """The version of ``name`` that carries ``alias``, or None."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri)
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return ModelRef(name, str(mv.version), str(mv.run_id), str(mv.source))
+
+
+def load_pyfunc(*, tracking_uri: str, name: str, alias: str) -> tuple[Any, ModelRef]:
+    """Load the ``alias`` version of registered model ``name`` as an MLflow pyfunc."""
+    import mlflow
+
+    ref = find_model(tracking_uri=tracking_uri, name=name, alias=alias)
+    if ref is None:
+        raise ModelNotFoundError(
+            f"no model {name!r} with alias {alias!r} in the registry at {tracking_uri}; "
+            f"train one first (segml train --config C) or point tracking_uri at the right store."
+        )
+    return mlflow.pyfunc.load_model(f"models:/{name}@{alias}"), ref
