@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DriftError",
+    "JobLockedError",
     "ModelNotFoundError",
     "SegmlError",
 ]
@@ -36,6 +38,18 @@ class ModelNotFoundError(SegmlError, LookupError):
     """A model that a job needs is not registered or cannot be loaded."""
 
     exit_code = 4
+
+
+class DriftError(SegmlError):
+    """Input or scores drifted beyond the failure threshold against the training reference."""
+
+    exit_code = 5
+
+
+class JobLockedError(SegmlError):
+    """Another job holds the lock for the same output partition."""
+
+    exit_code = 6
 
 
 def example_values(values: list[object], limit: int = 3) -> str:

@@ -9,7 +9,10 @@ leaves the previous output untouched.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import glob as globlib
+import hashlib
 import json
 import os
 import shutil
@@ -20,13 +23,17 @@ from typing import Any
 
 import polars as pl
 
-from segml.errors import DataError
+from segml.errors import ConfigError, DataError, JobLockedError
 
 __all__ = [
     "atomic_dir",
     "atomic_file",
+    "exclusive_lock",
+    "file_sha256",
     "read_spark_table",
+    "read_yaml",
     "scan_table",
+    "scan_typed",
     "spark_session",
     "write_frame",
     "write_json",
@@ -62,6 +69,41 @@ def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.La
         frames = [pl.read_csv(m, infer_schema=False) for m in sorted(matches)]
         return pl.concat(frames).lazy()
     return pl.scan_csv(sorted(matches), infer_schema=False)
+
+
+def scan_typed(path: str | Path, *, table: str) -> pl.LazyFrame:
+    """Open a Parquet file or folder, or a CSV, with column types (inferred for CSV; the
+    ``customer_id`` column always as text). For tables segml wrote itself, such as scores."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{table}: no file at {str(path)!r}; pass the path of a .parquet or .csv.")
+    if _guess_format(path) == "parquet":
+        return pl.scan_parquet(_parquet_source(path))
+    return pl.scan_csv(
+        path, infer_schema_length=10_000, schema_overrides={"customer_id": pl.String}
+    )
+
+
+def read_yaml(path: str | Path, *, what: str) -> Any:
+    """Parse a YAML file with ``yaml.safe_load`` (never constructs Python objects)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file {str(path)!r} does not exist.")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, for manifests."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def spark_session() -> Any:
@@ -132,6 +174,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -146,6 +189,45 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale(path: Path) -> None:
+    """Delete hidden leftovers of a killed earlier write of ``path`` (call under its lock)."""
+    for pattern in (f".{path.name}.*.tmp", f".{path.name}.old-*"):
+        for stale in path.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path, *, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock file beside an output; a second holder waits or is refused.
+
+    The lock is an OS advisory lock (``flock``), released when the process ends, even when it is
+    killed, so a crashed job never leaves a stale lock behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f".{path.name}.lock")
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise JobLockedError(
+                f"another job ({holder}) is writing {path}; wait for it to finish, or run again "
+                "with --wait to queue behind it."
+            ) from err
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:

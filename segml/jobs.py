@@ -13,7 +13,7 @@ import polars as pl
 from segml.config import Config
 from segml.engine import is_spark, parse_as_of
 from segml.features import FeatureBuilder
-from segml.io import atomic_dir, write_json
+from segml.io import atomic_dir, exclusive_lock, write_json
 from segml.schema import ShopData
 
 __all__ = ["build_feature_table", "config_hash", "run_job"]
@@ -45,13 +45,25 @@ def build_feature_table(
     return table, builder
 
 
-def run_job(shop: ShopData, cfg: Config, *, as_of: Any, out: Path) -> dict[str, Any]:
-    """Validate, build features and write ``out/as_of=DATE/`` atomically with a manifest."""
-    started = time.perf_counter()
+def run_job(
+    shop: ShopData, cfg: Config, *, as_of: Any, out: Path, wait: bool = False
+) -> dict[str, Any]:
+    """Validate, build features and write ``out/as_of=DATE/`` atomically with a manifest.
+
+    One job per partition at a time (a lock file beside it); a rerun replaces the partition.
+    """
     cutoff = parse_as_of(as_of)
+    partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
+    with exclusive_lock(partition, wait=wait):
+        return _run_locked(shop, cfg, cutoff, partition)
+
+
+def _run_locked(
+    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
+) -> dict[str, Any]:
+    started = time.perf_counter()
     table, builder = build_feature_table(shop, cfg, as_of=cutoff)
     seconds = round(time.perf_counter() - started, 3)
-    partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     summary = {
         "as_of": cutoff.isoformat(),
         "customers": table.height,

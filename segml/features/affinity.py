@@ -14,7 +14,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.engine import collect
-from segml.features._expr import count_if, safe_div, slug
+from segml.features._expr import MONEY, count_if, exact_sum, fixed, safe_div, slug
 
 __all__ = ["affinity_finish", "affinity_frames", "category_columns", "learn_categories"]
 
@@ -72,20 +72,21 @@ def affinity_frames(
             _purchases(orders, cut)
             .with_columns(nw.col("category").fill_null("unknown"))
             .group_by("customer_id", "category")
-            .agg(nw.col("revenue").sum().alias("_s"))
+            .agg(fixed(nw.col("revenue"), MONEY).sum().alias("_s"))
             .with_columns((nw.col("_s") / nw.col("_s").sum().over("customer_id")).alias("_p"))
         )
         frames.append(
             per_cat.group_by("customer_id").agg(
-                nw.col("_s").sum().alias("_spend_total"),
-                (-(nw.col("_p") * nw.col("_p").log(2))).sum().alias("affinity__category_entropy"),
+                (nw.col("_s").sum() / MONEY).alias("_spend_total"),
+                exact_sum(-(nw.col("_p") * nw.col("_p").log(2)), 10**12).alias(
+                    "affinity__category_entropy"
+                ),
                 nw.len().alias("affinity__categories_bought"),
                 *[
-                    nw.when(nw.col("category") == c)
-                    .then(nw.col("_s"))
-                    .otherwise(0.0)
-                    .sum()
-                    .alias(f"_spend_{s}")
+                    (
+                        nw.when(nw.col("category") == c).then(nw.col("_s")).otherwise(0).sum()
+                        / MONEY
+                    ).alias(f"_spend_{s}")
                     for c, s in cols.items()
                 ],
             )
@@ -117,7 +118,7 @@ def affinity_finish(
         )
         out += [
             nw.when(nw.col("_spend_total") > 0)
-            .then(other)
+            .then(other.clip(0.0, 1.0))
             .otherwise(None)
             .alias("affinity__spend_share_other"),
             nw.col("affinity__category_entropy"),

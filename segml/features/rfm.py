@@ -7,7 +7,7 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 
-from segml.features._expr import count_if, safe_div
+from segml.features._expr import count_if, exact_sum, fixed, safe_div
 
 __all__ = ["order_level", "rfm_finish", "rfm_frames"]
 
@@ -20,7 +20,7 @@ def order_level(orders: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]:
     return (
         orders.filter((nw.col("t") < cut) & ~nw.col("is_return"))
         .group_by("customer_id", "order_id")
-        .agg(nw.col("t").min(), nw.col("revenue").sum())
+        .agg(nw.col("t").min(), exact_sum(nw.col("revenue")).alias("revenue"))
     )
 
 
@@ -30,7 +30,7 @@ def _returns(orders: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]:
         .group_by("customer_id")
         .agg(
             nw.col("order_id").n_unique().alias("rfm__returns"),
-            nw.col("revenue").abs().sum().alias("_returned_value"),
+            exact_sum(nw.col("revenue").abs()).alias("_returned_value"),
         )
     )
 
@@ -39,30 +39,27 @@ def rfm_frames(
     orders: nw.LazyFrame[Any], cut: float, *, windows_days: Sequence[int]
 ) -> list[nw.LazyFrame[Any]]:
     """Per-customer aggregates of orders strictly before ``cut`` (joined by the builder)."""
-    per_order = order_level(orders, cut).with_columns(
-        nw.col("t").diff().over("customer_id", order_by=["t", "order_id"]).alias("_gap")
-    )
+    gap = nw.col("t").diff().over("customer_id", order_by=["t", "order_id"])
+    per_order = order_level(orders, cut).with_columns(fixed(gap, 86_400).alias("_gap_s"))
     windowed = []
     for w in windows_days:
         inside = nw.col("t") >= cut - w
         windowed += [
             count_if(inside).alias(f"rfm__orders_{w}d"),
-            nw.when(inside)
-            .then(nw.col("revenue"))
-            .otherwise(0.0)
-            .sum()
-            .alias(f"rfm__revenue_{w}d"),
+            exact_sum(nw.when(inside).then(nw.col("revenue")).otherwise(0.0)).alias(
+                f"rfm__revenue_{w}d"
+            ),
         ]
     agg = per_order.group_by("customer_id").agg(
         (cut - nw.col("t").max()).alias("rfm__recency_days"),
         nw.len().alias("rfm__frequency"),
-        nw.col("revenue").sum().alias("rfm__monetary_total"),
-        nw.col("revenue").mean().alias("rfm__monetary_mean"),
+        exact_sum(nw.col("revenue")).alias("rfm__monetary_total"),
         nw.col("revenue").max().alias("rfm__monetary_max"),
         (cut - nw.col("t").min()).alias("rfm__tenure_days"),
-        nw.col("_gap").mean().alias("rfm__gap_mean_days"),
-        nw.col("_gap").median().alias("rfm__gap_median_days"),
-        nw.col("_gap").std().alias("rfm__gap_std_days"),
+        (nw.col("t").max() - nw.col("t").min()).alias("_span"),
+        (nw.col("_gap_s").median() / 86_400).alias("rfm__gap_median_days"),
+        nw.col("_gap_s").sum().alias("_gap_s1"),
+        (nw.col("_gap_s") * nw.col("_gap_s")).sum().alias("_gap_s2"),
         *windowed,
     )
     return [agg, _returns(orders, cut)]
@@ -75,18 +72,32 @@ def rfm_finish(*, windows_days: Sequence[int]) -> list[nw.Expr]:
     return [
         nw.col("rfm__recency_days"),
         *[nw.col(c).fill_null(0).cast(nw.Float64) for c in counts[:2]],
-        nw.col("rfm__monetary_mean"),
+        safe_div(nw.col("rfm__monetary_total"), nw.col("rfm__frequency")).alias(
+            "rfm__monetary_mean"
+        ),
         nw.col("rfm__monetary_max"),
         nw.col("rfm__tenure_days"),
-        nw.col("rfm__gap_mean_days"),
+        _gap_mean().alias("rfm__gap_mean_days"),
         nw.col("rfm__gap_median_days"),
-        nw.col("rfm__gap_std_days"),
-        safe_div(nw.col("rfm__recency_days"), nw.col("rfm__gap_mean_days")).alias(
-            "rfm__recency_gap_ratio"
-        ),
+        _gap_std().alias("rfm__gap_std_days"),
+        safe_div(nw.col("rfm__recency_days"), _gap_mean()).alias("rfm__recency_gap_ratio"),
         nw.col("rfm__returns").fill_null(0).cast(nw.Float64),
         safe_div(nw.col("_returned_value"), nw.col("rfm__monetary_total")).alias(
             "rfm__return_value_ratio"
         ),
         *[nw.col(c).fill_null(0).cast(nw.Float64) for c in counts[3:]],
     ]
+
+
+def _gap_mean() -> nw.Expr:
+    """Mean gap between consecutive orders: (last - first) / (orders - 1), order-independent."""
+    n_gaps = nw.col("rfm__frequency") - 1
+    return nw.when(n_gaps > 0).then(nw.col("_span") / n_gaps).otherwise(None)
+
+
+def _gap_std() -> nw.Expr:
+    """Sample standard deviation of gaps, from exact integer sums of gap seconds."""
+    n = nw.col("rfm__frequency") - 1
+    s1, s2 = nw.col("_gap_s1").cast(nw.Float64), nw.col("_gap_s2").cast(nw.Float64)
+    var = (s2 - s1 * s1 / n) / (n - 1)
+    return nw.when(n > 1).then(var.clip(lower_bound=0.0).sqrt() / 86_400).otherwise(None)

@@ -23,6 +23,7 @@ import narwhals.stable.v2 as nw
 
 from segml.engine import as_of_days, collect, to_native
 from segml.errors import DataError
+from segml.features._expr import count_if, exact_sum
 from segml.schema import prepare
 
 __all__ = ["rfm_summary"]
@@ -72,11 +73,7 @@ def rfm_summary(
             (nw.len() - 1).alias("frequency"),
             ((nw.col("p").max() - nw.col("_first").min()) / size).alias("recency"),
             ((end - nw.col("_first").min()) / size).alias("T"),
-            nw.when(nw.col("p") > nw.col("_first"))
-            .then(nw.col("revenue"))
-            .otherwise(None)
-            .mean()
-            .alias("monetary_value"),
+            _repeat_mean().alias("monetary_value"),
         )
         .with_columns(nw.col("frequency").cast(nw.Float64), nw.col("monetary_value").fill_null(0.0))
         .sort("customer_id")
@@ -84,3 +81,11 @@ def rfm_summary(
     if shop.kind == "spark":
         return summary.to_native()
     return to_native(collect(summary), summary, shop.kind)
+
+
+def _repeat_mean() -> nw.Expr:
+    """Mean spend of repeat periods (the first period excluded), order-independent."""
+    repeat = nw.col("p") > nw.col("_first")
+    total = exact_sum(nw.when(repeat).then(nw.col("revenue")).otherwise(0.0))
+    n = count_if(repeat)
+    return nw.when(n > 0).then(total / n).otherwise(None)
