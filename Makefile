@@ -24,7 +24,7 @@ demo: $(STAMP) ## run the main job on the shipped Online Retail data and print w
 	$(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-09-01 --out $(DEMO_OUT)
 
 test: $(STAMP) ## run the whole test suite
-	$(PY) -m pytest -n 2 --dist loadgroup
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP) ## ruff (lint + format check), mypy on segml/, import-linter layer contract
 	$(VENV)/bin/ruff check segml tests benchmarks
@@ -33,7 +33,7 @@ lint: $(STAMP) ## ruff (lint + format check), mypy on segml/, import-linter laye
 	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) ## feature-build benchmark at 10M/50M/200M events (slow; writes benchmarks/RESULTS.md)
-	$(PY) benchmarks/run.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/run.py
 
 lock: ## record the exact versions the suite passed with into constraints.txt
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

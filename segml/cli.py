@@ -1,6 +1,7 @@
 """The ``segml`` command line. Errors print one clear message and exit non-zero; ``--debug``
 adds the traceback. Exit codes: 0 success, 1 unexpected error, 2 bad config or usage,
-3 bad input data, 4 missing model."""
+3 bad input data, 4 missing model, 5 drift beyond the failure threshold, 6 output locked by
+another job."""
 
 from __future__ import annotations
 
@@ -90,15 +91,104 @@ def run(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option("--out", help="run folder")] = Path("runs/latest"),
     as_of: AsOfOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
     """The main job: validate the data, build features as of the cutoff, write the run folder."""
     from segml.jobs import run_job
 
     cfg, shop = _load(config)
-    result = run_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out)
+    result = run_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
     typer.echo(str(result["quality"]))
     typer.echo(json.dumps(result["summary"], indent=2))
     typer.echo(f"results: {result['path']}")
+
+
+@app.command()
+def segment(
+    config: ConfigOpt,
+    scores: Annotated[
+        Path, typer.Option("--scores", help="features + scores, one row per customer")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="run folder, replaced atomically")],
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="rule-set YAML (default: segments: in config)")
+    ] = None,
+) -> None:
+    """Assign rule-based segments with control groups and write the audiences per channel."""
+    from segml.exports import export_segments
+
+    cfg = load_config(config)
+    if rules is None and cfg.segments is None:
+        raise ConfigError(
+            f"{config}: no rule set; set segments: PATH in the config (e.g. segments: "
+            "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
+        )
+    path = rules if rules is not None else cfg.resolve(cfg.segments or "")
+    result = export_segments(scores, rules=path, out=out)
+    typer.echo(str(result.report))
+    audiences = [name for name in result.manifest["files"] if name.startswith("audiences/")]
+    typer.echo(
+        f"wrote {len(audiences)} audiences, members.parquet, report.json and _manifest.json "
+        f"to {result.path}"
+    )
+
+
+@app.command()
+def train(
+    config: ConfigOpt,
+    target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = "all",
+    tune: Annotated[int, typer.Option("--tune", help="Optuna trials per target (0: none)")] = 0,
+    now: Annotated[
+        str | None, typer.Option("--now", help="training date (default training.now or today)")
+    ] = None,
+) -> None:
+    """Train propensity models on rolling cutoffs; print the backtest vs baselines and run ids."""
+    import datetime as dt
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
+    from segml.labels import TARGETS
+    from segml.models.dataset import materialize
+    from segml.models.experiment import train_from_config
+    from segml.models.training import format_table
+
+    targets = list(TARGETS) if target == "all" else [target]
+    if any(t not in TARGETS for t in targets):
+        raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
+    if tune < 0:
+        raise ConfigError(f"--tune must be >= 0; got {tune}.")
+    cfg, shop = _load(config)
+    when = now or cfg.training.now or f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    outcomes = train_from_config(materialize(shop), cfg, now=when, targets=targets, tune=tune)
+    typer.echo(format_table([o.result for o in outcomes]))
+    for o in outcomes:
+        typer.echo(f"{o.result.target}: run {o.run_id}, model version {o.version}; {o.note}")
+
+
+@app.command()
+def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
+    """Cluster customers into named segments; print k, the metrics and the profile table."""
+    from segml.clusters.job import cluster_from_config, summary_metrics
+    from segml.clusters.profiles import format_profile
+
+    cfg, shop = _load(config)
+    result = cluster_from_config(shop, cfg, as_of=_as_of(cfg, as_of))
+    model = result.model
+    typer.echo(f"k = {model.n_clusters_} ({cfg.clustering.algorithm}, "
+               f"{'chosen by ' + cfg.clustering.selection_rule if model.k_selection_ is not None else 'fixed'})")  # fmt: skip
+    if model.k_selection_ is not None:
+        typer.echo(model.k_selection_.round(3).to_string(index=False))
+    typer.echo(json.dumps({k: round(v, 4) for k, v in summary_metrics(model).items()}))
+    typer.echo(format_profile(model.profile_))
+    if model.dropped_features_:
+        typer.echo(f"features left out: {model.dropped_features_}")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    if result.transitions is not None:
+        typer.echo(f"moved since version {result.previous_version}:")
+        typer.echo(result.transitions.to_string())
+    ref = result.model_ref
+    typer.echo(f"registered {ref.name} version {ref.version} (alias champion), run {ref.run_id}")
 
 
 def main(argv: list[str] | None = None) -> int:

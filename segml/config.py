@@ -16,6 +16,7 @@ from segml.errors import ConfigError
 
 __all__ = [
     "CategoryRules",
+    "ClusteringConfig",
     "Config",
     "CustomersConfig",
     "DataConfig",
@@ -23,6 +24,8 @@ __all__ = [
     "FeatureConfig",
     "JobConfig",
     "OrdersConfig",
+    "TargetConfig",
+    "TrainingConfig",
     "load_config",
 ]
 
@@ -103,17 +106,84 @@ class JobConfig(_Strict):
     )
 
 
+class TargetConfig(_Strict):
+    """One target of ``segml train``: its horizon (and, for lapse, the active-buyer window)."""
+
+    horizon_days: int | Literal["auto"] = Field(
+        default=30, description="label window after each cutoff; 'auto' only for lapse"
+    )
+    lookback_days: int = Field(default=365, ge=1, description="lapse: active-buyer window")
+    auto_quantile: float = Field(
+        default=0.8, gt=0, lt=1, description="lapse 'auto': quantile of repeat-order gaps"
+    )
+
+
+class TrainingConfig(_Strict):
+    """``segml train``: cutoffs, targets, LightGBM settings, tracking and tuning."""
+
+    now: str | None = Field(
+        default=None, description="training date; --now overrides; default: today (UTC)"
+    )
+    cutoffs: int = Field(default=6, ge=2, le=60, description="monthly cutoffs to train on")
+    purchase: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days=30))
+    lapse: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days="auto"))
+    value: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days=90))
+    lightgbm: dict[str, float | int | str] = Field(
+        default_factory=dict, description="PropensityModel parameters, e.g. num_leaves: 31"
+    )
+    n_jobs: int = Field(default=2, ge=1, description="LightGBM threads")
+    seed: int = 0
+    experiment: str = Field(default="segml", description="MLflow experiment name")
+    registry_prefix: str = Field(default="segml", description="models are <prefix>-<target>")
+    optuna_storage: str | None = Field(
+        default=None, description="Optuna study storage; default sqlite:///<output_dir>/optuna.db"
+    )
+
+
+class ClusteringConfig(_Strict):
+    """``segml cluster``: the CustomerClusterer's settings (unset keys keep its defaults; see
+    docs/clusters.md), tracking names and whether to explain the segments."""
+
+    algorithm: Literal["kmeans", "minibatch_kmeans", "gmm", "hdbscan"] = "kmeans"
+    n_clusters: int | Literal["auto"] = Field(default="auto", description="k, or 'auto'")
+    k_range: tuple[int, int] = Field(default=(2, 10), description="k swept by 'auto'")
+    selection_rule: Literal["stability", "silhouette", "bic"] = "stability"
+    stability_threshold: float = Field(default=0.8, gt=0, le=1)
+    n_bootstrap: int = Field(default=3, ge=1, le=50)
+    selection_sample: int | None = Field(default=20_000, ge=100)
+    features: list[str] | None = Field(
+        default=None,
+        description="glob patterns of feature columns; default rfm, affinity, engagement",
+    )
+    exclude: list[str] | None = Field(
+        default=None, description="glob patterns to leave out; default the windowed rfm columns"
+    )
+    pca_components: int | None = Field(default=None, ge=1)
+    covariance_type: Literal["full", "diag", "tied", "spherical"] = "full"
+    min_cluster_size: int | None = Field(default=None, ge=2)
+    names: dict[int, str] = Field(default_factory=dict, description="segment id -> name")
+    random_state: int = 0
+    explain: bool = Field(default=True, description="surrogate LightGBM + SHAP per segment")
+    experiment: str = Field(default="segml-clusters", description="MLflow experiment name")
+    registry_name: str = Field(default="segml-clusters", description="registered model name")
+
+
 class Config(_Strict):
     """The whole job configuration (see ``configs/README.md`` for every key)."""
 
     data: DataConfig = Field(default_factory=DataConfig)
     job: JobConfig = Field(default_factory=JobConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
     engine: Literal["polars", "spark"] = "polars"
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking store; default sqlite:///<output_dir>/mlflow.db"
     )
     output_dir: str = "runs"
+    segments: str | None = Field(
+        default=None, description="rule-set YAML for `segml segment` (see docs/segments.md)"
+    )
     base_dir: str = Field(default=".", description="set by load_config: the config's folder")
 
     def resolve(self, path: str) -> Path:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,11 @@ __all__ = [
     "default_tracking_uri",
     "find_model",
     "load_pyfunc",
+    "log_code_model",
+    "python_model_base",
     "register_model",
     "set_alias",
+    "set_code_model",
     "start_run",
 ]
 
@@ -111,8 +115,11 @@ def start_run(
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, experiment, tracking_uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                          tags={k: str(v) for k, v in (tags or {}).items()}) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+    ) as run:
         yield RunLogger(run.info.run_id, client)
 
 
@@ -163,4 +170,60 @@ def load_pyfunc(*, tracking_uri: str, name: str, alias: str) -> tuple[Any, Model
             f"no model {name!r} with alias {alias!r} in the registry at {tracking_uri}; "
             f"train one first (segml train --config C) or point tracking_uri at the right store."
         )
-    return mlflow.pyfunc.load_model(f"models:/{name}@{alias}"), ref
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Tt]ype hint", category=UserWarning)
+        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}"), ref
+
+
+# --------------------------------------------------------------------------- models from code
+def python_model_base() -> Any:
+    """MLflow's ``PythonModel`` base class, for a models-from-code file to subclass."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.PythonModel
+
+
+def set_code_model(model: Any) -> None:
+    """Declare the model object of a models-from-code file (``mlflow.models.set_model``)."""
+    import mlflow.models
+
+    mlflow.models.set_model(model)
+
+
+def log_code_model(
+    *,
+    code_path: str | Path,
+    artifacts: Mapping[str, str | Path],
+    input_example: Any,
+    output_example: Any,
+    params: Mapping[str, Any] | None = None,
+    pip_requirements: list[str] | None = None,
+    name: str = "model",
+) -> str:
+    """Log a pyfunc defined by a code file (MLflow's models-from-code) in the active run.
+
+    Nothing is pickled: MLflow stores the code file as text next to the ``artifacts`` (here
+    LightGBM's model text and a JSON file). Returns the logged model's URI.
+    """
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, output_example, params=dict(params or {}))
+    with warnings.catch_warnings():  # the signature is explicit; MLflow's type-hint advice is moot
+        warnings.filterwarnings("ignore", message=r".*[Tt]ype hint", category=UserWarning)
+        info = _log_pyfunc(mlflow, code_path, artifacts, signature, input_example,
+                           pip_requirements, name)  # fmt: skip
+    return str(info.model_uri)
+
+
+def _log_pyfunc(
+    mlflow: Any, code_path: Any, artifacts: Any, signature: Any, example: Any, reqs: Any, name: str
+) -> Any:
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(code_path),
+        artifacts={k: str(v) for k, v in artifacts.items()},
+        signature=signature,
+        input_example=example,
+        pip_requirements=reqs,
+    )

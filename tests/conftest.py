@@ -4,10 +4,14 @@ shuffled on purpose so every test also proves row-order independence."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+# Idle OpenMP threads spin by default; on a shared 2-core machine that slows LightGBM tenfold.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.datetime(2024, 3, 1)

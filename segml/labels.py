@@ -1,0 +1,175 @@
+"""Labels: what happened in the horizon after a cutoff (purchase, lapse, value), and the cutoffs.
+
+Every label reads only rows in its window ``[cutoff, cutoff + horizon)``; every population (who
+gets a label) is decided from rows strictly before the cutoff, like the features. So moving a row
+dated at or after a cutoff can change that cutoff's labels but never its features.
+
+Targets
+-------
+``purchase``
+    1 if the customer places at least one purchase order (not a return) in the window. The
+    population is every customer known at the cutoff: an order or event before it, or a sign-up
+    before it when a customers table exists (so customers who never bought are scored too).
+``lapse``
+    1 if a customer with a purchase order in the ``lookback_days`` before the cutoff (an
+    *active buyer*) places none in the window. The population is the active buyers only.
+``value``
+    Revenue of the purchase lines (returns excluded) in the window; 0 for most customers. The
+    population is the same as for ``purchase``.
+
+Cutoffs are first-of-month midnights (UTC). At training time ``now``, only cutoffs whose whole
+label window ends at or before ``now`` are eligible (:func:`monthly_cutoffs`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Literal
+
+import narwhals.stable.v2 as nw
+import numpy as np
+
+from segml.engine import as_of_days, collect, parse_as_of, to_native
+from segml.errors import ConfigError, DataError
+from segml.features.builder import known_customers
+from segml.features.rfm import order_level
+from segml.schema import ShopData, prepare
+
+__all__ = [
+    "TARGETS",
+    "Target",
+    "label_plan",
+    "label_window_end",
+    "lapse_horizon_days",
+    "make_labels",
+    "monthly_cutoffs",
+]
+
+Target = Literal["purchase", "lapse", "value"]
+TARGETS: tuple[Target, ...] = ("purchase", "lapse", "value")
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ConfigError(f"target must be one of {list(TARGETS)}; got {target!r}.")
+
+
+def _check_days(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{name} must be a positive number of days; got {value!r}.")
+    return float(value)
+
+
+def label_window_end(cutoff: Any, horizon_days: float) -> dt.datetime:
+    """The end (exclusive) of the label window that starts at ``cutoff``."""
+    return parse_as_of(cutoff) + dt.timedelta(days=_check_days(horizon_days, "horizon_days"))
+
+
+def _add_months(day: dt.datetime, months: int) -> dt.datetime:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.datetime(index // 12, index % 12 + 1, 1)
+
+
+def monthly_cutoffs(
+    *, now: Any, horizon_days: float, n_cutoffs: int, step_months: int = 1
+) -> list[dt.datetime]:
+    """The ``n_cutoffs`` latest first-of-month cutoffs whose label window ends by ``now``.
+
+    A cutoff ``c`` is eligible when ``c + horizon_days <= now``: its whole label window lies in
+    the past. Cutoffs are ``step_months`` apart, oldest first.
+    """
+    if not isinstance(n_cutoffs, int) or n_cutoffs < 1:
+        raise ConfigError(f"n_cutoffs must be an int >= 1; got {n_cutoffs!r}.")
+    if not isinstance(step_months, int) or step_months < 1:
+        raise ConfigError(f"step_months must be an int >= 1; got {step_months!r}.")
+    latest_start = parse_as_of(now) - dt.timedelta(days=_check_days(horizon_days, "horizon_days"))
+    last = dt.datetime(latest_start.year, latest_start.month, 1)
+    return [_add_months(last, -step_months * k) for k in range(n_cutoffs)][::-1]
+
+
+def _purchases(shop: ShopData) -> nw.LazyFrame[Any]:
+    return shop.orders.filter(~nw.col("is_return") & (nw.col("revenue") > 0))
+
+
+def label_plan(
+    shop: ShopData, cut: float, *, target: str, horizon: float, lookback_days: float
+) -> nw.LazyFrame[Any]:
+    """The lazy query behind ``make_labels`` on prepared data; ``cut`` in epoch days."""
+    inside = (nw.col("t") >= cut) & (nw.col("t") < cut + horizon)
+    future = (
+        _purchases(shop)
+        .filter(inside)
+        .group_by("customer_id")
+        .agg(nw.col("revenue").sum().alias("_revenue"), nw.len().alias("_lines"))
+    )
+    if target == "lapse":
+        population = (
+            order_level(shop.orders, cut)
+            .filter(nw.col("t") >= cut - lookback_days)
+            .select("customer_id")
+            .unique()
+        )
+    else:
+        population = known_customers(shop, cut)
+    joined = population.join(future, on="customer_id", how="left")
+    bought = nw.col("_lines").fill_null(0) > 0
+    label = {
+        "purchase": nw.when(bought).then(1.0).otherwise(0.0),
+        "lapse": nw.when(bought).then(0.0).otherwise(1.0),
+        "value": nw.col("_revenue").fill_null(0.0).cast(nw.Float64),
+    }[target]
+    return joined.select("customer_id", label.alias("label")).sort("customer_id")
+
+
+def make_labels(
+    data: Any,
+    *,
+    as_of: Any,
+    target: Target,
+    horizon_days: float,
+    lookback_days: float = 365,
+    config: Any = None,
+) -> Any:
+    """One row per customer in the target's population: ``customer_id`` and ``label``.
+
+    The label looks only at rows in ``[as_of, as_of + horizon_days)``; the population only at
+    rows before ``as_of``. ``lookback_days`` defines an active buyer for ``lapse``. ``as_of`` is
+    required. Returns the caller's frame type (pandas for files).
+    """
+    _check_target(target)
+    horizon = _check_days(horizon_days, "horizon_days")
+    lookback = _check_days(lookback_days, "lookback_days")
+    shop = prepare(data, config=config)
+    cut = as_of_days(as_of)
+    plan = label_plan(shop, cut, target=target, horizon=horizon, lookback_days=lookback)
+    if shop.kind == "spark":
+        return plan.to_native()
+    return to_native(collect(plan), plan, shop.kind)
+
+
+def lapse_horizon_days(data: Any, *, as_of: Any, quantile: float = 0.8, config: Any = None) -> int:
+    """Default lapse horizon: the ``quantile`` of repeat buyers' gaps between orders, in days.
+
+    Gaps between consecutive purchase orders of the same customer, strictly before ``as_of``,
+    are pooled; the horizon is their ``quantile`` rounded up to whole weeks. With the default
+    0.8, four in five repeat orders follow the previous one within the horizon, so a customer
+    silent for that long has probably lapsed rather than merely paused.
+    """
+    if not 0 < quantile < 1:
+        raise ConfigError(f"quantile must lie in (0, 1); got {quantile!r}.")
+    shop = prepare(data, config=config)
+    cut = as_of_days(as_of)
+    gaps = (
+        order_level(shop.orders, cut)
+        .with_columns(nw.col("t").diff().over("customer_id", order_by=["t", "order_id"]).alias("g"))
+        .filter(nw.col("g") > 0)
+        .select("g")
+    )
+    values = collect(gaps)["g"].to_numpy()
+    if values.size < 10:
+        raise DataError(
+            f"cannot derive the lapse horizon: only {values.size} repeat-order gaps before "
+            f"{parse_as_of(as_of):%Y-%m-%d}; set training.lapse.horizon_days in the config."
+        )
+    return int(7 * math.ceil(float(np.quantile(values, quantile)) / 7))

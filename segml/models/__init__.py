@@ -1,0 +1,24 @@
+"""Propensity models (purchase, lapse, value), their baselines, metrics, tracking and scoring."""
+
+from segml.models.baselines import BTYDBaseline, RFMBaseline
+from segml.models.btyd import BetaGeoModel, GammaGammaModel, expected_value
+from segml.models.experiment import TrainOutcome, train_models
+from segml.models.propensity import PropensityModel
+from segml.models.scoring import model_inputs, score_customers
+from segml.models.training import fit_target, format_table, plan_split
+
+__all__ = [
+    "BTYDBaseline",
+    "BetaGeoModel",
+    "GammaGammaModel",
+    "PropensityModel",
+    "RFMBaseline",
+    "TrainOutcome",
+    "expected_value",
+    "fit_target",
+    "format_table",
+    "model_inputs",
+    "plan_split",
+    "score_customers",
+    "train_models",
+]
