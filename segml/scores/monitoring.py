@@ -42,8 +42,10 @@ def _profile_numeric(values: np.ndarray, sample_size: int, seed: int) -> dict[st
         sorted(set(np.quantile(finite, np.linspace(0.1, 0.9, 9)).tolist())) if len(finite) else []
     )
     rng = np.random.default_rng(seed)
-    sample = (
-        rng.choice(finite, size=min(sample_size, len(finite)), replace=False) if len(finite) else []
+    sample: list[float] = (
+        rng.choice(finite, size=min(sample_size, len(finite)), replace=False).tolist()
+        if len(finite)
+        else []
     )
     return {
         "kind": "numeric",
