@@ -1,0 +1,37 @@
+"""Segments: a rule engine over features and scores, with priorities, consent, control groups,
+power calculations and campaign readouts (see docs/segments.md)."""
+
+from segml.segments.control import control_draw, control_draws
+from segml.segments.language import ConditionError, parse_condition
+from segml.segments.power import DetectableLift, minimum_detectable_lift
+from segml.segments.readout import readout
+from segml.segments.report import SegmentReport
+from segml.segments.rules import (
+    ControlGroups,
+    PowerSettings,
+    RuleSet,
+    SegmentRule,
+    Threshold,
+    load_rule_set,
+)
+from segml.segments.segmenter import Segmenter
+from segml.segments.thresholds import ThresholdValue
+
+__all__ = [
+    "ConditionError",
+    "ControlGroups",
+    "DetectableLift",
+    "PowerSettings",
+    "RuleSet",
+    "SegmentReport",
+    "SegmentRule",
+    "Segmenter",
+    "Threshold",
+    "ThresholdValue",
+    "control_draw",
+    "control_draws",
+    "load_rule_set",
+    "minimum_detectable_lift",
+    "parse_condition",
+    "readout",
+]

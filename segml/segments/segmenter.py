@@ -1,0 +1,304 @@
+"""The rule engine: assign customers to segments by priority, draw control groups, gate each
+channel's audience on consent, and report what happened.
+
+Input is one row per customer: ``customer_id``, feature columns (``rfm__recency_days``, ...) and
+score columns (``score__purchase``, ``decile__lapse``, ``cluster__name``, ...). Every condition is
+compiled to a Polars expression and all of them are evaluated in one vectorised pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from segml.engine import frame_kind, is_spark, to_lazy, to_native
+from segml.errors import ConfigError, DataError, example_values
+from segml.io import scan_typed
+from segml.segments.compile import Compiled, column_kinds, compile_condition, compile_value
+from segml.segments.control import control_draws
+from segml.segments.language import ConditionError
+from segml.segments.report import SegmentReport, segment_stats
+from segml.segments.rules import PowerSettings, RuleSet, as_rule_set
+from segml.segments.thresholds import derive_thresholds
+
+__all__ = ["Segmenter", "check_customer_table", "open_customer_table"]
+
+_PROBABILITIES = ("score__purchase", "score__lapse")
+_DECILES = ("decile__purchase", "decile__lapse", "decile__value")
+
+
+def open_customer_table(data: Any) -> tuple[pl.LazyFrame, str]:
+    """The customer table as a Polars lazy frame, and what kind of input it came as."""
+    if isinstance(data, str | Path):
+        return scan_typed(data, table="scores"), "path"
+    native = to_lazy(data, table="scores").to_native()
+    if is_spark(native):  # segments run on the embedded engine: one row per customer fits
+        return pl.DataFrame(pl.from_arrow(native.toArrow())).lazy(), "spark"
+    return native, frame_kind(data)
+
+
+def _out_of_range(column: str) -> pl.Expr:
+    if column in _DECILES:
+        value = pl.col(column).cast(pl.Float64)
+        return ~value.is_between(1, 10) | (value % 1 != 0)
+    return ~pl.col(column).cast(pl.Float64).is_between(0, 1)
+
+
+def check_customer_table(frame: pl.LazyFrame) -> None:
+    """One row per ``customer_id``; probabilities in [0, 1] and deciles 1..10 where present
+    (missing scores are allowed: a condition on them is unknown and does not match)."""
+    schema = frame.collect_schema()
+    if "customer_id" not in schema:
+        raise DataError(
+            f"the customer table has no 'customer_id' column; found {list(schema)[:8]}. Pass "
+            "features and scores with one row per customer_id."
+        )
+    scored = [c for c in _PROBABILITIES + _DECILES if c in schema]
+    counts = (
+        frame.select(
+            pl.len().alias("rows"),
+            pl.col("customer_id").null_count().alias("missing"),
+            (pl.col("customer_id").drop_nulls().len() - pl.col("customer_id").n_unique())
+            .clip(0)
+            .alias("repeated"),
+            *[_out_of_range(c).sum().alias(c) for c in scored],
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    if counts["rows"] == 0:
+        raise DataError("the customer table is empty; segments need at least one customer.")
+    if counts["missing"]:
+        raise DataError(f"{counts['missing']:,} rows have no customer_id; every row needs one.")
+    if counts["repeated"]:
+        ids = frame.filter(pl.col("customer_id").is_duplicated()).select("customer_id").unique()
+        shown = example_values(sorted(ids.head(3).collect().to_series().to_list()))
+        raise DataError(
+            f"{counts['repeated']:,} rows repeat a customer_id, e.g. {shown}; segments need one "
+            "row per customer (deduplicate, or join features and scores on customer_id)."
+        )
+    for c in scored:
+        if counts[c]:
+            expected = "whole numbers 1..10" if c in _DECILES else "probabilities in [0, 1]"
+            bad = frame.filter(_out_of_range(c)).select(c).head(3).collect().to_series()
+            raise DataError(
+                f"{c} must hold {expected}; {counts[c]:,} values do not, e.g. "
+                f"{example_values(bad.to_list())}. Check the scoring run that produced it."
+            )
+
+
+class Segmenter(BaseEstimator):  # type: ignore[misc]
+    """Rule-based segments over features and scores, with priorities, consent and control groups.
+
+    ``fit`` derives the rule set's data-driven thresholds (``@name`` in conditions) and checks
+    every condition against the table's columns and types; ``transform`` assigns segments. In
+    exclusive mode each customer gets exactly one segment (the matching rule with the smallest
+    priority number, else the default segment); in overlapping mode one row per matching rule.
+
+    Parameters
+    ----------
+    rules : a RuleSet, a mapping with the rule-set keys, or a path to a rule-set YAML.
+
+    Attributes
+    ----------
+    rule_set_ : the validated RuleSet.
+    thresholds_ : dict of name -> ThresholdValue (value and how it was derived).
+    report_ : SegmentReport of the last ``transform``.
+    """
+
+    def __init__(self, *, rules: Any = None) -> None:
+        self.rules = rules
+
+    def fit(self, X: Any, y: Any = None) -> Segmenter:
+        frame, _ = open_customer_table(X)
+        return self._fit(frame)
+
+    def transform(self, X: Any) -> Any:
+        """One row per customer (per matching segment in overlapping mode): ``customer_id``,
+        ``segment``, ``priority``, ``primary``, ``group`` (treatment/control/null),
+        ``eligible__<channel>`` (segment uses the channel and the customer consents; the
+        audience is its treated part) and ``reachable`` (eligible on any channel). In the
+        caller's frame type (Polars for Polars input, pandas for pandas and files)."""
+        check_is_fitted(self, "thresholds_")
+        frame, kind = open_customer_table(X)
+        check_customer_table(frame)
+        return to_native(self._transform(frame), None, kind)
+
+    def fit_transform(self, X: Any, y: Any = None) -> Any:
+        frame, kind = open_customer_table(X)
+        return to_native(self._fit(frame)._transform(frame), None, kind)
+
+    def _fit(self, frame: pl.LazyFrame) -> Segmenter:
+        rule_set = as_rule_set(self.rules)
+        check_customer_table(frame)
+        self.source_ = str(self.rules) if isinstance(self.rules, str | Path) else "rules"
+        self.thresholds_ = derive_thresholds(frame, rule_set.thresholds, source=self.source_)
+        self.rule_set_ = rule_set
+        self._conditions(frame.collect_schema())
+        return self
+
+    def _params(self) -> dict[str, float]:
+        return {name: t.value for name, t in self.thresholds_.items()}
+
+    def _conditions(self, schema: Mapping[str, pl.DataType]) -> list[Compiled]:
+        out, errors = [], []
+        for rule in self.rule_set_.ordered():
+            try:
+                out.append(compile_condition(rule.when, schema=schema, params=self._params()))
+            except ConditionError as err:
+                errors.append(f"  segment {rule.name!r}: {err}")
+        if errors:
+            raise ConfigError(
+                f"{self.source_}: {len(errors)} segment condition(s) do not fit the data:\n"
+                + "\n".join(errors)
+                + "\nFix them in the rule set; docs/segments.md describes the condition language."
+            )
+        return out
+
+    def _transform(self, frame: pl.LazyFrame) -> pl.DataFrame:
+        rs = self.rule_set_
+        schema = frame.collect_schema()
+        conditions = self._conditions(schema)
+        consent, notes = _consent(rs, schema)
+        baseline, baseline_source = _baseline(rs.power, schema, self._params())
+        base = frame.select(
+            pl.col("customer_id").cast(pl.String),
+            *[c.expr.alias(f"_m{i}") for i, c in enumerate(conditions)],
+            *[expr.alias(f"_consent__{ch}") for ch, expr in consent.items()],
+            *([] if baseline is None else [baseline.alias("_baseline")]),
+        ).collect(engine="streaming")
+        sums = base.select(pl.col(f"_m{i}").sum() for i in range(len(conditions))).row(0)
+        matched = {r.name: int(n) for r, n in zip(rs.ordered(), sums, strict=True)}
+        members = _assign(base, rs)
+        rows, stat_notes = segment_stats(members, rule_set=rs, matched=matched)
+        self.report_ = SegmentReport(
+            mode=rs.mode,
+            customers=base.height,
+            salt=rs.control.salt,
+            rules_fingerprint=rs.fingerprint(),
+            baseline=baseline_source,
+            thresholds=list(self.thresholds_.values()),
+            segments=rows,
+            notes=notes + stat_notes,
+        )
+        return members.drop("_baseline", strict=False)
+
+
+def _consent(rs: RuleSet, schema: Mapping[str, pl.DataType]) -> tuple[dict[str, pl.Expr], list]:
+    """Per channel: true where the customer may be contacted on it; notes on missing columns."""
+    exprs, notes = {}, []
+    for channel, column in rs.channels.items():
+        users = [s.name for s in rs.ordered() if channel in s.channels]
+        if column is None:
+            exprs[channel] = pl.lit(True)
+        elif column not in schema:
+            exprs[channel] = pl.lit(False)
+            if users:
+                notes.append(
+                    f"{column} is not in the data (was a customers table with {channel} consent "
+                    f"given?): nobody counts as consenting to {channel}, so {users} get no "
+                    f"{channel} audience."
+                )
+        elif column_kinds({column: schema[column]})[column] not in ("number", "bool"):
+            raise DataError(
+                f"consent column {column!r} for {channel} must be 0/1 or true/false; found "
+                f"{schema[column]}. Map consent flags through the customers table."
+            )
+        else:
+            exprs[channel] = (pl.col(column).cast(pl.Float64) == 1).fill_null(False)
+    return exprs, notes
+
+
+def _baseline(
+    power: PowerSettings, schema: Mapping[str, pl.DataType], params: dict[str, float]
+) -> tuple[pl.Expr | None, str]:
+    """The per-customer baseline conversion the power calculation averages, and its source."""
+    spec = power.baseline
+    if isinstance(spec, float | int):
+        return pl.lit(float(spec)), f"fixed rate {spec:g} (power.baseline)"
+    if spec is None:
+        if "score__purchase" in schema:
+            spec = "score__purchase"
+        elif "rfm__orders_30d" in schema:
+            spec = "rfm__orders_30d > 0"
+        else:
+            return None, "none (no score__purchase or rfm__orders_30d; set power.baseline)"
+    try:
+        compiled = compile_value(spec, schema=schema, params=params)
+    except ConditionError as err:
+        raise ConfigError(f"power.baseline: {err}") from err
+    how = "share of customers with" if compiled.kind == "bool" else "mean of"
+    return compiled.expr.cast(pl.Float64), f"{how} {spec} over each segment's reachable members"
+
+
+def _per_segment(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> pl.Expr:
+    """A value per segment code (rules in priority order, then the default segment)."""
+    return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("_code"))
+
+
+def _codes(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
+    """``_code``: the index of the matching rule in priority order (len(rules): none), with
+    ``primary``; one row per customer, or per match in overlapping mode."""
+    default = len(rs.segments)
+    hits = [pl.when(pl.col(f"_m{i}")).then(pl.lit(i, pl.UInt16)) for i in range(default)]
+    if rs.mode == "exclusive":
+        return base.with_columns(
+            pl.coalesce(*hits, pl.lit(default, pl.UInt16)).alias("_code"),
+            pl.lit(True).alias("primary"),
+        )
+    codes = pl.concat_list(hits).list.drop_nulls()
+    none = pl.lit(pl.Series([[default]], dtype=pl.List(pl.UInt16)))
+    return (
+        base.with_columns(pl.when(codes.list.len() > 0).then(codes).otherwise(none).alias("_code"))
+        .with_columns(pl.col("_code").list.first().alias("_first"))
+        .explode("_code")
+        .with_columns((pl.col("_code") == pl.col("_first")).alias("primary"))
+    )
+
+
+def _assign(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
+    """Segments as integer codes (cheap to compute with), named once; groups; eligibility."""
+    rules, default = rs.ordered(), len(rs.segments)
+    frame = _codes(base, rs)
+    names = [r.name for r in rules] + [rs.default_segment]
+    shares = [rs.control_share(r) for r in rules] + [0.0]
+    frame = frame.with_columns(
+        _per_segment(names, pl.String).alias("segment"),
+        _per_segment([r.priority for r in rules] + [None], pl.Int32).alias("priority"),
+        _per_segment(shares, pl.Float64).alias("_share"),
+    ).with_columns((pl.col("_share") > 0).alias("_hash"))
+    draw = control_draws(
+        frame.select("customer_id", "segment", "_hash"), salt=rs.control.salt, where="_hash"
+    )
+    group = (
+        pl.when(pl.col("_code") == default)
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("_draw") < pl.col("_share"))
+        .then(pl.lit("control"))
+        .otherwise(pl.lit("treatment"))
+    )
+    eligible = [
+        _per_segment([channel in r.channels for r in rules] + [False], pl.Boolean)
+        & pl.col(f"_consent__{channel}")
+        for channel in rs.channels
+    ]
+    reachable = pl.any_horizontal(eligible) if eligible else pl.lit(False)
+    flags = [f"eligible__{c}" for c in rs.channels]
+    keep = ["_baseline"] if "_baseline" in base.columns else []
+    return (
+        frame.with_columns(draw.alias("_draw"))
+        .with_columns(
+            group.alias("group"),
+            *[e.alias(name) for e, name in zip(eligible, flags, strict=True)],
+            reachable.alias("reachable"),
+        )
+        .select(
+            "customer_id", "segment", "priority", "primary", "group", *flags, "reachable", *keep
+        )
+        .sort("customer_id", "priority", nulls_last=True)
+    )

@@ -1,0 +1,88 @@
+"""Thresholds conditions refer to as ``@name``: fixed numbers, or quantiles derived from the data
+(and always reported with how they were derived, so a reader can check them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+
+from segml.errors import ConfigError, DataError
+from segml.segments.compile import compile_condition, compile_value
+from segml.segments.language import ConditionError
+from segml.segments.rules import Threshold
+
+__all__ = ["ThresholdValue", "derive_thresholds"]
+
+
+@dataclass(frozen=True)
+class ThresholdValue:
+    name: str
+    value: float
+    rule: str  # how it was derived, in words
+    customers: int | None = None  # how many values the quantile was taken over
+
+    def __str__(self) -> str:
+        over = f", over {self.customers:,} customers" if self.customers is not None else ""
+        return f"@{self.name} = {self.value:.6g} ({self.rule}{over})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _rule(t: Threshold) -> str:
+    where = f" where {t.where}" if t.where else ""
+    return f"{t.quantile:g} quantile of {t.of}{where}"
+
+
+def _plan(name: str, t: Threshold, schema: Mapping[str, pl.DataType]) -> tuple[pl.Expr, pl.Expr]:
+    assert t.of is not None and t.quantile is not None  # guaranteed by Threshold's validator
+    of = compile_value(t.of, schema=schema, params=None)
+    if of.kind != "number":
+        raise ConditionError(f"of: must be a number, but {t.of!r} is {of.kind}")
+    values = of.expr
+    if t.where:
+        values = values.filter(compile_condition(t.where, schema=schema, params=None).expr)
+    return (
+        values.quantile(t.quantile, interpolation="linear").alias(f"q_{name}"),
+        values.count().alias(f"n_{name}"),
+    )
+
+
+def derive_thresholds(
+    frame: pl.LazyFrame, thresholds: Mapping[str, Threshold], *, source: str = "rules"
+) -> dict[str, ThresholdValue]:
+    """Every threshold's value: fixed ones as given, derived ones from ``frame`` in one pass."""
+    schema = frame.collect_schema()
+    fixed = {
+        name: ThresholdValue(name, float(t.value), "fixed")
+        for name, t in thresholds.items()
+        if t.value is not None
+    }
+    derived = {name: t for name, t in thresholds.items() if t.value is None}
+    exprs: list[pl.Expr] = []
+    errors: list[str] = []
+    for name, t in derived.items():
+        try:
+            exprs.extend(_plan(name, t, schema))
+        except ConditionError as err:
+            errors.append(f"  thresholds.{name}: {err}")
+    if errors:
+        raise ConfigError(
+            f"{source}: {len(errors)} threshold(s) do not fit the data:\n" + "\n".join(errors)
+        )
+    row = frame.select(exprs).collect().row(0, named=True) if exprs else {}
+    out = dict(fixed)
+    for name, t in derived.items():
+        n, value = row[f"n_{name}"], row[f"q_{name}"]
+        if not n or value is None:
+            where = f" where {t.where}" if t.where else ""
+            raise DataError(
+                f"threshold @{name}: no customer has a value of {t.of}{where}, so its "
+                f"{t.quantile:g} quantile is undefined. Check the data, or give the threshold "
+                "a fixed value: instead."
+            )
+        out[name] = ThresholdValue(name, float(value), _rule(t), int(n))
+    return {name: out[name] for name in thresholds}

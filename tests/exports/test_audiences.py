@@ -1,0 +1,158 @@
+"""Segment run folders: audiences gated on consent, a manifest that matches the bytes, atomic
+replacement, and the `segml segment` command with its exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+import segml.exports.audiences as audiences_module
+from segml.cli import main
+from segml.errors import ConfigError
+from segml.exports import export_segments
+from tests.segments.helpers import RULES, RULESET, scored_store, tiny
+
+
+def test_run_folder_by_hand(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run = export_segments(tiny(), rules=RULESET, out=out)
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == [
+        "_manifest.json",
+        "audiences/everyone_gb/onsite.csv",
+        "audiences/lapsed/email.csv",
+        "audiences/loyal/sms.csv",
+        "audiences/vip_at_risk/email.csv",
+        "audiences/vip_at_risk/sms.csv",
+        "members.parquet",
+        "report.json",
+    ]
+    members = pl.read_parquet(out / "members.parquet")
+    treated = set(members.filter(pl.col("group") == "treatment").get_column("customer_id"))
+    # loyal has no control group: c is treated and consents to sms
+    assert pl.read_csv(out / "audiences/loyal/sms.csv").get_column("customer_id").to_list() == ["c"]
+    lapsed = pl.read_csv(out / "audiences/lapsed/email.csv").get_column("customer_id").to_list()
+    assert set(lapsed) == {"b"} & treated  # g is lapsed too but has no email consent
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest == run.manifest | {"written_at": manifest["written_at"]}
+    for name, entry in manifest["files"].items():
+        data = (out / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["files"]["members.parquet"]["rows"] == 7
+    assert manifest["thresholds"] == {"lapse_days": pytest.approx(44.0)}
+    assert manifest["salt"] == "test-salt" and manifest["rules"]["segments"][0]["name"] == "lapsed"
+    report = json.loads((out / "report.json").read_text())
+    assert report["thresholds"][0]["rule"].startswith("0.9 quantile of rfm__gap_median_days")
+
+
+def test_reruns_give_identical_audiences(tmp_path: Path) -> None:
+    first = export_segments(scored_store(), rules=RULES, out=tmp_path / "a").manifest["files"]
+    shuffled = scored_store().sample(fraction=1.0, shuffle=True, seed=9)
+    second = export_segments(shuffled, rules=RULES, out=tmp_path / "b").manifest["files"]
+    assert first == second  # same bytes, whatever the input order
+
+
+def test_a_failed_run_leaves_the_previous_folder(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "run"
+    export_segments(tiny(), rules=RULESET, out=out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(audiences_module, "write_json", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export_segments(tiny(seed=3), rules={**RULESET, "control": {"salt": "new"}}, out=out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary leftovers
+    bad = {**RULESET, "segments": [{"name": "x", "priority": 1, "when": "nope > 1"}]}
+    with pytest.raises(ConfigError, match="unknown column 'nope'"):
+        export_segments(tiny(), rules=bad, out=out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    tiny().write_parquet(tmp_path / "scores.parquet")
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULESET))
+    (tmp_path / "job.yaml").write_text("data:\n  synthetic_customers: 10\nsegments: rules.yaml\n")
+    return tmp_path
+
+
+def test_segment_command(workspace: Path, capsys) -> None:
+    out = workspace / "run"
+    args = ["segment", "--config", str(workspace / "job.yaml")]
+    assert main([*args, "--scores", str(workspace / "scores.parquet"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "@lapse_days = 44 (0.9 quantile of rfm__gap_median_days" in printed
+    assert (
+        "vip_at_risk" in printed
+        and f"wrote 5 audiences, members.parquet, report.json and _manifest.json to {out}"
+        in printed
+    )
+    assert json.loads((out / "_manifest.json").read_text())["source"].endswith("scores.parquet")
+
+
+@pytest.mark.parametrize(
+    ("job", "rules", "scores", "code", "message"),
+    [
+        ("data: {synthetic_customers: 10}\n", None, None, 2, "no rule set; set segments: PATH"),
+        ("segmnts: rules.yaml\n", None, None, 2, "segmnts: Extra inputs are not permitted"),
+        ("segments: missing.yaml\n", None, None, 2, "rule set file .*missing.yaml' does not exist"),
+        (
+            "segments: rules.yaml\n",
+            {**RULESET, "segments": [{"name": "x", "priority": 1, "when": "rfm__frequncy > 1"}]},
+            None,
+            2,
+            "did you mean 'rfm__frequency'",
+        ),
+        (
+            "segments: rules.yaml\n",
+            {**RULESET, "segments": [{"name": "x", "priority": 1, "when": "open('f')"}]},
+            None,
+            2,
+            r"segments\.0\.when: unexpected '\(' after 'open'",
+        ),
+        (
+            "segments: rules.yaml\n",
+            None,
+            pl.concat([tiny(), tiny().head(1)]),
+            3,
+            "1 rows repeat a customer_id",
+        ),
+        ("segments: rules.yaml\n", None, "missing", 3, "scores: no file at"),
+    ],
+)
+def test_segment_command_errors(
+    workspace: Path, capsys, job: str, rules, scores, code: int, message: str
+) -> None:
+    (workspace / "job.yaml").write_text(job)
+    if rules is not None:
+        (workspace / "rules.yaml").write_text(yaml.safe_dump(rules))
+    path = workspace / "scores.parquet"
+    if isinstance(scores, pl.DataFrame):
+        scores.write_parquet(path)
+    elif scores == "missing":
+        path = workspace / "nope.parquet"
+    args = ["segment", "--config", str(workspace / "job.yaml"), "--scores", str(path)]
+    assert main([*args, "--out", str(workspace / "run")]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not (workspace / "run").exists()
+
+
+def test_rules_option_overrides_the_config(workspace: Path) -> None:
+    (workspace / "job.yaml").write_text("segments: does-not-exist.yaml\n")
+    args = ["segment", "--config", str(workspace / "job.yaml"), "--rules"]
+    args += [str(workspace / "rules.yaml"), "--scores", str(workspace / "scores.parquet")]
+    assert main([*args, "--out", str(workspace / "run")]) == 0
