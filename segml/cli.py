@@ -46,11 +46,15 @@ def _as_of(cfg: Config, as_of: str | None) -> str:
     return value
 
 
-def _load(config: Path) -> tuple[Config, Any]:
+def _load(config: Path, *, engine: str | None = None) -> tuple[Config, Any]:
     from segml.datasets import load_tables
     from segml.schema import prepare
 
     cfg = load_config(config)
+    if engine is not None:
+        if engine not in ("polars", "spark"):
+            raise ConfigError(f"--engine must be polars or spark, got {engine!r}.")
+        cfg = cfg.model_copy(update={"engine": engine})
     return cfg, prepare(load_tables(cfg), config=cfg)
 
 
@@ -107,30 +111,80 @@ def run(
 def segment(
     config: ConfigOpt,
     scores: Annotated[
-        Path, typer.Option("--scores", help="features + scores, one row per customer")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="run folder, replaced atomically")],
+        Path | None, typer.Option("--scores", help="features + scores, one row per customer")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="run folder, replaced atomically (with --readout: a file)"),
+    ] = None,
     rules: Annotated[
         Path | None, typer.Option("--rules", help="rule-set YAML (default: segments: in config)")
     ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option("--previous", help="an earlier run folder: transitions and size changes"),
+    ] = None,
+    readout_run: Annotated[
+        Path | None,
+        typer.Option("--readout", help="read out a run folder: treatment vs control per segment"),
+    ] = None,
+    orders: Annotated[
+        Path | None, typer.Option("--orders", help="with --readout: orders (default: the config's)")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="campaign window start")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="window end (exclusive)")] = None,
 ) -> None:
-    """Assign rule-based segments with control groups and write the audiences per channel."""
+    """Assign rule-based segments with control groups and write the audiences per channel; or,
+    with --readout RUN --start D --end D, compare treatment with control after the campaign."""
+    cfg = load_config(config)
+    if readout_run is not None:
+        _segment_readout(cfg, readout_run, orders=orders, start=start, end=end, out=out)
+        return
     from segml.exports import export_segments
 
-    cfg = load_config(config)
+    if scores is None or out is None:
+        raise ConfigError("segml segment needs --scores PATH and --out DIR (or --readout RUN).")
     if rules is None and cfg.segments is None:
         raise ConfigError(
             f"{config}: no rule set; set segments: PATH in the config (e.g. segments: "
             "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
         )
     path = rules if rules is not None else cfg.resolve(cfg.segments or "")
-    result = export_segments(scores, rules=path, out=out)
+    result = export_segments(scores, rules=path, out=out, previous=previous)
     typer.echo(str(result.report))
-    audiences = [name for name in result.manifest["files"] if name.startswith("audiences/")]
+    audiences = [n for n in result.manifest["files"] if n.startswith("audiences/")]
     typer.echo(
-        f"wrote {len(audiences)} audiences, members.parquet, report.json and _manifest.json "
-        f"to {result.path}"
+        f"wrote {len(audiences) // 2} audiences (Parquet and CSV), members.parquet, "
+        f"report.json and _manifest.json to {result.path}"
     )
+
+
+def _segment_readout(
+    cfg: Config, run: Path, *, orders: Path | None, start: str | None, end: str | None,
+    out: Path | None,
+) -> None:  # fmt: skip
+    from segml.io import write_frame
+    from segml.segments import readout
+
+    if start is None or end is None:
+        raise ConfigError("--readout needs the campaign window: --start DATE --end DATE.")
+    members = run / "members.parquet" if run.is_dir() else run
+    if orders is None:
+        from segml.datasets import load_tables
+
+        table: Any = load_tables(cfg)["orders"]
+    else:
+        table = orders
+    result = readout(members, table, start=start, end=end, config=cfg)
+    import polars as pl
+
+    frame = pl.from_pandas(result) if not isinstance(result, pl.DataFrame) else result
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40):
+        typer.echo(str(frame.select("segment", "n_treatment", "n_control", "^conversion_.*$",
+                                    "^revenue_lift.*$", "revenue_p_value")))  # fmt: skip
+    if out is not None:
+        write_frame(frame, out)
+        typer.echo(f"wrote the readout to {out}")
 
 
 @app.command()
@@ -152,7 +206,7 @@ def train(
     from segml.models.experiment import train_from_config
     from segml.models.training import format_table
 
-    targets = list(TARGETS) if target == "all" else [target]
+    targets: list[str] = list(TARGETS) if target == "all" else [target]
     if any(t not in TARGETS for t in targets):
         raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
     if tune < 0:
@@ -174,8 +228,8 @@ def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     cfg, shop = _load(config)
     result = cluster_from_config(shop, cfg, as_of=_as_of(cfg, as_of))
     model = result.model
-    typer.echo(f"k = {model.n_clusters_} ({cfg.clustering.algorithm}, "
-               f"{'chosen by ' + cfg.clustering.selection_rule if model.k_selection_ is not None else 'fixed'})")  # fmt: skip
+    how = "fixed" if model.k_selection_ is None else f"chosen by {cfg.clustering.selection_rule}"
+    typer.echo(f"k = {model.n_clusters_} ({cfg.clustering.algorithm}, {how})")
     if model.k_selection_ is not None:
         typer.echo(model.k_selection_.round(3).to_string(index=False))
     typer.echo(json.dumps({k: round(v, 4) for k, v in summary_metrics(model).items()}))
@@ -189,6 +243,27 @@ def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
         typer.echo(result.transitions.to_string())
     ref = result.model_ref
     typer.echo(f"registered {ref.name} version {ref.version} (alias champion), run {ref.run_id}")
+
+
+@app.command()
+def score(
+    config: ConfigOpt,
+    out: Annotated[Path, typer.Option("--out", help="folder of as_of=DATE partitions")],
+    as_of: AsOfOpt = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="polars (default) or spark")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
+) -> None:
+    """Score every customer with the champion models, apply the rule set, write the partition."""
+    from segml.score_job import score_job
+
+    cfg, shop = _load(config, engine=engine)
+    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
+    typer.echo(str(shop.quality))
+    typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
+                          indent=2))  # fmt: skip
+    typer.echo(f"results: {out / ('as_of=' + manifest['as_of'][:10])}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "FeatureConfig",
     "JobConfig",
     "OrdersConfig",
+    "ScoringConfig",
     "TargetConfig",
     "TrainingConfig",
     "load_config",
@@ -168,6 +169,27 @@ class ClusteringConfig(_Strict):
     registry_name: str = Field(default="segml-clusters", description="registered model name")
 
 
+class ScoringConfig(_Strict):
+    """``segml score``: which registered models to load and how to score and monitor."""
+
+    targets: list[Literal["purchase", "lapse", "value"]] = Field(
+        default=["purchase", "lapse", "value"], description="models to load and score"
+    )
+    alias: str = Field(default="champion", description="registry alias of the models to load")
+    chunk_size: int = Field(default=250_000, ge=1_000, description="rows scored at a time")
+    reasons_top_k: int = Field(default=3, ge=0, le=20)
+    reasons_for: Literal["all", "segmented", "none"] = Field(
+        default="segmented",
+        description="reason codes for every customer, only those a rule segment selects, or none",
+    )
+    psi_warn: float = Field(default=0.1, gt=0)
+    psi_fail: float = Field(default=0.25, gt=0)
+    fail_on_drift: bool = Field(
+        default=True, description="exit 5 without publishing when any column's PSI >= psi_fail"
+    )
+    experiment: str = Field(default="segml-scoring", description="MLflow experiment of jobs")
+
+
 class Config(_Strict):
     """The whole job configuration (see ``configs/README.md`` for every key)."""
 
@@ -176,6 +198,7 @@ class Config(_Strict):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     engine: Literal["polars", "spark"] = "polars"
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking store; default sqlite:///<output_dir>/mlflow.db"

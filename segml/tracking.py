@@ -46,6 +46,7 @@ def default_tracking_uri(root: str | Path) -> str:
 def _client(tracking_uri: str) -> Any:
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri)
@@ -227,3 +228,15 @@ def _log_pyfunc(
         input_example=example,
         pip_requirements=reqs,
     )
+
+
+def load_run_json(*, tracking_uri: str, run_id: str, path: str) -> Any | None:
+    """A JSON artifact of a run (e.g. a model's training reference profile), or None."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _client(tracking_uri)
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+    except (MlflowException, OSError):
+        return None

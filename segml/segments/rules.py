@@ -4,6 +4,7 @@ are errors; every failing key is reported at once, with the file name)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections import Counter
@@ -17,11 +18,13 @@ from segml.io import read_yaml
 from segml.segments.language import parse_condition
 
 __all__ = [
+    "ChangeSettings",
     "ControlGroups",
     "PowerSettings",
     "RuleSet",
     "SegmentRule",
     "Threshold",
+    "TimingWindow",
     "as_rule_set",
     "load_rule_set",
 ]
@@ -78,6 +81,12 @@ class ControlGroups(_Strict):
 class PowerSettings(_Strict):
     alpha: float = Field(default=0.05, gt=0, lt=1, description="two-sided significance level")
     power: float = Field(default=0.8, gt=0, lt=1)
+    max_relative_lift: float = Field(
+        default=0.5,
+        gt=0,
+        description="a segment whose minimum detectable relative lift is larger than this is "
+        "flagged as too small to test",
+    )
     baseline: str | float | None = Field(
         default=None,
         description="baseline conversion: a rate, a probability column or a condition; by "
@@ -94,13 +103,50 @@ class PowerSettings(_Strict):
         return v
 
 
+class ChangeSettings(_Strict):
+    """When a segment's size change against the previous run is flagged."""
+
+    max_relative_change: float = Field(default=0.25, gt=0, description="|new - old| / old")
+    min_customers: int = Field(
+        default=50, ge=0, description="changes of fewer customers are never flagged"
+    )
+
+
+class TimingWindow(_Strict):
+    """When the segment's campaign runs: ``[start, end)`` as dates (either may be open)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimingWindow:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"window end {self.end} must be after its start {self.start}")
+        return self
+
+
 class SegmentRule(_Strict):
     name: str = Field(pattern=_NAME, description="lower_snake_case; used in file names")
     priority: int = Field(ge=1, description="1 is tried first; unique within the rule set")
     when: str = Field(description="the condition (see docs/segments.md)")
     description: str = ""
     channels: list[str] = Field(default_factory=list, description="audiences to export")
+    consent: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="channel -> consent column this segment requires (overrides channels:)",
+    )
+    message: str | None = Field(default=None, description="the message to send, e.g. a template")
+    offer: str | None = Field(default=None, description="offer type, e.g. 'free_shipping'")
+    window: TimingWindow | None = Field(default=None, description="when the campaign runs")
     control_share: float | None = Field(default=None, ge=0, lt=1)
+    min_size: int | None = Field(
+        default=None, ge=0, description="fewer members are flagged (default: min_size:)"
+    )
+    optional: bool = Field(
+        default=False,
+        description="skip (and report) the segment when the data lacks a segml feature its "
+        "condition reads, e.g. intent__* without an events table; other unknown names still fail",
+    )
 
     _check_when = field_validator("when")(_syntax)
 
@@ -108,7 +154,7 @@ class SegmentRule(_Strict):
 class RuleSet(_Strict):
     """A set of segments over one customer table (features + scores)."""
 
-    mode: Literal["exclusive", "overlapping"] = "exclusive"
+    mode: Literal["exclusive", "membership"] = "exclusive"
     default_segment: str = Field(default="no_segment", pattern=_NAME)
     channels: dict[str, str | None] = Field(
         default_factory=lambda: dict(_DEFAULT_CHANNELS),
@@ -117,7 +163,14 @@ class RuleSet(_Strict):
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     control: ControlGroups
     power: PowerSettings = Field(default_factory=PowerSettings)
+    min_size: int = Field(default=0, ge=0, description="segments with fewer members are flagged")
+    changes: ChangeSettings = Field(default_factory=ChangeSettings)
     segments: list[SegmentRule] = Field(min_length=1)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, v: Any) -> Any:
+        return "membership" if v == "overlapping" else v  # the first pass's name, still read
 
     @field_validator("channels", "thresholds")
     @classmethod
@@ -144,6 +197,12 @@ class RuleSet(_Strict):
             )
         for s in self.segments:
             unknown = [c for c in s.channels if c not in self.channels]
+            unused = [c for c in s.consent if c not in s.channels]
+            if unused:
+                problems.append(
+                    f"segment {s.name!r} sets consent for {unused}, which are not among its "
+                    f"channels {s.channels}"
+                )
             if unknown:
                 problems.append(
                     f"segment {s.name!r} uses unknown channels {unknown}; known channels "
@@ -159,6 +218,13 @@ class RuleSet(_Strict):
 
     def control_share(self, rule: SegmentRule) -> float:
         return self.control.share if rule.control_share is None else rule.control_share
+
+    def min_size_of(self, rule: SegmentRule) -> int:
+        return self.min_size if rule.min_size is None else rule.min_size
+
+    def consent_column(self, rule: SegmentRule, channel: str) -> str | None:
+        """The consent column ``rule`` requires for ``channel`` (None: no consent needed)."""
+        return rule.consent.get(channel, self.channels[channel])
 
     def fingerprint(self) -> str:
         """A short hash of the whole rule set, for manifests."""

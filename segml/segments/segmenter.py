@@ -18,10 +18,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from segml.engine import frame_kind, is_spark, to_lazy, to_native
 from segml.errors import ConfigError, DataError, example_values
+from segml.features.registry import describe
 from segml.io import scan_typed
-from segml.segments.compile import Compiled, column_kinds, compile_condition, compile_value
+from segml.segments.compile import Compiled, compile_condition, compile_value
+from segml.segments.consent import consent_states
 from segml.segments.control import control_draws
-from segml.segments.language import ConditionError
+from segml.segments.language import ConditionError, Name, children, parse_condition
+from segml.segments.overlap import overlap_report
 from segml.segments.report import SegmentReport, segment_stats
 from segml.segments.rules import PowerSettings, RuleSet, as_rule_set
 from segml.segments.thresholds import derive_thresholds
@@ -30,6 +33,8 @@ __all__ = ["Segmenter", "check_customer_table", "open_customer_table"]
 
 _PROBABILITIES = ("score__purchase", "score__lapse")
 _DECILES = ("decile__purchase", "decile__lapse", "decile__value")
+_SCORES = ("score__purchase", "score__lapse", "score__value")
+_SCORE_FAMILIES = ("score__", "decile__", "cluster__")  # scoring columns: absent without a model
 
 
 def open_customer_table(data: Any) -> tuple[pl.LazyFrame, str]:
@@ -98,7 +103,8 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     ``fit`` derives the rule set's data-driven thresholds (``@name`` in conditions) and checks
     every condition against the table's columns and types; ``transform`` assigns segments. In
     exclusive mode each customer gets exactly one segment (the matching rule with the smallest
-    priority number, else the default segment); in overlapping mode one row per matching rule.
+    priority number, else the default segment); in membership mode one row per matching rule
+    (``primary`` marks the first by priority).
 
     Parameters
     ----------
@@ -119,7 +125,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         return self._fit(frame)
 
     def transform(self, X: Any) -> Any:
-        """One row per customer (per matching segment in overlapping mode): ``customer_id``,
+        """One row per customer (per matching segment in membership mode): ``customer_id``,
         ``segment``, ``priority``, ``primary``, ``group`` (treatment/control/null),
         ``eligible__<channel>`` (segment uses the channel and the customer consents; the
         audience is its treated part) and ``reachable`` (eligible on any channel). In the
@@ -145,13 +151,25 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     def _params(self) -> dict[str, float]:
         return {name: t.value for name, t in self.thresholds_.items()}
 
-    def _conditions(self, schema: Mapping[str, pl.DataType]) -> list[Compiled]:
-        out, errors = [], []
+    def _conditions(self, schema: Mapping[str, pl.DataType]) -> list[Compiled | None]:
+        """Each rule's compiled condition in priority order; None for a skipped optional rule
+        (its reason in ``skipped_``)."""
+        out: list[Compiled | None] = []
+        errors: list[str] = []
+        self.skipped_: dict[str, str] = {}
         for rule in self.rule_set_.ordered():
             try:
                 out.append(compile_condition(rule.when, schema=schema, params=self._params()))
             except ConditionError as err:
-                errors.append(f"  segment {rule.name!r}: {err}")
+                absent = _absent_features(rule.when, schema) if rule.optional else []
+                if not absent:
+                    errors.append(f"  segment {rule.name!r}: {err}")
+                    continue
+                self.skipped_[rule.name] = (
+                    f"the data has no {absent} (segml features its tables cannot produce, e.g. "
+                    "intent__* without events)"
+                )
+                out.append(None)
         if errors:
             raise ConfigError(
                 f"{self.source_}: {len(errors)} segment condition(s) do not fit the data:\n"
@@ -164,18 +182,26 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         rs = self.rule_set_
         schema = frame.collect_schema()
         conditions = self._conditions(schema)
-        consent, notes = _consent(rs, schema)
+        self.qualifying_ = {  # per segment: the columns its condition read, and the scores
+            r.name: sorted(set(c.columns if c else ()) | {k for k in schema if k in _SCORES})
+            for r, c in zip(rs.ordered(), conditions, strict=True)
+        }
+        states, notes = consent_states(rs, schema)
         baseline, baseline_source = _baseline(rs.power, schema, self._params())
         base = frame.select(
             pl.col("customer_id").cast(pl.String),
-            *[c.expr.alias(f"_m{i}") for i, c in enumerate(conditions)],
-            *[expr.alias(f"_consent__{ch}") for ch, expr in consent.items()],
+            *[(c.expr if c else pl.lit(False)).alias(f"_m{i}") for i, c in enumerate(conditions)],
+            *[expr.alias(f"_cs__{column}") for column, expr in states.items()],
             *([] if baseline is None else [baseline.alias("_baseline")]),
         ).collect(engine="streaming")
         sums = base.select(pl.col(f"_m{i}").sum() for i in range(len(conditions))).row(0)
         matched = {r.name: int(n) for r, n in zip(rs.ordered(), sums, strict=True)}
-        members = _assign(base, rs)
-        rows, stat_notes = segment_stats(members, rule_set=rs, matched=matched)
+        coded = _codes(base, rs)
+        overlaps = overlap_report(base, coded, rule_set=rs)
+        members = _assign(coded, rs, present=set(states))
+        rows, stat_notes = segment_stats(
+            members, rule_set=rs, matched=matched, present=set(states), skipped=self.skipped_
+        )
         self.report_ = SegmentReport(
             mode=rs.mode,
             customers=base.height,
@@ -184,34 +210,28 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             baseline=baseline_source,
             thresholds=list(self.thresholds_.values()),
             segments=rows,
+            overlaps=overlaps,
             notes=notes + stat_notes,
         )
-        return members.drop("_baseline", strict=False)
+        return members.select(pl.exclude("_baseline", "^_cs__.*$"))
 
 
-def _consent(rs: RuleSet, schema: Mapping[str, pl.DataType]) -> tuple[dict[str, pl.Expr], list]:
-    """Per channel: true where the customer may be contacted on it; notes on missing columns."""
-    exprs, notes = {}, []
-    for channel, column in rs.channels.items():
-        users = [s.name for s in rs.ordered() if channel in s.channels]
-        if column is None:
-            exprs[channel] = pl.lit(True)
-        elif column not in schema:
-            exprs[channel] = pl.lit(False)
-            if users:
-                notes.append(
-                    f"{column} is not in the data (was a customers table with {channel} consent "
-                    f"given?): nobody counts as consenting to {channel}, so {users} get no "
-                    f"{channel} audience."
-                )
-        elif column_kinds({column: schema[column]})[column] not in ("number", "bool"):
-            raise DataError(
-                f"consent column {column!r} for {channel} must be 0/1 or true/false; found "
-                f"{schema[column]}. Map consent flags through the customers table."
-            )
-        else:
-            exprs[channel] = (pl.col(column).cast(pl.Float64) == 1).fill_null(False)
-    return exprs, notes
+def _absent_features(condition: str, schema: Mapping[str, pl.DataType]) -> list[str]:
+    """The names a condition reads that segml can produce but the data lacks; empty when any
+    other name is unknown too (a typo must still fail)."""
+    stack, names = [parse_condition(condition)], set()
+    while stack:
+        node = stack.pop()
+        names.update([node.name] if isinstance(node, Name) else [])
+        stack.extend(children(node))
+    absent = sorted(n for n in names if n not in schema)
+    for name in absent:
+        try:
+            describe(name)
+        except KeyError:
+            if not name.startswith(_SCORE_FAMILIES):
+                return []
+    return absent
 
 
 def _baseline(
@@ -243,7 +263,7 @@ def _per_segment(values: list[Any], dtype: pl.DataType | type[pl.DataType]) -> p
 
 def _codes(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
     """``_code``: the index of the matching rule in priority order (len(rules): none), with
-    ``primary``; one row per customer, or per match in overlapping mode."""
+    ``primary``; one row per customer, or per match in membership mode."""
     default = len(rs.segments)
     hits = [pl.when(pl.col(f"_m{i}")).then(pl.lit(i, pl.UInt16)) for i in range(default)]
     if rs.mode == "exclusive":
@@ -261,13 +281,13 @@ def _codes(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
     )
 
 
-def _assign(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
-    """Segments as integer codes (cheap to compute with), named once; groups; eligibility."""
+def _assign(coded: pl.DataFrame, rs: RuleSet, *, present: set[str]) -> pl.DataFrame:
+    """Segments as integer codes (cheap to compute with), named once; groups; eligibility.
+    ``present``: the consent columns in the data (``_cs__<column>`` in ``coded``)."""
     rules, default = rs.ordered(), len(rs.segments)
-    frame = _codes(base, rs)
     names = [r.name for r in rules] + [rs.default_segment]
     shares = [rs.control_share(r) for r in rules] + [0.0]
-    frame = frame.with_columns(
+    frame = coded.with_columns(
         _per_segment(names, pl.String).alias("segment"),
         _per_segment([r.priority for r in rules] + [None], pl.Int32).alias("priority"),
         _per_segment(shares, pl.Float64).alias("_share"),
@@ -282,14 +302,10 @@ def _assign(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
         .then(pl.lit("control"))
         .otherwise(pl.lit("treatment"))
     )
-    eligible = [
-        _per_segment([channel in r.channels for r in rules] + [False], pl.Boolean)
-        & pl.col(f"_consent__{channel}")
-        for channel in rs.channels
-    ]
+    eligible = [_eligible(rs, channel, present) for channel in rs.channels]
     reachable = pl.any_horizontal(eligible) if eligible else pl.lit(False)
     flags = [f"eligible__{c}" for c in rs.channels]
-    keep = ["_baseline"] if "_baseline" in base.columns else []
+    keep = [c for c in coded.columns if c == "_baseline" or c.startswith("_cs__")]
     return (
         frame.with_columns(draw.alias("_draw"))
         .with_columns(
@@ -302,3 +318,19 @@ def _assign(base: pl.DataFrame, rs: RuleSet) -> pl.DataFrame:
         )
         .sort("customer_id", "priority", nulls_last=True)
     )
+
+
+def _eligible(rs: RuleSet, channel: str, present: set[str]) -> pl.Expr:
+    """True where the customer's segment uses ``channel`` and they give the consent that
+    segment requires for it (a missing flag or a column not in the data: no consent)."""
+    by_column: dict[str | None, list[int]] = {}
+    for i, rule in enumerate(rs.ordered()):
+        if channel in rule.channels:
+            by_column.setdefault(rs.consent_column(rule, channel), []).append(i)
+    parts = []
+    for column, codes in by_column.items():
+        if column is not None and column not in present:
+            continue
+        uses = pl.col("_code").is_in(pl.lit(pl.Series(codes, dtype=pl.UInt16)).implode())
+        parts.append(uses if column is None else uses & (pl.col(f"_cs__{column}") == 1))
+    return pl.any_horizontal(parts).fill_null(False) if parts else pl.lit(False)

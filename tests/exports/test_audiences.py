@@ -23,22 +23,26 @@ def test_run_folder_by_hand(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run = export_segments(tiny(), rules=RULESET, out=out)
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == [
-        "_manifest.json",
-        "audiences/everyone_gb/onsite.csv",
-        "audiences/lapsed/email.csv",
-        "audiences/loyal/sms.csv",
-        "audiences/vip_at_risk/email.csv",
-        "audiences/vip_at_risk/sms.csv",
-        "members.parquet",
-        "report.json",
-    ]
+    audiences = ["everyone_gb/onsite", "lapsed/email", "loyal/sms", "vip_at_risk/email",
+                 "vip_at_risk/sms"]  # fmt: skip
+    assert files == sorted(
+        ["_manifest.json", "members.parquet", "report.json"]
+        + [f"audiences/{a}.{ext}" for a in audiences for ext in ("csv", "parquet")]
+    )
     members = pl.read_parquet(out / "members.parquet")
-    treated = set(members.filter(pl.col("group") == "treatment").get_column("customer_id"))
+    groups = dict(members.select("customer_id", "group").iter_rows())
     # loyal has no control group: c is treated and consents to sms
     assert pl.read_csv(out / "audiences/loyal/sms.csv").get_column("customer_id").to_list() == ["c"]
-    lapsed = pl.read_csv(out / "audiences/lapsed/email.csv").get_column("customer_id").to_list()
-    assert set(lapsed) == {"b"} & treated  # g is lapsed too but has no email consent
+    lapsed = pl.read_parquet(out / "audiences/lapsed/email.parquet")
+    assert pl.read_csv(out / "audiences/lapsed/email.csv").equals(lapsed)
+    # g is lapsed too but has no email consent; b is listed in either group, flagged
+    assert lapsed.columns == ["customer_id", "segment", "channel", "control", "message", "offer",
+                              "window_start", "window_end", "rfm__recency_days"]  # fmt: skip
+    assert lapsed.select(
+        "customer_id", "segment", "channel", "control", "rfm__recency_days"
+    ).rows() == [("b", "lapsed", "email", groups["b"] == "control", 150.0)]
+    vip = pl.read_parquet(out / "audiences/vip_at_risk/sms.parquet")
+    assert vip.columns[-2:] == ["decile__lapse", "decile__value"]  # what qualified them
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest == run.manifest | {"written_at": manifest["written_at"]}
     for name, entry in manifest["files"].items():
@@ -47,6 +51,12 @@ def test_run_folder_by_hand(tmp_path: Path) -> None:
     assert manifest["files"]["members.parquet"]["rows"] == 7
     assert manifest["thresholds"] == {"lapse_days": pytest.approx(44.0)}
     assert manifest["salt"] == "test-salt" and manifest["rules"]["segments"][0]["name"] == "lapsed"
+    assert len(manifest["rules_fingerprint"]) == 16
+    lapsed_counts = manifest["segments"]["lapsed"]
+    assert lapsed_counts["members"] == 2
+    sends = lapsed_counts["channels"]["email"]
+    assert sends["send"] + sends["control"] == 1 and sends["excluded"] == {"no_opt_in": 1}
+    assert manifest["segments"]["no_segment"]["channels"] == {}
     report = json.loads((out / "report.json").read_text())
     assert report["thresholds"][0]["rule"].startswith("0.9 quantile of rfm__gap_median_days")
 
@@ -96,7 +106,8 @@ def test_segment_command(workspace: Path, capsys) -> None:
     assert "@lapse_days = 44 (0.9 quantile of rfm__gap_median_days" in printed
     assert (
         "vip_at_risk" in printed
-        and f"wrote 5 audiences, members.parquet, report.json and _manifest.json to {out}"
+        and f"wrote 5 audiences (Parquet and CSV), members.parquet, report.json and "
+        f"_manifest.json to {out}"
         in printed
     )
     assert json.loads((out / "_manifest.json").read_text())["source"].endswith("scores.parquet")
@@ -156,3 +167,45 @@ def test_rules_option_overrides_the_config(workspace: Path) -> None:
     args = ["segment", "--config", str(workspace / "job.yaml"), "--rules"]
     args += [str(workspace / "rules.yaml"), "--scores", str(workspace / "scores.parquet")]
     assert main([*args, "--out", str(workspace / "run")]) == 0
+
+
+def test_previous_run_gives_transitions(workspace: Path, capsys) -> None:
+    out = workspace / "run"
+    args = ["segment", "--config", str(workspace / "job.yaml"), "--scores"]
+    args += [str(workspace / "scores.parquet"), "--out", str(out)]
+    assert main(args) == 0
+    assert main([*args, "--previous", str(out)]) == 0  # the folder it replaces: read first
+    printed = capsys.readouterr().out
+    assert "changes since the previous run" in printed and "0 customers changed segment" in printed
+    table = pl.read_csv(out / "transitions.csv")
+    assert table.filter(pl.col("from_segment") != pl.col("to_segment")).height == 0
+    assert table.get_column("customers").sum() == 7
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["changes"]["moved"] == 0 and "transitions.parquet" in manifest["files"]
+
+
+def test_segment_readout_command(workspace: Path, capsys) -> None:
+    run = workspace / "run"
+    base = ["segment", "--config", str(workspace / "job.yaml")]
+    assert main([*base, "--scores", str(workspace / "scores.parquet"), "--out", str(run)]) == 0
+    orders = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "g"],
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "order_time": ["2024-06-02", "2024-06-03", "2024-06-04", "2024-07-09"],
+            "revenue": [10.0, 20.0, 30.0, 40.0],
+        }
+    )
+    orders.write_csv(workspace / "orders.csv")
+    args = [*base, "--readout", str(run), "--orders", str(workspace / "orders.csv")]
+    args += ["--start", "2024-06-01", "--end", "2024-07-01", "--out", str(workspace / "r.csv")]
+    assert main(args) == 0, capsys.readouterr().err
+    result = pl.read_csv(workspace / "r.csv")
+    assert result.get_column("segment").to_list() == [
+        "vip_at_risk",
+        "lapsed",
+        "loyal",
+        "everyone_gb",
+    ]
+    assert main([*base, "--readout", str(run)]) == 2
+    assert "--readout needs the campaign window" in capsys.readouterr().err

@@ -31,7 +31,14 @@ def test_the_shipped_rule_set_has_fifteen_segments_in_priority_order() -> None:
     rules = load_rule_set(RULES)
     assert [s.priority for s in rules.ordered()] == list(range(1, 16))
     assert rules.mode == "exclusive" and rules.default_segment == "no_segment"
-    assert set(rules.thresholds) == {"lapse_days", "high_value", "new_days"}
+    assert set(rules.thresholds) == {"lapse_days", "high_ticket", "at_risk_lapse", "cart_days"}
+    names = [s.name for s in rules.ordered()]
+    for builtin in ("prospects", "first_time_buyers", "repeat_buyers", "high_value", "at_risk",
+                    "lapsed", "reactivated", "cart_abandoners_high_ticket",
+                    "cart_abandoners_low_ticket", "browse_home_decor"):  # fmt: skip
+        assert builtin in names
+    assert set(rules.channels) == {"email", "sms", "ads", "onsite"}
+    assert all(s.optional == s.name.startswith(("cart_", "browse_")) for s in rules.segments)
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -80,8 +87,19 @@ def _segment(**changes: object) -> dict:
         (_with(thresholds={"t": {"value": 1, "where": "x > 1"}}), "where: only applies to a der"),
         (_with(thresholds={"Bad-Name": {"value": 1}}), "names must be lower_snake_case"),
         (_with(channels={"../evil": None}), r"channels: .*names must be lower_snake_case"),
-        (_with(mode="fuzzy"), r"mode: Input should be 'exclusive' or 'overlapping'"),
+        (_with(mode="fuzzy"), r"mode: Input should be 'exclusive' or 'membership'"),
         (_with(power={"baseline": 1.5}), "a baseline rate must be between 0 and 1"),
+        (
+            _segment(window={"start": "2024-06-10", "end": "2024-06-01"}),
+            "window end 2024-06-01 must",
+        ),
+        (
+            _segment(window={"start": "June"}),
+            r"segments\.0\.window\.start: Input should be a valid",
+        ),
+        (_segment(min_size=-1), r"segments\.0\.min_size: Input should be greater than or equal"),
+        (_segment(consent={"sms": "attr__sms_consent"}), r"sets consent for \['sms'\], which are"),
+        (_with(changes={"max_relative_change": 0}), r"changes\.max_relative_change: Input should"),
         (_with(power={"baseline": "score__purchase >"}), r"power\.baseline: expected a column"),
     ],
 )

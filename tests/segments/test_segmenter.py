@@ -77,8 +77,9 @@ def test_report_by_hand() -> None:
     assert report.to_dict()["thresholds"][0]["value"] == pytest.approx(LAPSE_DAYS)
 
 
-def test_overlapping_mode_lists_every_match_and_one_primary() -> None:
-    members = Segmenter(rules={**RULESET, "mode": "overlapping"}).fit_transform(tiny())
+@pytest.mark.parametrize("mode", ["membership", "overlapping"])  # the first pass's name still reads
+def test_membership_mode_lists_every_match_and_one_primary(mode: str) -> None:
+    members = Segmenter(rules={**RULESET, "mode": mode}).fit_transform(tiny())
     got = sorted(members.select("customer_id", "segment", "primary").iter_rows())
     assert got == [
         ("a", "everyone_gb", False), ("a", "lapsed", False), ("a", "vip_at_risk", True),
@@ -197,7 +198,7 @@ def test_the_shipped_rule_set_on_the_synthetic_store() -> None:
         == members.filter(pl.col("segment") == "no_segment").height
     )
     text = str(seg.report_)
-    for name in ("@lapse_days = ", "@high_value = ", "@new_days = 30 (fixed)"):
+    for name in ("@lapse_days = ", "@high_ticket = ", "@cart_days = 7 (fixed)"):
         assert name in text
     assert "mean of score__purchase" in text
 

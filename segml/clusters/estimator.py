@@ -1,0 +1,275 @@
+"""``CustomerClusterer``: data-driven customer segments with stable ids, profiles and names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from segml.clusters.algorithms import ALGORITHMS, NOISE, assign, fit_algorithm, membership
+from segml.clusters.identity import match_ids
+from segml.clusters.preprocess import (
+    DEFAULT_EXCLUDE,
+    DEFAULT_FEATURES,
+    ID_COLUMN,
+    CustomerPreprocessor,
+    as_pandas,
+)
+from segml.clusters.profiles import UNCLUSTERED, name_segments, profile_segments
+from segml.clusters.selection import RULES, choose_k, sweep_k
+from segml.errors import DataError
+
+__all__ = ["CustomerClusterer"]
+
+
+class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
+    """Cluster the customer feature table (``segml.build_features``) into named segments.
+
+    ``fit`` preprocesses (``CustomerPreprocessor``), picks k when ``n_clusters="auto"`` (see
+    ``segml.clusters.selection``), fits the back-end, numbers the segments (largest first, or
+    matched to ``previous``), names and profiles them. ``predict`` returns segment ids (-1 =
+    unclustered, HDBSCAN only); ``assign`` returns ``customer_id, cluster__id, cluster__name``.
+
+    Parameters
+    ----------
+    algorithm : "kmeans" (default), "minibatch_kmeans", "gmm" or "hdbscan".
+    n_clusters : an int, or "auto" to choose from ``k_range`` (ignored by hdbscan).
+    k_range : (smallest, largest) k to sweep, both included.
+    selection_rule : "stability" (default), "silhouette" or "bic" (gmm).
+    stability_threshold : the least bootstrap ARI the "stability" rule accepts.
+    n_bootstrap : bootstrap refits per k for stability.
+    selection_sample : customers the k sweep runs on (a random sample; None = all). With
+        kmeans, the final fit on all customers starts from the sample's centres.
+    silhouette_sample : customers the silhouette is computed on.
+    features, exclude, log_transform, clip, balance_families, pca_components : preprocessing.
+    n_init : k-means restarts. covariance_type : of the Gaussian mixture.
+    min_cluster_size, hdbscan_sample : HDBSCAN's minimum cluster size (None = 1% of the
+        sample, at least 10) and the number of customers it is fitted on.
+    names : segment id -> name, overriding generated names.
+    random_state : seed of every random step.
+    """
+
+    def __init__(
+        self,
+        *,
+        algorithm: str = "kmeans",
+        n_clusters: int | str = "auto",
+        k_range: Sequence[int] = (2, 10),
+        selection_rule: str = "stability",
+        stability_threshold: float = 0.8,
+        n_bootstrap: int = 3,
+        selection_sample: int | None = 20_000,
+        silhouette_sample: int = 5000,
+        features: Sequence[str] | None = DEFAULT_FEATURES,
+        exclude: Sequence[str] = DEFAULT_EXCLUDE,
+        log_transform: str | Sequence[str] | None = "auto",
+        clip: float | None = 5.0,
+        balance_families: bool = True,
+        pca_components: int | None = None,
+        n_init: int = 10,
+        covariance_type: str = "full",
+        min_cluster_size: int | None = None,
+        hdbscan_sample: int = 20_000,
+        names: Mapping[int, str] | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.algorithm = algorithm
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.selection_rule = selection_rule
+        self.stability_threshold = stability_threshold
+        self.n_bootstrap = n_bootstrap
+        self.selection_sample = selection_sample
+        self.silhouette_sample = silhouette_sample
+        self.features = features
+        self.exclude = exclude
+        self.log_transform = log_transform
+        self.clip = clip
+        self.balance_families = balance_families
+        self.pca_components = pca_components
+        self.n_init = n_init
+        self.covariance_type = covariance_type
+        self.min_cluster_size = min_cluster_size
+        self.hdbscan_sample = hdbscan_sample
+        self.names = names
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, *, previous: CustomerClusterer | None = None) -> Any:
+        """Fit on the feature table ``X``; with ``previous`` (last month's fitted clusterer),
+        segments take the ids of the previous segments they overlap most."""
+        self._check_params()
+        frame = as_pandas(X)
+        self.preprocessor_ = CustomerPreprocessor(
+            features=self.features,
+            exclude=self.exclude,
+            log_transform=self.log_transform,
+            clip=self.clip,
+            balance_families=self.balance_families,
+            pca_components=self.pca_components,
+        ).fit(frame)
+        self.feature_names_in_ = self.preprocessor_.feature_names_in_
+        self.n_features_in_ = self.preprocessor_.n_features_in_
+        self.dropped_features_ = self.preprocessor_.dropped_features_
+        Z = self.preprocessor_.transform(frame)
+        rng = np.random.default_rng(self.random_state)
+        sample = self._sample(len(Z), rng)
+        k = self._choose_k(Z[sample])
+        raw, self.state_ = self._fit_final(Z, sample, k)
+        found = int(raw.max()) + 1 if (raw != NOISE).any() else 0
+        self.n_clusters_ = found if self.algorithm == "hdbscan" else k
+        if previous is not None:
+            self.cluster_ids_ = match_ids(raw, previous.predict(frame), n_clusters=found)
+        else:
+            sizes = np.bincount(raw[raw != NOISE], minlength=found)
+            self.cluster_ids_ = np.argsort(np.argsort(-sizes, kind="stable"), kind="stable")
+        self.labels_ = self._ids(raw)
+        self.names_ = {**name_segments(frame, self.labels_), **dict(self.names or {})}
+        self.profile_ = profile_segments(frame, self.labels_, names=self.names_)
+        return self
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.selection_sample is None or n <= self.selection_sample:
+            return np.arange(n)
+        return np.sort(rng.choice(n, self.selection_sample, replace=False))
+
+    def _options(self, init: np.ndarray | None = None) -> dict[str, Any]:
+        return {
+            "n_init": self.n_init,
+            "covariance_type": self.covariance_type,
+            "min_cluster_size": self.min_cluster_size,
+            "hdbscan_sample": self.hdbscan_sample,
+            "init": init,
+        }
+
+    def _choose_k(self, Z: np.ndarray) -> int:
+        self.k_selection_ = None
+        if self.algorithm == "hdbscan":
+            return 0
+        if self.n_clusters != "auto":
+            _check_enough(Z, int(self.n_clusters))
+            return int(self.n_clusters)
+        lo, hi = self.k_range
+        _check_enough(Z, hi)
+        self.k_selection_ = sweep_k(
+            Z,
+            k_values=range(lo, hi + 1),
+            algorithm=self.algorithm,
+            options=self._options(),
+            n_bootstrap=self.n_bootstrap,
+            silhouette_sample=self.silhouette_sample,
+            random_state=self.random_state,
+        )
+        return choose_k(
+            self.k_selection_, rule=self.selection_rule, threshold=self.stability_threshold
+        )
+
+    def _fit_final(
+        self, Z: np.ndarray, sample: np.ndarray, k: int
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        init = None
+        if self.algorithm == "kmeans" and len(sample) < len(Z):
+            _, first = fit_algorithm(
+                Z[sample], algorithm="kmeans", k=k, random_state=self.random_state,
+                options=self._options(),
+            )  # fmt: skip
+            init = first["centers"]
+        return fit_algorithm(
+            Z, algorithm=self.algorithm, k=k, random_state=self.random_state,
+            options=self._options(init),
+        )  # fmt: skip
+
+    def _check_params(self) -> None:
+        def bad(name: str, expected: str) -> ValueError:
+            value = getattr(self, name)
+            return ValueError(
+                f"The {name!r} parameter of CustomerClusterer must be {expected}. "
+                f"Got {value!r} instead."
+            )
+
+        if self.algorithm not in ALGORITHMS:
+            raise bad("algorithm", f"one of {list(ALGORITHMS)}")
+        if self.n_clusters != "auto" and (
+            not isinstance(self.n_clusters, int | np.integer) or self.n_clusters < 2
+        ):
+            raise bad("n_clusters", "an int in the range [2, inf) or 'auto'")
+        k_range = list(self.k_range)
+        if len(k_range) != 2 or not 2 <= k_range[0] <= k_range[1]:
+            raise bad("k_range", "a pair (smallest, largest) with 2 <= smallest <= largest")
+        if self.selection_rule not in RULES:
+            raise bad("selection_rule", f"one of {list(RULES)}")
+        if self.selection_rule == "bic" and self.algorithm != "gmm":
+            raise bad("selection_rule", "'stability' or 'silhouette' unless algorithm is 'gmm'")
+        if not isinstance(self.n_bootstrap, int) or self.n_bootstrap < 1:
+            raise bad("n_bootstrap", "an int in the range [1, inf)")
+        if self.selection_sample is not None and self.selection_sample < 100:
+            raise bad("selection_sample", "an int in the range [100, inf) or None")
+
+    # -- using a fitted model ----------------------------------------------------------------
+
+    def _ids(self, raw: np.ndarray) -> np.ndarray:
+        ids = np.asarray(self.cluster_ids_, dtype=np.int64)
+        return np.where(raw == NOISE, NOISE, ids[np.maximum(raw, 0)])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Segment id of each customer (int; -1 = unclustered)."""
+        check_is_fitted(self, "state_")
+        return self._ids(assign(self.preprocessor_.transform(as_pandas(X)), self.state_))
+
+    @available_if(lambda self: self.algorithm == "gmm")
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Membership probabilities, columns in the order of ``segment_ids_`` (gmm only)."""
+        check_is_fitted(self, "state_")
+        proba = membership(self.preprocessor_.transform(as_pandas(X)), self.state_)
+        return proba[:, np.argsort(self.cluster_ids_)]
+
+    @property
+    def segment_ids_(self) -> list[int]:
+        check_is_fitted(self, "state_")
+        return sorted(int(i) for i in self.cluster_ids_)
+
+    def assign(self, X: Any) -> pd.DataFrame:
+        """``customer_id`` (when ``X`` has it), ``cluster__id`` (int) and ``cluster__name``."""
+        frame = as_pandas(X)
+        ids = self.predict(frame)
+        out = pd.DataFrame({"cluster__id": ids})
+        out["cluster__name"] = [self.names_.get(int(i), UNCLUSTERED) for i in ids]
+        if ID_COLUMN in frame.columns:
+            out.insert(0, ID_COLUMN, frame[ID_COLUMN].to_numpy())
+        return out
+
+    # -- plain-data form (JSON), read without executing code ---------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything ``predict`` needs, as JSON-ready lists and numbers (no pickle)."""
+        from segml.clusters.serialize import clusterer_to_dict
+
+        check_is_fitted(self, "state_")
+        return clusterer_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> CustomerClusterer:
+        from segml.clusters.serialize import clusterer_from_dict
+
+        return clusterer_from_dict(cls, payload)
+
+
+def _check_enough(Z: np.ndarray, k: int) -> None:
+    n = len(Z)
+    if n <= k:
+        raise DataError(
+            f"too few customers for {k} clusters: got {n}, need at least {k + 1}. Lower "
+            "clustering.n_clusters (or the top of clustering.k_range) or use more data."
+        )
+    distinct = int(pd.util.hash_pandas_object(pd.DataFrame(Z), index=False).nunique())
+    if distinct < k:
+        raise DataError(
+            f"only {distinct} distinct customers (after preprocessing) among {n}, fewer than "
+            f"the {k} clusters asked for; lower clustering.n_clusters or k_range."
+        )

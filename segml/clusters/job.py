@@ -1,0 +1,186 @@
+"""The clustering job: fit, match ids to last month's model, profile, explain, log, register.
+
+``cluster_customers`` takes a feature table and plain keyword arguments (the CLI unpacks the
+config's ``clustering:`` section into them). With a tracking URI it logs the run to MLflow (the
+k-selection table and plot, profiles, explanations, transitions, metrics), logs the clusterer
+as a models-from-code pyfunc whose only artifact is a JSON file, registers it and points the
+``champion`` alias at it, so scoring jobs assign new customers with the same model
+(``segml.tracking.load_pyfunc(name=..., alias="champion")``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from segml import tracking
+from segml.clusters.estimator import CustomerClusterer
+from segml.clusters.explain import explain_segments
+from segml.clusters.identity import transition_table
+from segml.clusters.plots import plot_explanations, plot_k_selection
+from segml.clusters.preprocess import ID_COLUMN, as_pandas
+from segml.errors import DataError
+from segml.io import write_json
+
+__all__ = [
+    "ALIAS",
+    "ClusteringResult",
+    "cluster_customers",
+    "cluster_from_config",
+    "load_clusterer",
+    "summary_metrics",
+]
+
+ALIAS = "champion"
+_CODE = Path(__file__).with_name("pyfunc_model.py")
+
+
+@dataclass
+class ClusteringResult:
+    model: CustomerClusterer
+    assignments: pd.DataFrame
+    explanations: pd.DataFrame | None = None
+    transitions: pd.DataFrame | None = None
+    previous_version: str | None = None
+    model_ref: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_clusterer(*, tracking_uri: str, name: str, alias: str = ALIAS) -> CustomerClusterer:
+    """The registered clusterer carrying ``alias`` (raises ModelNotFoundError when none)."""
+    loaded, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias=alias)
+    return loaded.unwrap_python_model().model  # type: ignore[no-any-return]
+
+
+def cluster_customers(
+    features: Any,
+    *,
+    params: dict[str, Any] | None = None,
+    explain: bool = True,
+    tracking_uri: str | None = None,
+    experiment: str = "segml-clusters",
+    registry_name: str = "segml-clusters",
+    as_of: str | None = None,
+) -> ClusteringResult:
+    """Fit a CustomerClusterer on ``features``; log and register it when ``tracking_uri``."""
+    frame = as_pandas(features)
+    previous, previous_version, notes = _previous(tracking_uri, registry_name)
+    model = CustomerClusterer(**(params or {}))
+    try:
+        model.fit(frame, previous=previous)
+    except DataError as err:
+        if previous is None or "fitted on columns" not in str(err):
+            raise
+        notes.append(f"ids not matched to version {previous_version}: {err}")
+        previous = None
+        model.fit(frame)
+    result = ClusteringResult(model, model.assign(frame), previous_version=previous_version,
+                              notes=notes)  # fmt: skip
+    if previous is not None:
+        result.transitions = transition_table(previous.assign(frame), result.assignments)
+    if explain:
+        result.explanations = explain_segments(model, frame)
+    if tracking_uri is not None:
+        result.model_ref = _log(result, frame, tracking_uri=tracking_uri, experiment=experiment,
+                                registry_name=registry_name, as_of=as_of)  # fmt: skip
+    return result
+
+
+def _previous(
+    tracking_uri: str | None, name: str
+) -> tuple[CustomerClusterer | None, str | None, list[str]]:
+    if tracking_uri is None:
+        return None, None, []
+    ref = tracking.find_model(tracking_uri=tracking_uri, name=name, alias=ALIAS)
+    if ref is None:
+        return None, None, ["first fit: no previous clusterer to match ids to"]
+    return load_clusterer(tracking_uri=tracking_uri, name=name), ref.version, []
+
+
+def summary_metrics(model: CustomerClusterer) -> dict[str, float]:
+    out: dict[str, float] = {"n_clusters": float(model.n_clusters_)}
+    if model.k_selection_ is not None:
+        row = model.k_selection_.set_index("k").loc[model.n_clusters_]
+        out.update({k: float(v) for k, v in row.items()})
+    segs = model.profile_[model.profile_["cluster__id"].notna()]
+    out["largest_share"] = float(segs["share"].max())
+    out["smallest_share"] = float(segs["share"].min())
+    out["unclustered_share"] = float(segs.loc[segs["cluster__id"] == -1, "share"].sum())
+    return out
+
+
+def _log(
+    result: ClusteringResult, frame: pd.DataFrame, *, tracking_uri: str, experiment: str,
+    registry_name: str, as_of: str | None,
+) -> Any:  # fmt: skip
+    model = result.model
+    with tracking.start_run(tracking_uri=tracking_uri, experiment=experiment,
+                            run_name=f"cluster {as_of or ''}".strip(),
+                            tags={"segml.kind": "clusterer", "as_of": as_of}) as run:  # fmt: skip
+        run.params({k: v for k, v in model.get_params().items()})
+        run.metrics(summary_metrics(model))
+        run.json(_records(model.profile_), "clusters/profile.json")
+        run.json(model.dropped_features_, "clusters/dropped_features.json")
+        if model.k_selection_ is not None:
+            run.json(_records(model.k_selection_), "clusters/k_selection.json")
+            run.figure(plot_k_selection(model.k_selection_, chosen=model.n_clusters_),
+                       "clusters/k_selection.png")  # fmt: skip
+        if result.explanations is not None and len(result.explanations):
+            run.json(_records(result.explanations), "clusters/explanations.json")
+            run.figure(plot_explanations(result.explanations), "clusters/explanations.png")
+        if result.transitions is not None:
+            run.json(result.transitions.to_dict(), "clusters/transitions.json")
+        columns = [ID_COLUMN] if ID_COLUMN in frame.columns else []
+        example = frame[columns + list(model.feature_names_in_)].head(5)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_json(model.to_dict(), Path(tmp) / "clusterer.json")
+            uri = tracking.log_code_model(
+                code_path=_CODE, artifacts={"clusterer": path}, input_example=example,
+                output_example=model.assign(example), name="clusterer",
+            )  # fmt: skip
+    ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=uri, name=registry_name)
+    tracking.set_alias(tracking_uri=tracking_uri, name=registry_name, alias=ALIAS,
+                       version=ref.version)  # fmt: skip
+    return ref
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")  # type: ignore[no-any-return]
+
+
+def cluster_from_config(shop: Any, config: Any, *, as_of: Any) -> ClusteringResult:
+    """Build features as of the cutoff and unpack the config's ``clustering:`` section into
+    ``cluster_customers`` keyword arguments (tracking store: ``tracking_uri`` or the local
+    SQLite store under ``output_dir``)."""
+    from segml.engine import parse_as_of
+    from segml.features import FeatureBuilder
+    from segml.tracking import default_tracking_uri
+
+    c, f = config.clustering, config.features
+    cutoff = parse_as_of(as_of)
+    builder = FeatureBuilder(
+        windows_days=tuple(f.windows_days),
+        top_k_categories=f.top_k_categories,
+        engagement_window_days=f.engagement_window_days,
+        intent_window_days=f.intent_window_days,
+    ).fit(shop, as_of=cutoff)
+    features = builder.transform(shop, as_of=cutoff)
+    skip = {"explain", "experiment", "registry_name", "names"}
+    params = {k: v for k, v in c.model_dump().items() if k not in skip and v is not None}
+    params["names"] = dict(c.names) or None
+    for key in ("features", "exclude"):
+        if key in params:
+            params[key] = tuple(params[key])
+    return cluster_customers(
+        features,
+        params=params,
+        explain=c.explain,
+        tracking_uri=config.tracking_uri or default_tracking_uri(config.resolve(config.output_dir)),
+        experiment=c.experiment,
+        registry_name=c.registry_name,
+        as_of=f"{cutoff:%Y-%m-%d}",
+    )

@@ -1,0 +1,34 @@
+"""MLflow models-from-code entry point for a segml clusterer.
+
+MLflow stores this file as text with the model and runs it when the model is loaded. It reads
+the JSON file logged next to it (``clusterer.json``: preprocessing parameters, centres or
+mixture parameters, ids and names) with ``json.load`` and unpickles nothing. Loading a clusterer
+therefore trusts this file and the installed ``segml`` and ``scikit-learn`` packages, not any
+serialised Python object.
+
+Input: one row per customer with the clusterer's feature columns (``customer_id`` optional).
+Output: ``cluster__id`` (int; -1 = unclustered) and ``cluster__name`` (str), plus
+``customer_id`` when given.
+"""
+
+from __future__ import annotations
+
+from segml.tracking import python_model_base, set_code_model
+
+
+class SegmlClustererModel(python_model_base()):  # type: ignore[misc]
+    def load_context(self, context):  # type: ignore[no-untyped-def]
+        import json
+        from pathlib import Path
+
+        from segml.clusters.estimator import CustomerClusterer
+
+        payload = json.loads(Path(context.artifacts["clusterer"]).read_text(encoding="utf-8"))
+        self.model = CustomerClusterer.from_dict(payload)
+
+    # no type hints on predict: MLflow would try to derive a schema from them
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        return self.model.assign(model_input)
+
+
+set_code_model(SegmlClustererModel())

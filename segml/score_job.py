@@ -1,0 +1,201 @@
+"""`segml score`: the scheduled job from raw data to scores, segments and audiences.
+
+Steps: validate (already done by ``prepare``), features as of the cutoff, the registered
+champion models, scores, deciles and reason codes, drift against the training reference, the
+rule set, and one partition ``<out>/as_of=DATE/`` written atomically under a lock:
+
+- ``scores.parquet``: one row per customer: ``customer_id``, every model input (features and
+  BG/NBD columns), ``score__<target>``, ``decile__<target>``, ``reasons__<target>``;
+- ``drift.csv``: PSI and KS per column and model, with a status;
+- ``segments/``: members, audiences per segment and channel, report (when a rule set is set);
+- ``_manifest.json``: model names and versions, config hash, data span, rows in and out,
+  data-quality counts, drift summary, timings.
+
+A drift beyond ``scoring.psi_fail`` publishes nothing and exits 5 (the drift report is kept in
+``<out>/_rejected/as_of=DATE/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import narwhals.stable.v2 as nw
+import numpy as np
+import polars as pl
+
+from segml.config import Config
+from segml.engine import collect, parse_as_of
+from segml.errors import DriftError
+from segml.io import atomic_dir, exclusive_lock, write_json
+from segml.jobs import config_hash
+from segml.schema import ShopData
+from segml.scores.job import Champions, load_champions, monitor, score_shop
+from segml.tracking import default_tracking_uri, start_run
+
+__all__ = ["score_job"]
+
+
+def _tracking_uri(cfg: Config) -> str:
+    return cfg.tracking_uri or default_tracking_uri(cfg.resolve(cfg.output_dir))
+
+
+def _data_span(shop: ShopData) -> dict[str, str]:
+    """First and last order time in the data (UTC ISO), for the manifest."""
+    row = collect(
+        shop.orders.select(nw.col("t").min().alias("first"), nw.col("t").max().alias("last"))
+    ).row(0, named=True)
+    epoch = dt.datetime(1970, 1, 1)
+    return {k: (epoch + dt.timedelta(days=float(v))).isoformat() for k, v in row.items()}
+
+
+def score_job(
+    shop: ShopData, cfg: Config, *, as_of: Any, out: Path, wait: bool = False
+) -> dict[str, Any]:
+    """Run one scoring job; returns the manifest. Raises DriftError (exit 5) on drift."""
+    cutoff = parse_as_of(as_of)
+    partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
+    with exclusive_lock(partition, wait=wait):
+        return _score_locked(shop, cfg, cutoff, partition)
+
+
+def _score_locked(
+    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
+) -> dict[str, Any]:
+    s, timings, started = cfg.scoring, {}, time.perf_counter()
+    shop.check_cutoff(cutoff)
+    uri = _tracking_uri(cfg)
+    champions = load_champions(
+        tracking_uri=uri, prefix=cfg.training.registry_prefix, targets=s.targets, alias=s.alias
+    )
+    timings["load_models"] = _lap(started)
+    reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
+    frame = score_shop(
+        shop,
+        champions,
+        as_of=cutoff,
+        chunk_size=s.chunk_size,
+        reasons_top_k=s.reasons_top_k if reasons_all else 0,
+        reasons_for=None if reasons_all else False,
+    )
+    timings["score"] = _lap(started) - sum(timings.values())
+    drift = monitor(frame, champions, warn=s.psi_warn, fail=s.psi_fail)
+    failed = drift[drift["status"] == "fail"]
+    manifest = _manifest(shop, cfg, cutoff, champions, frame, drift)
+    if s.fail_on_drift and len(failed):
+        _reject(partition, drift, manifest)
+        worst = failed.sort_values("psi", ascending=False).iloc[0]
+        raise DriftError(
+            f"{len(failed)} column(s) drifted beyond PSI {s.psi_fail} against the training "
+            f"reference, e.g. {worst['column']} (model {worst['model']}, PSI {worst['psi']:.3f});"
+            f" nothing was published. The report is in {partition.parent / '_rejected'}. "
+            "Retrain, or set scoring.fail_on_drift: false to publish anyway."
+        )
+    with atomic_dir(partition) as tmp:
+        if cfg.segments:
+            frame = _segment(frame, champions, cfg, tmp / "segments", manifest)
+        timings["segments"] = _lap(started) - sum(timings.values())
+        frame.write_parquet(tmp / "scores.parquet")
+        drift.to_csv(tmp / "drift.csv", index=False)
+        manifest["seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        write_json(manifest, tmp / "_manifest.json")
+    _log_run(uri, cfg, manifest, drift, partition)
+    return manifest
+
+
+def _lap(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _manifest(
+    shop: ShopData,
+    cfg: Config,
+    cutoff: dt.datetime,
+    champions: Champions,
+    frame: pl.DataFrame,
+    drift: Any,
+) -> dict[str, Any]:
+    counts = drift["status"].value_counts().to_dict()
+    return {
+        "as_of": cutoff.isoformat(),
+        "models": champions.versions(),
+        "config_hash": config_hash(cfg),
+        "data_span": _data_span(shop),
+        "rows_in": {t: q.get("rows", 0) for t, q in shop.quality.to_dict().items()},
+        "rows_out": frame.height,
+        "quality": shop.quality.to_dict(),
+        "drift": {
+            "max_psi": float(np.nanmax(drift["psi"])) if drift["psi"].notna().any() else None,
+            **{str(k): int(v) for k, v in counts.items()},
+        },
+        "warnings": drift[drift["status"] != "ok"][["model", "column", "status"]].to_dict(
+            orient="records"
+        ),
+    }
+
+
+def _segment(
+    frame: pl.DataFrame, champions: Champions, cfg: Config, out: Path, manifest: dict[str, Any]
+) -> pl.DataFrame:
+    """Apply the rule set; with reasons_for=segmented, explain only the segmented customers."""
+    from segml.exports import export_segments
+    from segml.models.scoring import score_customers
+    from segml.segments import Segmenter
+
+    rules = cfg.resolve(cfg.segments or "")
+    s = cfg.scoring
+    if s.reasons_for == "segmented" and s.reasons_top_k > 0:
+        segmenter = Segmenter(rules=rules)
+        members = segmenter.fit_transform(frame)
+        chosen = members.filter(pl.col("segment") != segmenter.rule_set_.default_segment)
+        mask = frame["customer_id"].is_in(chosen["customer_id"].unique().to_list()).to_numpy()
+        reasons = score_customers(
+            frame,
+            champions.models,
+            chunk_size=s.chunk_size,
+            reasons_top_k=s.reasons_top_k,
+            reasons_for=mask,
+        )
+        cols = [c for c in reasons.columns if c.startswith("reasons__")]
+        frame = frame.drop(cols).join(reasons.select("customer_id", *cols), on="customer_id")
+    result = export_segments(frame, rules=rules, out=out)
+    manifest["segments"] = {
+        name: info["rows"] for name, info in result.manifest.get("files", {}).items()
+    }
+    return frame
+
+
+def _reject(partition: Path, drift: Any, manifest: dict[str, Any]) -> None:
+    with atomic_dir(partition.parent / "_rejected" / partition.name) as tmp:
+        drift.to_csv(tmp / "drift.csv", index=False)
+        write_json({**manifest, "status": "rejected: drift"}, tmp / "_manifest.json")
+
+
+def _log_run(uri: str, cfg: Config, manifest: dict[str, Any], drift: Any, partition: Path) -> None:
+    with start_run(
+        tracking_uri=uri,
+        experiment=cfg.scoring.experiment,
+        run_name=f"score-{manifest['as_of'][:10]}",
+    ) as run:
+        run.params(
+            {
+                "as_of": manifest["as_of"],
+                "config_hash": manifest["config_hash"],
+                "output": str(partition),
+                **{
+                    f"model_{t}": f"{m['name']} v{m['version']}"
+                    for t, m in manifest["models"].items()
+                },
+            }
+        )
+        run.metrics(
+            {
+                "rows_out": manifest["rows_out"],
+                "max_psi": manifest["drift"]["max_psi"] or float("nan"),
+                **{f"seconds_{k}": v for k, v in manifest.get("seconds", {}).items()},
+            }
+        )
+        run.json(manifest, "manifest.json")
+        run.json(drift.to_dict(orient="records"), "drift.json")

@@ -1,0 +1,154 @@
+"""One scoring run: load the registered champion models, score every customer known at the
+cutoff (calibrated probabilities, expected value, deciles, reason codes), and check drift
+against each model's training reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from segml import tracking
+from segml.errors import ModelNotFoundError
+from segml.models.propensity import PropensityModel
+from segml.models.scoring import model_inputs, score_customers
+from segml.schema import ShopData
+from segml.scores.monitoring import drift_report
+
+__all__ = ["REFERENCE_ARTIFACT", "Champions", "load_champions", "monitor", "score_shop"]
+
+REFERENCE_ARTIFACT = "reference/profile.json"
+
+
+@dataclass
+class Champions:
+    """The models a scoring run uses, with their registry versions and training references."""
+
+    models: dict[str, PropensityModel]
+    refs: dict[str, tracking.ModelRef]
+    references: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def versions(self) -> dict[str, dict[str, str]]:
+        return {
+            t: {"name": r.name, "version": r.version, "run_id": r.run_id}
+            for t, r in self.refs.items()
+        }
+
+
+def load_champions(
+    *, tracking_uri: str, prefix: str, targets: Sequence[str], alias: str = "champion"
+) -> Champions:
+    """Load ``<prefix>-<target>@<alias>`` for each target; a missing one is an error (exit 4)."""
+    missing = [
+        t
+        for t in targets
+        if tracking.find_model(tracking_uri=tracking_uri, name=f"{prefix}-{t}", alias=alias) is None
+    ]
+    if missing:
+        raise ModelNotFoundError(
+            f"no {alias!r} model for {missing} in the registry at {tracking_uri} (looked for "
+            f"{[f'{prefix}-{t}@{alias}' for t in missing]}). Train them first with "
+            "`segml train --config C`, or list only the targets you have under scoring.targets."
+        )
+    champions = Champions({}, {})
+    for target in targets:
+        pyfunc, ref = tracking.load_pyfunc(
+            tracking_uri=tracking_uri, name=f"{prefix}-{target}", alias=alias
+        )
+        champions.models[target] = pyfunc.unwrap_python_model().model
+        champions.refs[target] = ref
+        champions.references[target] = tracking.load_run_json(
+            tracking_uri=tracking_uri, run_id=ref.run_id, path=REFERENCE_ARTIFACT
+        )
+    return champions
+
+
+def _spec(model: PropensityModel) -> str:
+    meta = model.metadata_
+    return json.dumps(
+        {"features": meta.get("features", {}), "horizons": meta.get("btyd_horizons", [])},
+        sort_keys=True,
+        default=list,
+    )
+
+
+def score_shop(
+    shop: ShopData,
+    champions: Champions,
+    *,
+    as_of: Any,
+    chunk_size: int = 250_000,
+    reasons_top_k: int = 3,
+    reasons_for: Any = None,
+) -> pl.DataFrame:
+    """Model inputs (features + BG/NBD columns) joined with every score column.
+
+    Models trained with the same feature settings share one feature build.
+    """
+    groups: dict[str, list[str]] = {}
+    for target, model in champions.models.items():
+        groups.setdefault(_spec(model), []).append(target)
+    frame: pl.DataFrame | None = None
+    for spec, targets in groups.items():
+        params = json.loads(spec)
+        features = params["features"]
+        features["windows_days"] = tuple(features.get("windows_days", (7, 30, 90, 365)))
+        inputs = model_inputs(
+            shop, as_of=as_of, feature_params=features, horizons=params["horizons"]
+        )
+        scores = score_customers(
+            inputs,
+            {t: champions.models[t] for t in targets},
+            chunk_size=chunk_size,
+            reasons_top_k=reasons_top_k,
+            reasons_for=reasons_for,
+        )
+        part = inputs.join(scores, on="customer_id", how="left")
+        frame = (
+            part
+            if frame is None
+            else frame.join(
+                part.select("customer_id", *[c for c in part.columns if c not in frame.columns]),
+                on="customer_id",
+                how="full",
+                coalesce=True,
+            )
+        )
+    assert frame is not None
+    return frame.sort("customer_id")
+
+
+def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:
+    """PSI/KS of every profiled column (features and scores) against each model's reference.
+
+    Models without a stored reference are reported with status ``no_reference``.
+    """
+    reports = []
+    pdf = frame.to_pandas()
+    for target, profile in champions.references.items():
+        if profile is None:
+            reports.append(
+                pd.DataFrame(
+                    [
+                        {
+                            "model": target,
+                            "column": "*",
+                            "psi": np.nan,
+                            "ks": np.nan,
+                            "ks_pvalue": np.nan,
+                            "status": "no_reference",
+                        }
+                    ]
+                )
+            )
+            continue
+        report = drift_report(profile, pdf, warn=warn, fail=fail)
+        reports.append(report.assign(model=target))
+    out = pd.concat(reports, ignore_index=True)
+    return out[["model", "column", "psi", "ks", "ks_pvalue", "status"]]
