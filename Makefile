@@ -21,9 +21,14 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) ## create .venv and install segml with its dev and spark extras (pinned)
 
 demo: $(STAMP) ## run the main job on the shipped Online Retail data and print where results are
-	$(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-09-01 --out $(DEMO_OUT)
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-12-10 --out $(DEMO_OUT)
 
-test: $(STAMP) ## run the whole test suite
+browser: ## install Debian's chromium for the report's browser test (skipped when this fails)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: could not install chromium; the report's browser test will be skipped"; }
+
+test: $(STAMP) browser ## run the whole test suite
 	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP) ## ruff (lint + format check), mypy on segml/, import-linter layer contract
@@ -41,4 +46,4 @@ lock: ## record the exact versions the suite passed with into constraints.txt
 clean: ## remove the virtual environment and generated runs
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install demo test lint bench lock clean
+.PHONY: help install browser demo test lint bench lock clean

@@ -68,7 +68,11 @@ def _score_locked(
     shop.check_cutoff(cutoff)
     uri = _tracking_uri(cfg)
     champions = load_champions(
-        tracking_uri=uri, prefix=cfg.training.registry_prefix, targets=s.targets, alias=s.alias
+        tracking_uri=uri,
+        prefix=cfg.training.registry_prefix,
+        targets=s.targets,
+        alias=s.alias,
+        missing=s.missing_model,
     )
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
@@ -80,10 +84,13 @@ def _score_locked(
         reasons_top_k=s.reasons_top_k if reasons_all else 0,
         reasons_for=None if reasons_all else False,
     )
+    if s.clusters:
+        frame = _clusters(frame, shop, cfg, cutoff, uri)
     timings["score"] = _lap(started) - sum(timings.values())
     drift = monitor(frame, champions, warn=s.psi_warn, fail=s.psi_fail)
     failed = drift[drift["status"] == "fail"]
     manifest = _manifest(shop, cfg, cutoff, champions, frame, drift)
+    manifest["tracking_uri"] = uri
     if s.fail_on_drift and len(failed):
         _reject(partition, drift, manifest)
         worst = failed.sort_values("psi", ascending=False).iloc[0]
@@ -121,6 +128,7 @@ def _manifest(
     return {
         "as_of": cutoff.isoformat(),
         "models": champions.versions(),
+        "models_skipped": champions.skipped,
         "config_hash": config_hash(cfg),
         "data_span": _data_span(shop),
         "rows_in": {t: q.get("rows", 0) for t, q in shop.quality.to_dict().items()},
@@ -165,6 +173,38 @@ def _segment(
         name: info["rows"] for name, info in result.manifest.get("files", {}).items()
     }
     return frame
+
+
+def _clusters(
+    frame: pl.DataFrame, shop: ShopData, cfg: Config, cutoff: dt.datetime, uri: str
+) -> pl.DataFrame:
+    """Join ``cluster__id``/``cluster__name`` from the registered clusterer.
+
+    The clusterer needs the feature columns it was fitted on; affinity columns of categories
+    that the propensity models do not use are rebuilt with the clusterer's own category list.
+    """
+    from segml.clusters.job import load_clusterer
+    from segml.features import FeatureBuilder
+
+    clusterer = load_clusterer(tracking_uri=uri, name=cfg.clustering.registry_name)
+    needed = [str(c) for c in clusterer.preprocessor_.feature_names_in_]
+    inputs = frame
+    if not set(needed) <= set(frame.columns):
+        prefix = "affinity__spend_share_"
+        cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
+        f = cfg.features
+        builder = FeatureBuilder(
+            windows_days=tuple(f.windows_days),
+            top_k_categories=max(len(cats), 1),
+            engagement_window_days=f.engagement_window_days,
+            intent_window_days=f.intent_window_days,
+            categories=cats,
+        ).fit(shop, as_of=cutoff)
+        built = builder.transform(shop, as_of=cutoff)
+        inputs = built if isinstance(built, pl.DataFrame) else pl.from_pandas(built)
+    assigned = pl.from_pandas(clusterer.assign(inputs.to_pandas()))
+    assigned = assigned.with_columns(pl.col("cluster__id").cast(pl.Int32))
+    return frame.join(assigned, on="customer_id", how="left")
 
 
 def _reject(partition: Path, drift: Any, manifest: dict[str, Any]) -> None:

@@ -18,8 +18,8 @@ from segml import tracking
 from segml.errors import ModelNotFoundError
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
+from segml.monitoring import drift_report
 from segml.schema import ShopData
-from segml.scores.monitoring import drift_report
 
 __all__ = ["REFERENCE_ARTIFACT", "Champions", "load_champions", "monitor", "score_shop"]
 
@@ -33,6 +33,7 @@ class Champions:
     models: dict[str, PropensityModel]
     refs: dict[str, tracking.ModelRef]
     references: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     def versions(self) -> dict[str, dict[str, str]]:
         return {
@@ -42,22 +43,29 @@ class Champions:
 
 
 def load_champions(
-    *, tracking_uri: str, prefix: str, targets: Sequence[str], alias: str = "champion"
+    *,
+    tracking_uri: str,
+    prefix: str,
+    targets: Sequence[str],
+    alias: str = "champion",
+    missing: str = "error",
 ) -> Champions:
-    """Load ``<prefix>-<target>@<alias>`` for each target; a missing one is an error (exit 4)."""
-    missing = [
+    """Load ``<prefix>-<target>@<alias>`` for each target. A missing one is an error (exit 4),
+    or with ``missing="skip"`` left out and listed in ``skipped`` (all missing is an error)."""
+    absent = [
         t
         for t in targets
         if tracking.find_model(tracking_uri=tracking_uri, name=f"{prefix}-{t}", alias=alias) is None
     ]
-    if missing:
+    skipped = absent if missing == "skip" and len(absent) < len(targets) else []
+    if absent and not skipped:
         raise ModelNotFoundError(
-            f"no {alias!r} model for {missing} in the registry at {tracking_uri} (looked for "
-            f"{[f'{prefix}-{t}@{alias}' for t in missing]}). Train them first with "
+            f"no {alias!r} model for {absent} in the registry at {tracking_uri} (looked for "
+            f"{[f'{prefix}-{t}@{alias}' for t in absent]}). Train them first with "
             "`segml train --config C`, or list only the targets you have under scoring.targets."
         )
-    champions = Champions({}, {})
-    for target in targets:
+    champions = Champions({}, {}, skipped=list(skipped))
+    for target in (t for t in targets if t not in skipped):
         pyfunc, ref = tracking.load_pyfunc(
             tracking_uri=tracking_uri, name=f"{prefix}-{target}", alias=alias
         )

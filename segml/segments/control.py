@@ -13,6 +13,7 @@ well-mixed, standard function here, not for secrecy. DuckDB computes it vectoris
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import duckdb
@@ -34,7 +35,10 @@ def control_draws(frame: pl.DataFrame, *, salt: str, where: str | None = None) -
     order; null where the boolean column ``where`` is false (those rows are not hashed)."""
     con = duckdb.connect()
     try:
-        con.execute("SET enable_progress_bar = false")  # nothing drawn on the user's terminal
+        # Nothing drawn on the user's terminal. In a Jupyter kernel DuckDB's progress bar is a
+        # widget and refuses to be switched off without ipywidgets, so the draws make it short.
+        with contextlib.suppress(duckdb.InvalidInputException):
+            con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = true")  # results in row order
         con.register("rows", frame)
         key = "md5(customer_id || '|' || segment || '|' || $salt)"

@@ -1,0 +1,170 @@
+"""Report sections from the tracking store: data quality, the backtest table of each model
+against its baselines, and the calibration, lift/gain and SHAP plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from segml import tracking
+from segml.report import _mlflow
+from segml.report.figures import lift_by_decile
+from segml.report.html import Markup, Section, esc, figure_img, missing, para, png_img, table
+from segml.report.inputs import RunInputs
+
+__all__ = ["ModelRun", "backtest_section", "find_model_runs", "plots_section", "quality_section"]
+
+TARGETS = ("purchase", "lapse", "value")
+_COLUMNS = {
+    "classifier": [("roc_auc", "max"), ("pr_auc", "max"), ("log_loss", "min"), ("brier", "min"),
+                   ("ece", "min"), ("top_decile_capture", "max")],
+    "value": [("gini", "max"), ("spearman", "max"), ("top_decile_revenue_share", "max"),
+              ("mae", "min")],
+}  # fmt: skip
+_WHO = {"model": "model", "rfm": "RFM baseline", "btyd": "BG/NBD baseline"}
+
+
+@dataclass
+class ModelRun:
+    target: str
+    name: str
+    version: str
+    run_id: str
+    role: str  # how this version relates to the run
+    record: dict[str, Any] | None = None
+
+
+def find_model_runs(run: RunInputs, tracking_uri: str | None, prefix: str) -> list[ModelRun]:
+    """The models the run used (its manifest); for targets it did not score, the registry's
+    champion, else its latest challenger."""
+    if tracking_uri is None:
+        return []
+    used = run.manifest.get("models") or {}
+    out = []
+    for target in TARGETS:
+        if target in used:
+            m = used[target]
+            found = ModelRun(target, m["name"], str(m["version"]), m["run_id"], "used by this run")
+        else:
+            registered = _registered(tracking_uri, f"{prefix}-{target}", target)
+            if registered is None:
+                continue
+            found = registered
+        found.record = _mlflow.run_record(tracking_uri=tracking_uri, run_id=found.run_id)
+        out.append(found)
+    return out
+
+
+def _registered(uri: str, name: str, target: str) -> ModelRun | None:
+    for alias, role in (("champion", "registry champion (not used by this run)"),
+                        ("challenger", "latest trained; not champion")):  # fmt: skip
+        ref = tracking.find_model(tracking_uri=uri, name=name, alias=alias)
+        if ref is not None:
+            return ModelRun(target, ref.name, ref.version, ref.run_id, role)
+    return None
+
+
+def quality_section(run: RunInputs) -> Section:
+    q = run.quality
+    if not q:
+        return Section("quality", "Data quality", missing(
+            f"No data-quality counts in {run.path} (no quality.json and no quality in "
+            "_manifest.json)."), available=False)  # fmt: skip
+    rows = [(t, check, n) for t, checks in q.items() for check, n in checks.items()]
+    intro = para("What the hygiene rules did to each input table (rows per check); see "
+                 "configs/README.md for each rule.")  # fmt: skip
+    return Section("quality", "Data quality", intro + table(["table", "check", "rows"], rows,
+                                                            text_cols=(0, 1)))  # fmt: skip
+
+
+def _backtest_table(m: ModelRun) -> str:
+    metrics = (m.record or {}).get("metrics", {})
+    cols = _COLUMNS["value" if m.target == "value" else "classifier"]
+    best = {}
+    for name, direction in cols:
+        values = {w: metrics.get(f"{w}_{name}") for w in _WHO}
+        present = {w: v for w, v in values.items() if v is not None and v == v}
+        if present:
+            pick = max if direction == "max" else min
+            best[name] = pick(present, key=lambda w: present[w])
+    rows = []
+    for who, label in _WHO.items():
+        cells: list[Any] = [label]
+        for name, _ in cols:
+            v = metrics.get(f"{who}_{name}")
+            text = "\u2013" if v is None else f"{v:,.3f}"
+            cells.append(Markup(f"<b>{text}</b>" if best.get(name) == who else text))
+        rows.append(cells)
+    header = ["who", *[f"{n} {'↑' if d == 'max' else '↓'}" for n, d in cols]]
+    return table(header, rows)
+
+
+def _verdict(m: ModelRun) -> str:
+    beats = (m.record or {}).get("metrics", {}).get("beats_baselines")
+    if beats is None:
+        return ""
+    if beats >= 0.5:
+        return (
+            '<p><span class="win">The model beats both baselines</span> on every primary '
+            "metric.</p>"
+        )
+    return ('<p><span class="lose">The model does not beat the best baseline</span> on every '
+            "primary metric, so it never becomes champion.</p>")  # fmt: skip
+
+
+def backtest_section(models: list[ModelRun], tracking_uri: str | None) -> Section:
+    title = "Backtest: models against their baselines"
+    if not models:
+        where = tracking_uri or "no tracking store found (pass --tracking-uri or --config)"
+        return Section("backtest", title, missing(
+            f"No trained models in {where}; train them with `segml train --config C`."),
+            available=False)  # fmt: skip
+    parts = [para("Each model and both baselines scored on the same out-of-time backtest "
+                  "cutoff; bold: best in the column (↑ higher is better, ↓ lower).")]  # fmt: skip
+    for m in models:
+        p = (m.record or {}).get("params", {})
+        parts.append(
+            f"<h3>{esc(m.target)}: {esc(m.name)} v{esc(m.version)} ({esc(m.role)})</h3>"
+            + para(f"backtest cutoff {p.get('test_cutoff', '?')}, label window to "
+                   f"{p.get('test_label_window_end', '?')}, {p.get('test', '?')} customers; "
+                   f"trained on cutoffs {p.get('train_cutoffs', '?')}; MLflow run {m.run_id}.")
+        )  # fmt: skip
+        parts.append(_backtest_table(m) if m.record else missing(
+            f"run {m.run_id} is not in the tracking store."))  # fmt: skip
+        parts.append(_verdict(m))
+    return Section("backtest", title, "".join(parts))
+
+
+def _artifact(uri: str, run_id: str, path: str, alt: str) -> str:
+    data = _mlflow.load_run_artifact(tracking_uri=uri, run_id=run_id, path=path)
+    return png_img(data, alt) if data else missing(f"no {path} in MLflow run {run_id}.")
+
+
+def _lift(uri: str, m: ModelRun) -> str:
+    tables = {}
+    for who in _WHO:
+        rows = tracking.load_run_json(tracking_uri=uri, run_id=m.run_id,
+                                      path=f"tables/deciles_{who}.json")  # fmt: skip
+        if rows:
+            tables[who] = rows
+    if not tables:
+        return missing(f"no decile tables in MLflow run {m.run_id}.")
+    return figure_img(lift_by_decile(m.target, tables), f"{m.target}: lift by decile")
+
+
+def plots_section(models: list[ModelRun], tracking_uri: str | None) -> Section:
+    title = "Calibration, lift/gain and SHAP"
+    if not models or tracking_uri is None:
+        return Section("plots", title, missing("No model runs to plot (see the backtest "
+                                               "section)."), available=False)  # fmt: skip
+    parts = [para("Left: predicted against observed (the dashed diagonal is perfect "
+                  "calibration); right: cumulative gain. Then lift per score decile and the "
+                  "SHAP summary of the model's inputs on the backtest.")]  # fmt: skip
+    for m in models:
+        parts.append(f"<h3>{esc(m.target)} (v{esc(m.version)})</h3>")
+        parts.append(_artifact(tracking_uri, m.run_id, "plots/calibration_gain.png",
+                               f"{m.target}: calibration and cumulative gain"))  # fmt: skip
+        parts.append(_lift(tracking_uri, m))
+        parts.append(_artifact(tracking_uri, m.run_id, "plots/shap_summary.png",
+                               f"{m.target}: SHAP summary"))  # fmt: skip
+    return Section("plots", title, "".join(parts))

@@ -1,0 +1,217 @@
+"""Report sections about customers: cluster profiles, rule segments, drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from segml import tracking
+from segml.clusters.profiles import KEY_FEATURES, profile_segments
+from segml.report import _mlflow
+from segml.report.figures import cluster_comparison, psi_bars, segment_sizes
+from segml.report.html import Section, esc, figure_img, missing, para, png_img, table
+from segml.report.inputs import RunInputs
+
+__all__ = ["clusters_section", "drift_section", "rules_section"]
+
+_PROFILE_COLS = [("rfm__recency_days:median", "recency d"), ("rfm__frequency:median", "orders"),
+                 ("rfm__monetary_total:median", "spend")]  # fmt: skip
+
+
+def _run_profile(run: RunInputs) -> pd.DataFrame | None:
+    s = run.scores
+    if s is None or "cluster__id" not in s.columns:
+        return None
+    frame = s.to_pandas()
+    ids = frame["cluster__id"].fillna(-1).astype(int).to_numpy()
+    names = dict(zip(ids.tolist(), frame["cluster__name"].astype(str), strict=True))
+    return profile_segments(frame, ids, names=names)
+
+
+def _registry_profile(uri: str | None, name: str) -> tuple[pd.DataFrame | None, str]:
+    ref = tracking.find_model(tracking_uri=uri, name=name, alias="champion") if uri else None
+    if ref is None or uri is None:
+        return None, ""
+    rows = tracking.load_run_json(tracking_uri=uri, run_id=ref.run_id, path="clusters/profile.json")
+    return (pd.DataFrame(rows) if rows else None), ref.run_id
+
+
+def clusters_section(run: RunInputs, tracking_uri: str | None, registry_name: str) -> Section:
+    title = "Cluster profiles"
+    profile = _run_profile(run)
+    source = f"customers of this run ({run.as_of})"
+    reg_profile, reg_run = _registry_profile(tracking_uri, registry_name)
+    if profile is None and reg_profile is not None:
+        profile, source = reg_profile, f"training customers of the registered clusterer ({reg_run})"
+    if profile is None:
+        return Section("clusters", title, missing(
+            "No cluster assignment in this run (no cluster__id column) and no registered "
+            f"clusterer '{registry_name}'; run `segml cluster` and score with "
+            "scoring.clusters: true."), available=False)  # fmt: skip
+    parts = [para(f"Segments of {source}: names from their profiles (docs/clusters.md); "
+                  "medians of recency, orders and spend.")]  # fmt: skip
+    parts.append(_profile_table(profile))
+    ratio_cols = [f"{c}:ratio" for c in KEY_FEATURES if f"{c}:ratio" in profile.columns]
+    if ratio_cols:
+        parts.append(figure_img(cluster_comparison(profile, ratio_cols),
+                                "cluster sizes and feature ratios"))  # fmt: skip
+    if reg_run and tracking_uri:
+        data = _mlflow.load_run_artifact(tracking_uri=tracking_uri, run_id=reg_run,
+                                         path="clusters/k_selection.png")  # fmt: skip
+        if data:
+            parts.append("<h3>Choosing k</h3>" + png_img(data, "choosing k"))
+    return Section("clusters", title, "".join(parts))
+
+
+def _profile_table(profile: pd.DataFrame) -> str:
+    cols = [(c, h) for c, h in _PROFILE_COLS if c in profile.columns]
+    rows = []
+    for r in profile.to_dict(orient="records"):
+        seg = r.get("cluster__id")
+        ident = "all" if seg is None or seg != seg else str(int(seg))
+        rows.append([ident, r["cluster__name"], int(r["customers"]), f"{r['share']:.1%}",
+                     _pct(r.get("revenue_share")), *[r.get(c) for c, _ in cols],
+                     r.get("top_categories", "")])  # fmt: skip
+    header = [
+        "id",
+        "name",
+        "customers",
+        "share",
+        "revenue",
+        *[h for _, h in cols],
+        "top categories",
+    ]
+    return table(header, rows, text_cols=(0, 1, len(header) - 1))
+
+
+def _pct(v: Any) -> str:
+    return "\u2013" if v is None or v != v else f"{v:.1%}"
+
+
+def rules_section(run: RunInputs) -> Section:
+    title = "Rule segments and audiences"
+    rep = run.segment_report
+    if not rep:
+        return Section("rules", title, missing(
+            f"No rule segments in {run.path} (no segments/report.json): set segments: in the "
+            "config and run `segml score`, or `segml segment`."), available=False)  # fmt: skip
+    segs = rep.get("segments", [])
+    parts = [para(f"{rep.get('customers', 0):,} customers in priority order; channel columns: "
+                  "audience sizes (treatment and control with consent). "
+                  f"Mode {rep.get('mode')}, control salt "
+                  f"{rep.get('salt')!r}; MDE: the smallest lift a treatment-vs-control test "
+                  f"detects (baseline conversion: {rep.get('baseline')}).")]  # fmt: skip
+    parts.append(_segments_table(segs))
+    if segs:
+        parts.append(figure_img(segment_sizes(segs), "rule-segment members"))
+    parts.append("<h3>Consent exclusions</h3>" + _exclusions_table(segs))
+    parts.append("<h3>Overlaps</h3>" + _overlaps(rep.get("overlaps") or {}))
+    notes = rep.get("notes", [])
+    if notes:
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+        parts.append(f'<details><summary>{len(notes)} notes</summary><ul class="note">{items}'
+                     "</ul></details>")  # fmt: skip
+    return Section("rules", title, "".join(parts))
+
+
+def _segments_table(segs: list[dict[str, Any]]) -> str:
+    channels = sorted({c for s in segs for c in s.get("audience", {})})
+    rows = []
+    for s in segs:
+        mde = s.get("mde") or {}
+        rows.append([s["segment"], s.get("members"), s.get("treatment"),
+                     s.get("control"), _pct(s.get("control_realised")),
+                     *[s.get("audience", {}).get(c, "\u2013") for c in channels],
+                     f"{mde['absolute']:.3f}/{mde['relative']:.0%}" if mde else "\u2013",
+                     ", ".join(s.get("flags", []))])  # fmt: skip
+    header = ["segment", "members", "treatment", "control", "ctrl %", *channels,
+              "MDE abs/rel", "flags"]  # fmt: skip
+    return table(header, rows, text_cols=(0, len(header) - 1))
+
+
+def _exclusions_table(segs: list[dict[str, Any]]) -> str:
+    rows = [(s["segment"], channel, why, n)
+            for s in segs for channel, reasons in (s.get("exclusions") or {}).items()
+            for why, n in reasons.items() if n]  # fmt: skip
+    if not rows:
+        return para("No member was kept out of an audience for lack of consent.")
+    return table(["segment", "channel", "reason", "customers"], rows, text_cols=(0, 1, 2))
+
+
+def _overlaps(overlaps: dict[str, Any]) -> str:
+    pairs = sorted(overlaps.get("pairs") or [], key=lambda p: -int(p.get("both", 0)))[:12]
+    if not pairs:
+        return para("No customer matches two segments.")
+    rows = [(p.get("segment"), p.get("other"), p.get("both"), p.get("to_segment"),
+             p.get("to_higher_priority")) for p in pairs]  # fmt: skip
+    intro = para("Pairs of segments some customers both match (largest first); each customer "
+                 "goes to one segment by priority.")  # fmt: skip
+    header = ["segment", "and", "match both", "assigned to segment", "to a higher priority"]
+    return intro + table(header, rows, text_cols=(0, 1))
+
+
+def drift_section(run: RunInputs, previous: RunInputs | None) -> Section:
+    title = "Drift"
+    parts = []
+    if run.drift is not None and len(run.drift):
+        d = run.drift
+        counts = d["status"].value_counts().to_dict()
+        text = ", ".join(f"{n} {s}" for s, n in counts.items()) + " (column x model checks)."
+        if "no_reference" in counts:
+            text += " no_reference: the model was trained without a reference profile."
+        parts.append("<h3>Against each model's training reference</h3>" + para(text))
+        if d["psi"].notna().any():
+            parts.append(figure_img(psi_bars(d, title="PSI against the training reference"),
+                                    "PSI against the training reference"))  # fmt: skip
+    else:
+        parts.append(missing("No drift.csv in this run (only `segml score` writes one)."))
+    parts.append("<h3>Against the previous run</h3>")
+    if previous is None or previous.scores is None or run.scores is None:
+        parts.append(missing("No earlier as_of=DATE run beside this one: nothing to compare."))
+    else:
+        parts.append(_against_previous(run, previous))
+    return Section("drift", title, "".join(parts), available=run.drift is not None or
+                   previous is not None)  # fmt: skip
+
+
+def _compare_columns(run: RunInputs, previous: RunInputs) -> list[str]:
+    assert run.scores is not None and previous.scores is not None
+    both = set(run.scores.columns) & set(previous.scores.columns)
+    wanted = [c for c in run.scores.columns if c.startswith("score__")] + list(KEY_FEATURES)
+    return [c for c in wanted if c in both and run.scores[c].dtype.is_numeric()]
+
+
+def _against_previous(run: RunInputs, previous: RunInputs) -> str:
+    from segml.monitoring import drift_report, reference_profile
+
+    assert run.scores is not None and previous.scores is not None
+    cols = _compare_columns(run, previous)
+    parts = [para(f"Previous run: {previous.path.name} ({previous.scores.height:,} customers; "
+                  f"now {run.scores.height:,}).")]  # fmt: skip
+    if cols:
+        ref = reference_profile(previous.scores.select(cols).to_pandas(), columns=cols)
+        report = drift_report(ref, run.scores.select(cols).to_pandas())
+        parts.append(table(["column", "PSI", "KS", "status"],
+                           report[["column", "psi", "ks", "status"]].itertuples(index=False),
+                           text_cols=(0, 3)))  # fmt: skip
+        parts.append(figure_img(psi_bars(report, title=f"PSI against {previous.path.name}"),
+                                "PSI against the previous run"))  # fmt: skip
+    parts.append(_transitions(run, previous))
+    return "".join(parts)
+
+
+def _transitions(run: RunInputs, previous: RunInputs) -> str:
+    if run.members is None or previous.members is None:
+        return ""
+    from segml.segments.transitions import segment_changes
+
+    _, summary = segment_changes(previous.members, run.members)
+    rows = [(s["segment"], s["previous"], s["current"], s["change"],
+             "new" if s["relative_change"] is None else f"{s['relative_change']:+.0%}",
+             "flagged" if s["flagged"] else "") for s in summary["sizes"]]  # fmt: skip
+    head = (f"<h3>Rule-segment sizes since {esc(previous.as_of)}</h3>"
+            + para(f"{summary['moved']:,} customers changed segment, {summary['new']:,} are new, "
+                   f"{summary['gone']:,} are gone."))  # fmt: skip
+    return head + table(["segment", "previous", "current", "change", "relative", ""], rows,
+                        text_cols=(0, 5))  # fmt: skip
