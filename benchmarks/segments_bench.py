@@ -5,7 +5,8 @@
 Builds a customer table in memory (features + scores with realistic shapes: ~45 columns, missing
 recency for never-buyers, 0/1 consent flags), then times, each once: ``Segmenter.fit_transform``
 (thresholds, conditions, priorities, control draws, consent, report) and writing the run folder
-(members.parquet, audiences, report, manifest). ``--hash-compare`` also times the control-draw
+(members.parquet, audiences as Parquet and CSV with the qualifying
+scores, report, manifest). ``--hash-compare`` also times the control-draw
 hash both ways: DuckDB's vectorised md5 against Python's hashlib in a loop.
 """
 
@@ -28,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 from segml.exports import write_segment_run  # noqa: E402
 from segml.segments import Segmenter, control_draws  # noqa: E402
 
+CATEGORIES = ("home_decor", "electronics", "beauty", "sports", "kitchen", "fashion")
+
 
 def customers(n: int, seed: int = 0) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
@@ -45,6 +48,9 @@ def customers(n: int, seed: int = 0) -> pl.DataFrame:
         "rfm__monetary_total": frequency * rng.gamma(2.0, 30.0, n),
         "rfm__tenure_days": where(bought, rng.uniform(1, 700, n)),
         "rfm__gap_median_days": where(frequency >= 2, rng.gamma(2.0, 20.0, n)),
+        "rfm__monetary_mean": where(bought, rng.gamma(2.0, 30.0, n)),
+        "rfm__orders_30d": np.minimum(frequency, rng.poisson(0.3, n)).astype(float),
+        "rfm__orders_90d": np.minimum(frequency, rng.poisson(0.8, n)).astype(float),
         "intent__abandoned_cart": (rng.random(n) < 0.3).astype(float),
         "intent__abandoned_checkout": (rng.random(n) < 0.1).astype(float),
         "intent__days_since_cart_add": rng.exponential(60, n),
@@ -56,7 +62,8 @@ def customers(n: int, seed: int = 0) -> pl.DataFrame:
         "attr__sms_consent": (rng.random(n) < 0.3).astype(float),
         "attr__country": rng.choice(["GB", "DE", "FR", "NL", "US"], n),
         **{f"score__{k}": v for k, v in score.items()},
-        **{f"affinity__spend_share_c{i}": rng.random(n) for i in range(20)},
+        **{f"affinity__spend_share_c{i}": rng.random(n) for i in range(14)},
+        **{f"affinity__view_share_{c}": rng.random(n) / 2 for c in CATEGORIES},
     }
     frame = pl.DataFrame(columns).with_columns(
         pl.format("C{}", pl.int_range(n).cast(pl.String).str.zfill(9)).alias("customer_id")
@@ -107,7 +114,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         manifest = write_segment_run(
-            members, seg.report_, rule_set=seg.rule_set_, out=Path(tmp) / "run"
+            members,
+            seg.report_,
+            rule_set=seg.rule_set_,
+            out=Path(tmp) / "run",
+            customers=table,
+            qualifying=seg.qualifying_,
         )
         print(f"write run folder ({len(manifest['files'])} files): "
               f"{time.perf_counter() - started:.2f} s wall")  # fmt: skip

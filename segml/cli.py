@@ -93,18 +93,33 @@ def features(
 @app.command()
 def run(
     config: ConfigOpt,
-    out: Annotated[Path, typer.Option("--out", help="run folder")] = Path("runs/latest"),
+    out: Annotated[Path, typer.Option("--out", help="folder of as_of=DATE partitions")] = Path(
+        "runs/latest"
+    ),
     as_of: AsOfOpt = None,
+    tune: Annotated[int, typer.Option("--tune", help="Optuna trials per target")] = 0,
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
-    """The main job: validate the data, build features as of the cutoff, write the run folder."""
-    from segml.jobs import run_job
+    """The whole job: validate, train, cluster, score, segment (and report) as of the cutoff."""
+    from segml.models.training import format_table
+    from segml.pipeline import run_pipeline
 
     cfg, shop = _load(config)
-    result = run_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
-    typer.echo(str(result["quality"]))
-    typer.echo(json.dumps(result["summary"], indent=2))
-    typer.echo(f"results: {result['path']}")
+    typer.echo(str(shop.quality))
+    result = run_pipeline(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait, tune=tune)
+    typer.echo(format_table([o.result for o in result["outcomes"]]))
+    for o in result["outcomes"]:
+        typer.echo(f"{o.result.target}: {o.note}")
+    manifest, part = result["manifest"], result["partition"]
+    if manifest["models_skipped"]:
+        typer.echo(f"not scored (no champion model): {', '.join(manifest['models_skipped'])}")
+    typer.echo(f"scores:    {part / 'scores.parquet'} ({manifest['rows_out']:,} customers)")
+    if (part / "segments").exists():
+        typer.echo(f"audiences: {part / 'segments' / 'audiences'}")
+    if result.get("report"):
+        typer.echo(f"report:    {result['report']}")
+    typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {result['tracking_uri']}")
+    typer.echo(f"seconds:   {result['seconds']}")
 
 
 @app.command()
@@ -264,6 +279,45 @@ def score(
     typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
                           indent=2))  # fmt: skip
     typer.echo(f"results: {out / ('as_of=' + manifest['as_of'][:10])}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[
+        Path,
+        typer.Option("--run", help="a run partition as_of=DATE/ (of segml score or segml run), "
+                     "or the folder of partitions: its latest one"),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (default: <run>/report.html)")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="config: its tracking store and names")
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow store (default: from --config, "
+                                 "else the mlflow.db in the run folder or its parents)")
+    ] = None,
+    previous: Annotated[
+        Path | None, typer.Option("--previous", help="run to compare with (default: the "
+                                  "latest earlier as_of=DATE beside it)")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,
+    rule segments and drift (sections whose inputs are absent say so)."""
+    from segml.report import write_report
+
+    names: dict[str, Any] = {}
+    if config is not None:
+        from segml.tracking import default_tracking_uri
+
+        cfg = load_config(config)
+        tracking_uri = tracking_uri or cfg.tracking_uri or default_tracking_uri(
+            cfg.resolve(cfg.output_dir))  # fmt: skip
+        names = {"registry_prefix": cfg.training.registry_prefix,
+                 "cluster_model": cfg.clustering.registry_name}  # fmt: skip
+    path = write_report(run_dir, out=out, tracking_uri=tracking_uri, previous=previous, **names)
+    typer.echo(f"report: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

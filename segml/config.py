@@ -117,6 +117,10 @@ class TargetConfig(_Strict):
     auto_quantile: float = Field(
         default=0.8, gt=0, lt=1, description="lapse 'auto': quantile of repeat-order gaps"
     )
+    refit: bool = Field(
+        default=False,
+        description="after early stopping, refit the trees on every cutoff up to validation",
+    )
 
 
 class TrainingConfig(_Strict):
@@ -125,7 +129,12 @@ class TrainingConfig(_Strict):
     now: str | None = Field(
         default=None, description="training date; --now overrides; default: today (UTC)"
     )
-    cutoffs: int = Field(default=6, ge=2, le=60, description="monthly cutoffs to train on")
+    cutoffs: int = Field(
+        default=6, ge=2, le=60, description="training + validation cutoffs (before the purge)"
+    )
+    cutoff_step: Literal["monthly", "semimonthly"] = Field(
+        default="monthly", description="cutoff grid: 1st of month, or 1st and 16th"
+    )
     purchase: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days=30))
     lapse: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days="auto"))
     value: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days=90))
@@ -147,11 +156,13 @@ class ClusteringConfig(_Strict):
 
     algorithm: Literal["kmeans", "minibatch_kmeans", "gmm", "hdbscan"] = "kmeans"
     n_clusters: int | Literal["auto"] = Field(default="auto", description="k, or 'auto'")
-    k_range: tuple[int, int] = Field(default=(2, 10), description="k swept by 'auto'")
-    selection_rule: Literal["stability", "silhouette", "bic"] = "stability"
+    k_range: tuple[int, int] = Field(default=(3, 10), description="k swept by 'auto'")
+    selection_rule: Literal["stable_elbow", "stability", "silhouette", "bic"] = "stable_elbow"
     stability_threshold: float = Field(default=0.8, gt=0, le=1)
-    n_bootstrap: int = Field(default=3, ge=1, le=50)
-    selection_sample: int | None = Field(default=20_000, ge=100)
+    n_subsamples: int = Field(default=3, ge=2, le=50, description="fits per k (stability)")
+    subsample: float = Field(default=0.8, gt=0, le=1, description="share of the sample per fit")
+    selection_sample: int | None = Field(default=3000, ge=100)
+    n_init: int = Field(default=10, ge=1, description="k-means restarts per subsample fit")
     features: list[str] | None = Field(
         default=None,
         description="glob patterns of feature columns; default rfm, affinity, engagement",
@@ -176,6 +187,11 @@ class ScoringConfig(_Strict):
         default=["purchase", "lapse", "value"], description="models to load and score"
     )
     alias: str = Field(default="champion", description="registry alias of the models to load")
+    missing_model: Literal["error", "skip"] = Field(
+        default="error",
+        description="a target without a model: fail (exit 4) or score the others; "
+        "`segml run` uses skip, so a model that lost to its baselines is left out, not forced",
+    )
     chunk_size: int = Field(default=250_000, ge=1_000, description="rows scored at a time")
     reasons_top_k: int = Field(default=3, ge=0, le=20)
     reasons_for: Literal["all", "segmented", "none"] = Field(
@@ -186,6 +202,9 @@ class ScoringConfig(_Strict):
     psi_fail: float = Field(default=0.25, gt=0)
     fail_on_drift: bool = Field(
         default=True, description="exit 5 without publishing when any column's PSI >= psi_fail"
+    )
+    clusters: bool = Field(
+        default=True, description="assign the registered clusterer's segments (required if true)"
     )
     experiment: str = Field(default="segml-scoring", description="MLflow experiment of jobs")
 

@@ -37,8 +37,10 @@ from segml.features.rfm import order_level
 from segml.schema import ShopData, prepare
 
 __all__ = [
+    "CUTOFF_STEPS",
     "TARGETS",
     "Target",
+    "cutoff_grid",
     "label_plan",
     "label_window_end",
     "lapse_horizon_days",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 Target = Literal["purchase", "lapse", "value"]
+CUTOFF_STEPS = ("monthly", "semimonthly")
 TARGETS: tuple[Target, ...] = ("purchase", "lapse", "value")
 
 
@@ -86,6 +89,28 @@ def monthly_cutoffs(
     latest_start = parse_as_of(now) - dt.timedelta(days=_check_days(horizon_days, "horizon_days"))
     last = dt.datetime(latest_start.year, latest_start.month, 1)
     return [_add_months(last, -step_months * k) for k in range(n_cutoffs)][::-1]
+
+
+def cutoff_grid(
+    *, now: Any, horizon_days: float, n_cutoffs: int, step: str = "monthly"
+) -> list[dt.datetime]:
+    """The ``n_cutoffs`` latest cutoffs on a calendar grid whose label window ends by ``now``.
+
+    ``step`` "monthly": the 1st of each month; "semimonthly": the 1st and the 16th (twice the
+    examples from the same span of history). Oldest first; ``c + horizon_days <= now`` for all.
+    """
+    if step not in CUTOFF_STEPS:
+        raise ConfigError(f"step must be one of {list(CUTOFF_STEPS)}; got {step!r}.")
+    if step == "monthly":
+        return monthly_cutoffs(now=now, horizon_days=horizon_days, n_cutoffs=n_cutoffs)
+    if not isinstance(n_cutoffs, int) or n_cutoffs < 1:
+        raise ConfigError(f"n_cutoffs must be an int >= 1; got {n_cutoffs!r}.")
+    months = monthly_cutoffs(now=now, horizon_days=horizon_days, n_cutoffs=n_cutoffs // 2 + 2)
+    latest = parse_as_of(now) - dt.timedelta(days=_check_days(horizon_days, "horizon_days"))
+    grid = sorted(
+        {d for m in months for d in (m, m.replace(day=16))} | {_add_months(months[-1], 1)}
+    )
+    return [d for d in grid if d <= latest][-n_cutoffs:]
 
 
 def _purchases(shop: ShopData) -> nw.LazyFrame[Any]:

@@ -44,21 +44,6 @@ def test_features_command_writes_the_table(shop_config: Path, tmp_path: Path, ca
     assert "wrote 4 customers" in capsys.readouterr().out
 
 
-def test_run_writes_a_partition_with_manifest(shop_config: Path, tmp_path: Path) -> None:
-    out = tmp_path / "runs"
-    assert (
-        main(["run", "--config", str(shop_config), "--as-of", "2024-03-01", "--out", str(out)]) == 0
-    )
-    part = out / "as_of=2024-03-01"
-    assert sorted(p.name for p in part.iterdir()) == [
-        "_manifest.json",
-        "features.parquet",
-        "quality.json",
-    ]
-    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".") and p.suffix != ".lock"]
-    assert not leftovers  # no temporary folders; only the job's lock file stays
-
-
 def test_validate_prints_the_quality_report(shop_config: Path, capsys) -> None:
     assert main(["validate", "--config", str(shop_config)]) == 0
     out = capsys.readouterr().out
@@ -104,7 +89,8 @@ def test_errors_exit_non_zero_without_traceback(
 
 
 def test_missing_cutoff_is_an_error(shop_config: Path, capsys) -> None:
-    assert main(["run", "--config", str(shop_config)]) == 2
+    out = str(shop_config.with_name("f.parquet"))
+    assert main(["features", "--config", str(shop_config), "--out", out]) == 2
     assert "no cutoff: pass --as-of" in capsys.readouterr().err
 
 

@@ -45,8 +45,13 @@ def fit_algorithm(
     if algorithm == "minibatch_kmeans":
         from sklearn.cluster import MiniBatchKMeans
 
+        init = options.get("init")
         mb = MiniBatchKMeans(
-            n_clusters=k, n_init=options["n_init"], batch_size=4096, random_state=random_state
+            n_clusters=k,
+            init="k-means++" if init is None else init,
+            n_init=options["n_init"] if init is None else 1,
+            batch_size=4096,
+            random_state=random_state,
         ).fit(Z)
         return assign(Z, {"centers": mb.cluster_centers_}), {"centers": mb.cluster_centers_}
     if algorithm == "gmm":
@@ -65,6 +70,7 @@ def _fit_gmm(
         n_components=k,
         covariance_type=options["covariance_type"],
         n_init=1,
+        means_init=options.get("init"),
         reg_covar=1e-4,
         random_state=random_state,
     ).fit(Z)

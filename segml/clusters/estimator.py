@@ -21,7 +21,7 @@ from segml.clusters.preprocess import (
     as_pandas,
 )
 from segml.clusters.profiles import UNCLUSTERED, name_segments, profile_segments
-from segml.clusters.selection import RULES, choose_k, sweep_k
+from segml.clusters.selection import RULES, Consensus, choose_k, sweep
 from segml.errors import DataError
 
 __all__ = ["CustomerClusterer"]
@@ -40,14 +40,17 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
     algorithm : "kmeans" (default), "minibatch_kmeans", "gmm" or "hdbscan".
     n_clusters : an int, or "auto" to choose from ``k_range`` (ignored by hdbscan).
     k_range : (smallest, largest) k to sweep, both included.
-    selection_rule : "stability" (default), "silhouette" or "bic" (gmm).
-    stability_threshold : the least bootstrap ARI the "stability" rule accepts.
-    n_bootstrap : bootstrap refits per k for stability.
-    selection_sample : customers the k sweep runs on (a random sample; None = all). With
-        kmeans, the final fit on all customers starts from the sample's centres.
+    selection_rule : "stable_elbow" (default), "stability", "silhouette" or "bic" (gmm).
+    stability_threshold : the least stability (mean pairwise ARI) the rules accept.
+    n_subsamples : fits per k, each on its own fixed subsample and seed (stability compares
+        them; the best of them is kept).
+    subsample : the fraction of the selection sample each of those fits sees.
+    selection_sample : customers k is chosen and the centres are found on (a random sample
+        drawn by a hash of ``customer_id``, so independent of row order; None = all). With
+        kmeans, the final fit on all customers is one Lloyd run from the sample's centres.
     silhouette_sample : customers the silhouette is computed on.
     features, exclude, log_transform, clip, balance_families, pca_components : preprocessing.
-    n_init : k-means restarts. covariance_type : of the Gaussian mixture.
+    n_init : restarts of each subsample fit (k-means). covariance_type : of the mixture.
     min_cluster_size, hdbscan_sample : HDBSCAN's minimum cluster size (None = 1% of the
         sample, at least 10) and the number of customers it is fitted on.
     names : segment id -> name, overriding generated names.
@@ -59,12 +62,13 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         *,
         algorithm: str = "kmeans",
         n_clusters: int | str = "auto",
-        k_range: Sequence[int] = (2, 10),
-        selection_rule: str = "stability",
+        k_range: Sequence[int] = (3, 10),
+        selection_rule: str = "stable_elbow",
         stability_threshold: float = 0.8,
-        n_bootstrap: int = 3,
-        selection_sample: int | None = 20_000,
-        silhouette_sample: int = 5000,
+        n_subsamples: int = 3,
+        subsample: float = 0.8,
+        selection_sample: int | None = 3000,
+        silhouette_sample: int = 2000,
         features: Sequence[str] | None = DEFAULT_FEATURES,
         exclude: Sequence[str] = DEFAULT_EXCLUDE,
         log_transform: str | Sequence[str] | None = "auto",
@@ -83,7 +87,8 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         self.k_range = k_range
         self.selection_rule = selection_rule
         self.stability_threshold = stability_threshold
-        self.n_bootstrap = n_bootstrap
+        self.n_subsamples = n_subsamples
+        self.subsample = subsample
         self.selection_sample = selection_sample
         self.silhouette_sample = silhouette_sample
         self.features = features
@@ -113,15 +118,14 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
             clip=self.clip,
             balance_families=self.balance_families,
             pca_components=self.pca_components,
-        ).fit(frame)
+        )
+        Z = self.preprocessor_.fit_transform(frame)
         self.feature_names_in_ = self.preprocessor_.feature_names_in_
         self.n_features_in_ = self.preprocessor_.n_features_in_
         self.dropped_features_ = self.preprocessor_.dropped_features_
-        Z = self.preprocessor_.transform(frame)
-        rng = np.random.default_rng(self.random_state)
-        sample = self._sample(len(Z), rng)
-        k = self._choose_k(Z[sample])
-        raw, self.state_ = self._fit_final(Z, sample, k)
+        order = canonical_order(frame, Z, seed=self.random_state)
+        sample = order if self.selection_sample is None else order[: self.selection_sample]
+        raw, self.state_, k = self._fit_backend(Z, order, sample)
         found = int(raw.max()) + 1 if (raw != NOISE).any() else 0
         self.n_clusters_ = found if self.algorithm == "hdbscan" else k
         if previous is not None:
@@ -134,11 +138,6 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         self.profile_ = profile_segments(frame, self.labels_, names=self.names_)
         return self
 
-    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        if self.selection_sample is None or n <= self.selection_sample:
-            return np.arange(n)
-        return np.sort(rng.choice(n, self.selection_sample, replace=False))
-
     def _options(self, init: np.ndarray | None = None) -> dict[str, Any]:
         return {
             "n_init": self.n_init,
@@ -148,42 +147,55 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
             "init": init,
         }
 
-    def _choose_k(self, Z: np.ndarray) -> int:
+    def _fit_backend(
+        self, Z: np.ndarray, order: np.ndarray, sample: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, Any], int]:
+        """Raw labels of all rows, the back-end state and k. Rows are visited in the
+        canonical ``order``, so the result does not depend on the input's row order."""
         self.k_selection_ = None
+        self.stability_: float | None = None
         if self.algorithm == "hdbscan":
-            return 0
-        if self.n_clusters != "auto":
-            _check_enough(Z, int(self.n_clusters))
-            return int(self.n_clusters)
-        lo, hi = self.k_range
-        _check_enough(Z, hi)
-        self.k_selection_ = sweep_k(
-            Z,
+            labels, state = fit_algorithm(Z[order], algorithm="hdbscan", k=0,
+                                          random_state=self.random_state,
+                                          options=self._options())  # fmt: skip
+            raw = np.empty_like(labels)
+            raw[order] = labels
+            return raw, state, 0
+        Zs = Z[sample]
+        fit, k = self._consensus(Zs)
+        if len(sample) == len(Z):
+            return assign(Z, fit.state), fit.state, k
+        if self.algorithm in ("kmeans", "minibatch_kmeans", "gmm"):
+            init = fit.state["means"] if self.algorithm == "gmm" else fit.state["centers"]
+            raw, state = fit_algorithm(Z, algorithm=self.algorithm, k=k,
+                                       random_state=self.random_state,
+                                       options=self._options(init))  # fmt: skip
+            return raw, state, k
+        raise AssertionError(self.algorithm)  # pragma: no cover
+
+    def _consensus(self, Zs: np.ndarray) -> tuple[Consensus, int]:
+        """The chosen k's best subsample fit (the sweep's, or one run at a fixed k)."""
+        lo, hi = (self.k_range if self.n_clusters == "auto"
+                  else (int(self.n_clusters), int(self.n_clusters)))  # fmt: skip
+        _check_enough(Zs, hi)
+        table, fits = sweep(
+            Zs,
             k_values=range(lo, hi + 1),
             algorithm=self.algorithm,
             options=self._options(),
-            n_bootstrap=self.n_bootstrap,
+            n_subsamples=self.n_subsamples,
+            subsample=self.subsample,
             silhouette_sample=self.silhouette_sample,
             random_state=self.random_state,
+            elbow=self.n_clusters == "auto",
         )
-        return choose_k(
-            self.k_selection_, rule=self.selection_rule, threshold=self.stability_threshold
-        )
-
-    def _fit_final(
-        self, Z: np.ndarray, sample: np.ndarray, k: int
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        init = None
-        if self.algorithm == "kmeans" and len(sample) < len(Z):
-            _, first = fit_algorithm(
-                Z[sample], algorithm="kmeans", k=k, random_state=self.random_state,
-                options=self._options(),
-            )  # fmt: skip
-            init = first["centers"]
-        return fit_algorithm(
-            Z, algorithm=self.algorithm, k=k, random_state=self.random_state,
-            options=self._options(init),
-        )  # fmt: skip
+        if self.n_clusters != "auto":
+            self.stability_ = float(table["stability"].iloc[0])
+            return fits[hi], hi
+        self.k_selection_ = table
+        k = choose_k(table, rule=self.selection_rule, threshold=self.stability_threshold)
+        self.stability_ = float(table.set_index("k").loc[k, "stability"])
+        return fits[k], k
 
     def _check_params(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
@@ -206,10 +218,14 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
             raise bad("selection_rule", f"one of {list(RULES)}")
         if self.selection_rule == "bic" and self.algorithm != "gmm":
             raise bad("selection_rule", "'stability' or 'silhouette' unless algorithm is 'gmm'")
-        if not isinstance(self.n_bootstrap, int) or self.n_bootstrap < 1:
-            raise bad("n_bootstrap", "an int in the range [1, inf)")
+        if not isinstance(self.n_subsamples, int) or self.n_subsamples < 2:
+            raise bad("n_subsamples", "an int in the range [2, inf)")
+        if not 0 < self.subsample <= 1:
+            raise bad("subsample", "a float in the range (0, 1]")
         if self.selection_sample is not None and self.selection_sample < 100:
             raise bad("selection_sample", "an int in the range [100, inf) or None")
+        if not isinstance(self.n_init, int) or self.n_init < 1:
+            raise bad("n_init", "an int in the range [1, inf)")
 
     # -- using a fitted model ----------------------------------------------------------------
 
@@ -273,3 +289,17 @@ def _check_enough(Z: np.ndarray, k: int) -> None:
             f"only {distinct} distinct customers (after preprocessing) among {n}, fewer than "
             f"the {k} clusters asked for; lower clustering.n_clusters or k_range."
         )
+
+
+def canonical_order(frame: pd.DataFrame, Z: np.ndarray, *, seed: int) -> np.ndarray:
+    """Row positions sorted by a seeded hash of ``customer_id`` (of the rounded preprocessed
+    row when there is no id column): a random order that is the same whatever order the rows
+    came in, so samples, subsamples and k-means++ seeding see the same customers in the same
+    order and the fit does not depend on row order."""
+    key = f"segml{seed:011d}"[-16:]
+    if ID_COLUMN in frame.columns:
+        hashed = pd.util.hash_array(frame[ID_COLUMN].to_numpy(), hash_key=key)
+    else:
+        hashed = pd.util.hash_pandas_object(pd.DataFrame(np.round(Z, 6)), index=False,
+                                            hash_key=key).to_numpy()  # fmt: skip
+    return np.argsort(hashed, kind="stable")

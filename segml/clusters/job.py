@@ -106,6 +106,8 @@ def summary_metrics(model: CustomerClusterer) -> dict[str, float]:
     if model.k_selection_ is not None:
         row = model.k_selection_.set_index("k").loc[model.n_clusters_]
         out.update({k: float(v) for k, v in row.items()})
+    elif (stability := getattr(model, "stability_", None)) is not None:
+        out["stability"] = float(stability)  # fixed k: its subsample fits still agree
     segs = model.profile_[model.profile_["cluster__id"].notna()]
     out["largest_share"] = float(segs["share"].max())
     out["smallest_share"] = float(segs["share"].min())

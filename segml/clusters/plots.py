@@ -12,7 +12,8 @@ _PANELS = (
     ("silhouette", "silhouette (sample) ↑"),
     ("calinski_harabasz", "Calinski-Harabasz ↑"),
     ("davies_bouldin", "Davies-Bouldin ↓"),
-    ("stability", "stability: bootstrap ARI ↑"),
+    ("stability", "stability: subsample ARI ↑"),
+    ("elbow", "elbow (Krzanowski-Lai) ↑"),
     ("bic", "BIC ↓"),
 )
 

@@ -103,7 +103,16 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.pca_components = pca_components
 
     def fit(self, X: Any, y: Any = None) -> CustomerPreprocessor:
-        frame = as_pandas(X)
+        self._fit(as_pandas(X))
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """``fit(X).transform(X)`` without selecting, imputing and log-transforming twice."""
+        Z = self._scale(self._fit(as_pandas(X)))
+        return self._project(Z)
+
+    def _fit(self, frame: pd.DataFrame) -> np.ndarray:
+        """Learn every step; returns the imputed, log-transformed values (before scaling)."""
         if len(frame) == 0:
             raise DataError("the feature table has no rows; there are no customers to cluster.")
         columns = self._select(frame)
@@ -135,8 +144,10 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.weights_ = np.array(
             [1 / np.sqrt(sizes[b]) if self.balance_families else 1.0 for b in blocks]
         )
-        self.pca_mean_, self.pca_components_ = self._fit_pca(self._scale(values))
-        return self
+        self.pca_mean_, self.pca_components_ = (
+            self._fit_pca(self._scale(values)) if self.pca_components is not None else (None, None)
+        )
+        return values
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "scale_")
@@ -152,7 +163,9 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[mis
         values = _numeric(frame, columns)
         values = np.where(np.isnan(values), self.fill_values_, values)
         values = np.where(self.log_mask_, np.log1p(np.maximum(values, 0.0)), values)
-        Z = self._scale(values)
+        return self._project(self._scale(values))
+
+    def _project(self, Z: np.ndarray) -> np.ndarray:
         if self.pca_components_ is not None:
             Z = (Z - self.pca_mean_) @ self.pca_components_.T
         return Z

@@ -64,7 +64,10 @@ def clusterer_from_dict(cls: Any, payload: Mapping[str, Any]) -> Any:
             f"not a segml clusterer file: format {payload.get('format')!r}, expected {FORMAT!r}."
             " Refit with this segml version (segml cluster --config C --as-of DATE)."
         )
-    params = dict(payload["params"])
+    # parameters a newer segml no longer has (e.g. the first pass's n_bootstrap) only shaped
+    # the fit; assignment needs none of them
+    known = set(cls().get_params())
+    params = {k: v for k, v in payload["params"].items() if k in known}
     for key in ("features", "exclude", "k_range"):
         if params.get(key) is not None:
             params[key] = tuple(params[key])

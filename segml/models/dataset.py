@@ -40,8 +40,14 @@ def materialize(shop: ShopData) -> ShopData:
     """Collect the prepared tables once, so each cutoff does not re-read and re-parse files."""
     if any(is_spark(lf.to_native()) for lf in shop.tables().values()):
         return shop
-    tables = {k: nw.from_native(collect(v).lazy()) for k, v in shop.tables().items()}
-    return dataclasses.replace(shop, **tables)
+
+    def eager(lf: nw.LazyFrame[Any] | None) -> nw.LazyFrame[Any] | None:
+        return None if lf is None else nw.from_native(collect(lf).lazy())
+
+    orders = nw.from_native(collect(shop.orders).lazy())
+    return dataclasses.replace(
+        shop, orders=orders, events=eager(shop.events), customers=eager(shop.customers)
+    )
 
 
 def _fit_btyd(summary: pd.DataFrame, max_rows: int, seed: int) -> tuple[Any, Any] | None:
@@ -79,7 +85,7 @@ def btyd_frame(
     fitted = _fit_btyd(summary, max_fit_rows, seed) if len(summary) else None
     for h in sorted(set(horizons)):
         hd = int(h)
-        cols = {
+        cols: dict[str, Any] = {
             f"btyd__expected_purchases_{hd}d": np.nan,
             f"btyd__expected_value_{hd}d": np.nan,
             f"baseline__btyd_p_purchase_{hd}d": np.nan,

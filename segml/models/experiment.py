@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ def train_models(
     now: Any,
     targets: Mapping[str, Mapping[str, float]],
     n_cutoffs: int = 6,
+    cutoff_step: str = "monthly",
     feature_params: Mapping[str, Any] | None = None,
     model_params: Mapping[str, Any] | None = None,
     tune_trials: int = 0,
@@ -60,7 +61,8 @@ def train_models(
     registry_prefix: str = "segml",
     data_name: str = "data",
 ) -> list[TrainOutcome]:
-    """Train each target in ``targets`` (name -> ``horizon_days``, ``lookback_days``).
+    """Train each target in ``targets`` (name -> ``horizon_days``, ``lookback_days``, optional
+    ``refit`` 0/1); cutoffs on a ``cutoff_step`` grid ("monthly" or "semimonthly").
 
     With ``tracking_uri`` None nothing is logged. ``tune_trials`` > 0 runs an Optuna study per
     target in ``study_storage`` before the final fit.
@@ -80,6 +82,7 @@ def train_models(
         result = fit_target(cache, target=target, now=now, n_cutoffs=n_cutoffs,
                             horizon_days=spec["horizon_days"],
                             lookback_days=spec.get("lookback_days", 365),
+                            step=cutoff_step, refit=bool(spec.get("refit", False)),
                             model_params=params, tune=tune)  # fmt: skip
         result.model.metadata_ |= {
             "features": {**builder.get_params(), "categories": builder.categories_},
@@ -117,6 +120,7 @@ def _log(
             run.json(table.to_dicts(), f"tables/{key}.json")
         test_rows = r.test_rows
         _plots(run, r, test_rows)
+        run.json(_reference(r, test_rows), REFERENCE_ARTIFACT)
         outcome.model_uri = _log_model(r, test_rows)
     ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=outcome.model_uri, name=name)
     outcome.version = ref.version
@@ -127,6 +131,20 @@ def _log(
     if outcome.champion:
         tracking.set_alias(tracking_uri=tracking_uri, name=name, alias="champion",
                            version=ref.version)  # fmt: skip
+
+
+REFERENCE_ARTIFACT = "reference/profile.json"
+
+
+def _reference(r: TargetResult, test_rows: Any) -> dict[str, Any]:
+    """The training reference that scoring jobs check drift against: the distribution of every
+    model input and of the score on the backtest cutoff's rows."""
+    from segml.monitoring import reference_profile
+
+    inputs = test_rows.select(r.model.feature_names_in_)
+    frame = inputs.to_pandas()
+    frame[f"score__{r.target}"] = r.model.predict(inputs)
+    return reference_profile(frame, seed=0)
 
 
 def _log_model(r: TargetResult, test_rows: Any) -> str:
@@ -206,7 +224,7 @@ def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
 
 
 def train_from_config(
-    shop: ShopData, config: Any, *, now: Any, targets: list[str], tune: int = 0
+    shop: ShopData, config: Any, *, now: Any, targets: Sequence[str], tune: int = 0
 ) -> list[TrainOutcome]:
     """Unpack a Config's ``training`` section into ``train_models`` keyword arguments."""
     from segml.labels import lapse_horizon_days
@@ -219,7 +237,8 @@ def train_from_config(
         horizon = tc.horizon_days
         if horizon == "auto":
             horizon = lapse_horizon_days(shop, as_of=now, quantile=tc.auto_quantile)
-        specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days)}
+        specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
+                       "refit": float(tc.refit)}  # fmt: skip
     out_dir = config.resolve(config.output_dir)
     f = config.features
     return train_models(
@@ -227,6 +246,7 @@ def train_from_config(
         now=now,
         targets=specs,
         n_cutoffs=t.cutoffs,
+        cutoff_step=t.cutoff_step,
         feature_params={"windows_days": tuple(f.windows_days),
                         "top_k_categories": f.top_k_categories,
                         "engagement_window_days": f.engagement_window_days,

@@ -66,7 +66,8 @@ def decile_table(y: Array, score: Array, predicted: Array | None = None) -> pl.D
             "pred": np.asarray(score if predicted is None else predicted),
         }
     )
-    total, mean = float(frame["y"].sum()), float(frame["y"].mean())
+    y_arr = frame["y"].to_numpy()
+    total, mean = float(y_arr.sum()), float(y_arr.mean()) if y_arr.size else 0.0
     table = (
         frame.group_by("decile")
         .agg(pl.len().alias("n"), pl.col("y").sum().alias("actual_total"),
@@ -82,7 +83,8 @@ def decile_table(y: Array, score: Array, predicted: Array | None = None) -> pl.D
 def _ece(y: Array, p: Array) -> float:
     table = reliability_table(y, p)
     weights = table["n"].to_numpy() / len(y)
-    return float(np.sum(weights * np.abs(table["predicted"] - table["observed"]).to_numpy()))
+    gap = table["predicted"].to_numpy() - table["observed"].to_numpy()
+    return float(np.sum(weights * np.abs(gap)))
 
 
 def classification_metrics(y: Array, p: Array) -> dict[str, float]:

@@ -119,7 +119,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         return self.target != "value"
 
     def _lgbm_params(self) -> dict[str, Any]:
-        params = {
+        params: dict[str, Any] = {
             "n_estimators": self.n_estimators,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
@@ -182,6 +182,19 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         self._calibrate(self._raw(Xv), yv)
         return self
 
+    def refit(self, X: Any, y: Any) -> PropensityModel:
+        """Refit the trees on ``X`` (e.g. every cutoff up to the validation one) with the number
+        of rounds early stopping chose; the calibrator fitted on validation is kept."""
+        check_is_fitted(self, "booster_")
+        M, yy = self._matrix(_to_polars(X)), _labels(y, _to_polars(X).height)
+        params = self._lgbm_params() | {"n_estimators": self.best_iteration_}
+        wrapper = (lgb.LGBMClassifier if self.is_classifier else lgb.LGBMRegressor)(**params)
+        wrapper.fit(M, yy, feature_name=self.feature_names_in_,
+                    categorical_feature=self._categorical_index() or "auto")  # fmt: skip
+        self.booster_ = wrapper.booster_
+        self.refit_rows_ = len(yy)
+        return self
+
     def _categorical_index(self) -> list[int]:
         return [i for i, c in enumerate(self.feature_names_in_) if c in self.categories_]
 
@@ -210,7 +223,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         if not self.is_classifier:
             mean_pred = float(np.exp(raw).mean())
             self.value_scale_ = float(y.mean() / mean_pred) if mean_pred > 0 else 1.0
-            self.calibrator_ = {"method": "scale", "scale": self.value_scale_}
+            self.calibrator_: dict[str, Any] = {"method": "scale", "scale": self.value_scale_}
             self.calibration_losses_: dict[str, float] = {}
             return
         methods = ["isotonic", "sigmoid"] if self.calibration == "auto" else [self.calibration]

@@ -1,15 +1,20 @@
 """Train one target end to end: time-based split, model, baselines, backtest metrics.
 
-The split for training at ``now`` (horizon ``h``, monthly cutoffs):
+The split for training at ``now`` (horizon ``h``, cutoffs on a monthly or semi-monthly grid):
 
 - backtest cutoff ``c_test``: the latest first-of-month with ``c_test + h <= now``;
-- validation cutoff ``c_valid``: the latest with ``c_valid + h <= c_test``;
-- training cutoffs: the ``n_cutoffs - 1`` months before ``c_valid``.
+- validation cutoff ``c_valid``: the latest grid cutoff with ``c_valid + h <= c_test``;
+- training cutoffs: the ``n_cutoffs - 1`` latest grid cutoffs with ``c + h <= c_valid`` (purged:
+  no training label window overlaps the validation window, so early stopping and calibration
+  see honest out-of-time scores);
+- with ``refit``, after early stopping and calibration the trees are refitted, with the chosen
+  number of rounds, on every grid cutoff from the first training one to ``c_valid`` (the ones
+  the purge left out included); the calibrator is kept.
 
 So the model evaluated on the backtest never saw a label window ending after ``c_test`` (it is
 trained "as of" ``c_test``), and the backtest scores are what that model would have said on
 ``c_test``. That same model is the one logged and registered: its reported metrics are its own.
-Both baselines are fitted on the same training rows and scored on the same backtest rows.
+Both baselines are fitted on the same rows as the final model and scored on the same backtest.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import polars as pl
 
 from segml.engine import parse_as_of
 from segml.errors import DataError
-from segml.labels import TARGETS, label_window_end, monthly_cutoffs
+from segml.labels import TARGETS, cutoff_grid, label_window_end, monthly_cutoffs
 from segml.models.baselines import BTYDBaseline, RFMBaseline
 from segml.models.dataset import CutoffCache
 from segml.models.metrics import beats, decile_table, metrics_for, reliability_table
@@ -43,10 +48,12 @@ class Split:
     valid: dt.datetime
     test: dt.datetime
     horizon_days: float
+    refit: tuple[dt.datetime, ...] = ()  # every cutoff from train[0] to valid
 
     def as_dict(self) -> dict[str, str]:
         return {
             "train_cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in self.train),
+            "refit_cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in self.refit),
             "valid_cutoff": f"{self.valid:%Y-%m-%d}",
             "test_cutoff": f"{self.test:%Y-%m-%d}",
             "test_label_window_end": f"{label_window_end(self.test, self.horizon_days):%Y-%m-%d}",
@@ -54,22 +61,30 @@ class Split:
 
 
 def plan_split(
-    *, now: Any, horizon_days: float, n_cutoffs: int, first_data: Any | None = None
-) -> Split:
-    """The time-based split for training at ``now``; cutoffs before ``first_data`` + 28 days
-    (too little history) are dropped. Needs at least one training cutoff."""
-    test = monthly_cutoffs(now=now, horizon_days=horizon_days, n_cutoffs=1)[0]
-    history = monthly_cutoffs(now=test, horizon_days=horizon_days, n_cutoffs=max(n_cutoffs, 2))
+    *, now: Any, horizon_days: float, n_cutoffs: int, first_data: Any | None = None,
+    step: str = "monthly",
+) -> Split:  # fmt: skip
+    """The purged time-based split for training at ``now`` (see the module docstring); cutoffs
+    before ``first_data`` + 28 days (too little history) are dropped. ``step``: "monthly" or
+    "semimonthly" grid. Needs a validation and at least one training cutoff."""
+    h = float(horizon_days)
+    test = monthly_cutoffs(now=now, horizon_days=h, n_cutoffs=1)[0]
+    extra = 2 * math.ceil(h / 14)  # room for the cutoffs the purge drops
+    span = cutoff_grid(now=test, horizon_days=h, n_cutoffs=max(n_cutoffs, 2) + extra, step=step)
     earliest = parse_as_of(first_data) + dt.timedelta(days=28) if first_data else None
-    usable = [c for c in history if earliest is None or c >= earliest]
-    if len(usable) < 2:
+    usable = [c for c in span if earliest is None or c >= earliest]
+    valid = usable[-1] if usable else None
+    train = [c for c in usable if valid and label_window_end(c, h) <= valid][-(n_cutoffs - 1) :]
+    if valid is None or not train:
         raise DataError(
-            f"training at now={parse_as_of(now):%Y-%m-%d} with a {horizon_days:g}-day horizon "
-            f"needs two cutoffs with history before them and a complete label window before "
-            f"{test:%Y-%m-%d}; found {[f'{c:%Y-%m-%d}' for c in usable]}. Use a later now, a "
-            "shorter horizon or more history."
+            f"training at now={parse_as_of(now):%Y-%m-%d} with a {h:g}-day horizon needs a "
+            f"validation cutoff with a complete label window before {test:%Y-%m-%d} and a "
+            f"training cutoff whose window ends by it; found cutoffs "
+            f"{[f'{c:%Y-%m-%d}' for c in usable]}. Use a later now, a shorter horizon, "
+            "training.cutoff_step: semimonthly or more history."
         )
-    return Split(tuple(usable[:-1]), usable[-1], test, float(horizon_days))
+    refit = tuple(c for c in usable if c >= train[0])
+    return Split(tuple(train), valid, test, h, refit)
 
 
 @dataclasses.dataclass
@@ -116,22 +131,32 @@ def fit_target(
     horizon_days: float,
     lookback_days: float = 365,
     n_cutoffs: int = 6,
+    step: str = "monthly",
+    refit: bool = False,
     model_params: Mapping[str, Any] | None = None,
     tune: Callable[[pl.DataFrame, pl.DataFrame], dict[str, Any]] | None = None,
 ) -> TargetResult:
-    """Split by time, fit the model and both baselines, score all three on the backtest."""
+    """Split by time, fit the model and both baselines, score all three on the backtest.
+
+    ``refit``: after early stopping and calibration, refit the trees on every cutoff up to the
+    validation one (``Split.refit``), keeping the number of rounds and the calibrator."""
     if target not in TARGETS:
         raise DataError(f"target must be one of {list(TARGETS)}; got {target!r}.")
     started = time.perf_counter()
     split = plan_split(now=now, horizon_days=horizon_days, n_cutoffs=n_cutoffs,
-                       first_data=_first_day(cache))  # fmt: skip
+                       first_data=_first_day(cache), step=step)  # fmt: skip
     train, valid, test = _frames(cache, split, target=target, lookback_days=lookback_days)
     params = dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
     model = PropensityModel(target=target, **(params | tuned))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
-    model.metadata_ = {"target": target, "horizon_days": horizon_days, **split.as_dict()}
     fit_rows = pl.concat([train, valid], how="diagonal_relaxed")
+    if refit:
+        fit_rows = cache.labelled(split.refit, target=target, horizon_days=split.horizon_days,
+                                  lookback_days=lookback_days)  # fmt: skip
+        model.refit(fit_rows, fit_rows["label"])
+    model.metadata_ = {"target": target, "horizon_days": horizon_days, "refit": refit,
+                       **split.as_dict()}  # fmt: skip
     y_fit = fit_rows["label"].to_numpy()
     scores = {
         "model": model.predict(test),
@@ -147,7 +172,8 @@ def fit_target(
     test_frame = test.select("customer_id", "label").with_columns(
         pl.Series(f"score__{k}", v) for k, v in scores.items()
     )
-    rows = {"train": train.height, "valid": valid.height, "test": test.height}
+    rows = {"train": train.height, "valid": valid.height, "test": test.height,
+            "final_fit": fit_rows.height}  # fmt: skip
     return TargetResult(target, split, model, metrics, verdict, rows, test_frame,
                         time.perf_counter() - started, test, tuned)  # fmt: skip
 
@@ -174,10 +200,16 @@ def format_table(results: Sequence[TargetResult]) -> str:
         )
         head = (f"{r.target} (horizon {r.split.horizon_days:g}d, backtest cutoff "
                 f"{r.split.test:%Y-%m-%d}, {r.rows['test']:,} customers, "
-                f"trained on {r.rows['train'] + r.rows['valid']:,} rows)")  # fmt: skip
-        lines += [head, f"  {'':10}" + "".join(f"{n:>14}" for n in names)]
+                f"trained on {r.rows.get('final_fit', r.rows['train'] + r.rows['valid']):,} "
+                "rows)")  # fmt: skip
+        widths = [max(10, len(n)) + 2 for n in names]
+        lines += [
+            head,
+            f"  {'':10}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)),
+        ]
         for who in ("model", "rfm", "btyd"):
-            vals = "".join(f"{r.metrics[who].get(n, np.nan):>14.4f}" for n in names)
+            vals = "".join(f"{r.metrics[who].get(n, np.nan):>{w}.4f}"
+                           for n, w in zip(names, widths, strict=True))  # fmt: skip
             lines.append(f"  {who:10}{vals}")
         verdict = "beats both baselines" if r.beats_baselines else (
             "DOES NOT beat the best baseline: it will not become champion")  # fmt: skip

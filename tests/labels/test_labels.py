@@ -11,7 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segml.errors import ConfigError, DataError
-from segml.labels import label_window_end, lapse_horizon_days, make_labels, monthly_cutoffs
+from segml.labels import (
+    cutoff_grid,
+    label_window_end,
+    lapse_horizon_days,
+    make_labels,
+    monthly_cutoffs,
+)
 from tests.conftest import AS_OF, tiny_customers, tiny_events, tiny_orders
 
 
@@ -121,3 +127,11 @@ def test_future_rows_change_labels_never_features(
         got = dict(zip(y["customer_id"], y["label"], strict=True))[customer]
         was = dict(zip(base_y["customer_id"], base_y["label"], strict=True))[customer]
         assert got == pytest.approx(was + price)
+
+
+def test_semimonthly_cutoffs_are_the_1st_and_16th_ending_by_now() -> None:
+    cuts = cutoff_grid(now="2011-12-10", horizon_days=70, n_cutoffs=4, step="semimonthly")
+    assert cuts == [dt.datetime(2011, 8, 16), dt.datetime(2011, 9, 1),
+                    dt.datetime(2011, 9, 16), dt.datetime(2011, 10, 1)]  # fmt: skip
+    assert cutoff_grid(now="2011-12-10", horizon_days=70, n_cutoffs=2) == [
+        dt.datetime(2011, 9, 1), dt.datetime(2011, 10, 1)]  # fmt: skip

@@ -20,13 +20,17 @@ from tests.models.conftest import FAST, NOW
 
 @pytest.mark.parametrize("now", ["2024-07-15", "2025-01-01", "2024-03-01"])
 @pytest.mark.parametrize("horizon", [14, 30, 90])
-def test_no_label_window_ends_after_now(now: str, horizon: int) -> None:
-    split = plan_split(now=now, horizon_days=horizon, n_cutoffs=6)
+@pytest.mark.parametrize("step", ["monthly", "semimonthly"])
+def test_no_label_window_ends_after_now(now: str, horizon: int, step: str) -> None:
+    split = plan_split(now=now, horizon_days=horizon, n_cutoffs=6, step=step)
     now_dt = dt.datetime.fromisoformat(now)
     assert label_window_end(split.test, horizon) <= now_dt
-    for c in (*split.train, split.valid):  # what the backtested (and registered) model saw
+    for c in (*split.train, split.valid, *split.refit):  # what the backtested model saw
         assert label_window_end(c, horizon) <= split.test
+    for c in split.train:  # purged: no training window overlaps the validation window
+        assert label_window_end(c, horizon) <= split.valid
     assert list(split.train) == sorted(split.train) and split.train[-1] < split.valid
+    assert set(split.train) | {split.valid} <= set(split.refit)
 
 
 def test_rows_after_the_test_cutoff_never_reach_the_model(small_shop: Any, cache: Any) -> None:
@@ -118,3 +122,13 @@ def test_beats_needs_every_primary_metric() -> None:
     assert not beats(
         "value", {"gini": float("nan"), "spearman": 0.5}, {"gini": 0.1, "spearman": 0.1}
     )
+
+
+def test_refit_uses_every_cutoff_up_to_validation_and_keeps_the_calibrator(cache: Any) -> None:
+    r = fit_target(cache, target="purchase", now=NOW, horizon_days=60, n_cutoffs=4,
+                   refit=True, model_params=FAST)  # fmt: skip
+    assert r.split.refit[-1] == r.split.valid and len(r.split.refit) > len(r.split.train)
+    assert r.model.refit_rows_ == r.rows["final_fit"] > r.rows["train"] + r.rows["valid"]
+    assert r.model.metadata_["refit"] is True
+    p = r.model.predict(r.test_rows)
+    assert np.all((p > 0) & (p < 1))

@@ -1,0 +1,88 @@
+"""The clustering job: logged to MLflow, registered with the champion alias, reloaded without
+pickle, refits matched to the champion; and the `segml cluster` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segml.cli import main
+from segml.clusters.job import ALIAS, cluster_customers, load_clusterer
+from segml.datasets import make_shop
+from segml.tracking import default_tracking_uri, find_model, load_pyfunc
+
+PARAMS = {"n_clusters": 4, "n_init": 3, "n_subsamples": 2}
+
+
+def test_job_logs_registers_and_refits_matched(synthetic, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+
+    features, _ = synthetic
+    uri = default_tracking_uri(tmp_path / "runs")
+    first = cluster_customers(features, params=PARAMS, explain=True, tracking_uri=uri,
+                              registry_name="clusters-test", as_of="2025-01-01")  # fmt: skip
+    ref = find_model(tracking_uri=uri, name="clusters-test", alias=ALIAS)
+    assert ref is not None and ref.version == first.model_ref.version == "1"
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(ref.run_id)
+    assert run.data.metrics["n_clusters"] == 4 and "stability" in run.data.metrics
+    assert run.data.params["n_clusters"] == "4" and run.data.tags["segml.kind"] == "clusterer"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    logged = {a.path for a in client.list_artifacts(ref.run_id, "clusters")}
+    assert {"clusters/profile.json", "clusters/explanations.json",
+            "clusters/explanations.png"} <= logged  # fmt: skip
+
+    # the scoring job's call: the registered champion assigns exactly like the fitted model
+    loaded = load_clusterer(tracking_uri=uri, name="clusters-test")
+    out = loaded.assign(features)
+    assert list(out.columns) == ["customer_id", "cluster__id", "cluster__name"]
+    assert (out["cluster__id"].to_numpy() == first.model.labels_).all()
+    pyfunc, _ = load_pyfunc(tracking_uri=uri, name="clusters-test", alias=ALIAS)
+    assert pyfunc.predict(features.head(50)).equals(out.head(50))
+
+    later = features.sample(frac=0.9, random_state=3).reset_index(drop=True)
+    second = cluster_customers(later, params={**PARAMS, "random_state": 4}, explain=False,
+                               tracking_uri=uri, registry_name="clusters-test")  # fmt: skip
+    assert second.previous_version == "1" and second.model_ref.version == "2"
+    assert find_model(tracking_uri=uri, name="clusters-test", alias=ALIAS).version == "2"
+    agree = np.mean(second.model.predict(later) == first.model.predict(later))
+    assert agree > 0.9  # ids matched to the champion, not renumbered
+    assert second.transitions is not None
+    assert second.transitions.loc["total", "total"] == len(later)
+
+
+@pytest.fixture(scope="module")
+def shop_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cluster-cli")
+    shop = make_shop(1500, seed=5)
+    for name in ("orders", "events", "customers"):
+        getattr(shop, name).to_csv(folder / f"{name}.csv", index=False)
+    config = folder / "shop.yaml"
+    config.write_text(
+        "data:\n"
+        + "".join(f"  {t}: {{path: {t}.csv}}\n" for t in ("orders", "events", "customers"))
+        + "clustering: {k_range: [3, 7], n_init: 4, explain: false, names: {0: Core}}\n"
+        + "output_dir: runs\n"
+    )
+    return config
+
+
+def test_cluster_command(shop_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cluster", "--config", str(shop_config), "--as-of", "2024-10-01"]) == 0
+    printed = capsys.readouterr().out
+    assert "(kmeans, chosen by stable_elbow)" in printed
+    assert "stability" in printed and "elbow" in printed  # the k-selection table
+    assert "all customers" in printed and " Core " in printed  # profile, config name override
+    assert "registered segml-clusters version 1 (alias champion)" in printed
+    uri = default_tracking_uri(shop_config.parent / "runs")
+    assert load_clusterer(tracking_uri=uri, name="segml-clusters").names_[0] == "Core"
+
+
+def test_cluster_command_errors(shop_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cluster", "--config", str(shop_config)]) == 2  # no cutoff: ConfigError
+    assert "no cutoff: pass --as-of DATE" in capsys.readouterr().err
+    bad = shop_config.with_name("bad.yaml")
+    bad.write_text(shop_config.read_text().replace("n_init: 4", "n_inits: 4"))
+    assert main(["cluster", "--config", str(bad), "--as-of", "2024-10-01"]) == 2
+    assert "n_inits" in capsys.readouterr().err
