@@ -201,7 +201,16 @@ class ScoringConfig(_Strict):
     psi_warn: float = Field(default=0.1, gt=0)
     psi_fail: float = Field(default=0.25, gt=0)
     fail_on_drift: bool = Field(
-        default=True, description="exit 5 without publishing when any column's PSI >= psi_fail"
+        default=True,
+        description="exit 5 without publishing when a score's PSI >= psi_fail, or more than "
+        "max_drifted_share of the features' PSI >= psi_fail",
+    )
+    max_drifted_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="share of features allowed beyond psi_fail (single features drift as "
+        "time passes, e.g. days-since columns); warned about in the manifest",
     )
     clusters: bool = Field(
         default=True, description="assign the registered clusterer's segments (required if true)"

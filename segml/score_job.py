@@ -64,6 +64,8 @@ def score_job(
 def _score_locked(
     shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
 ) -> dict[str, Any]:
+    if shop.kind == "spark":
+        return _score_spark(shop, cfg, cutoff, partition)
     s, timings, started = cfg.scoring, {}, time.perf_counter()
     shop.check_cutoff(cutoff)
     uri = _tracking_uri(cfg)
@@ -89,13 +91,14 @@ def _score_locked(
     timings["score"] = _lap(started) - sum(timings.values())
     drift = monitor(frame, champions, warn=s.psi_warn, fail=s.psi_fail)
     failed = drift[drift["status"] == "fail"]
-    manifest = _manifest(shop, cfg, cutoff, champions, frame, drift)
+    manifest = _manifest(shop, cfg, cutoff, champions, frame.height, drift)
     manifest["tracking_uri"] = uri
-    if s.fail_on_drift and len(failed):
+    if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
         _reject(partition, drift, manifest)
         worst = failed.sort_values("psi", ascending=False).iloc[0]
         raise DriftError(
-            f"{len(failed)} column(s) drifted beyond PSI {s.psi_fail} against the training "
+            f"{len(failed)} column(s) (a score, or more than {s.max_drifted_share:.0%} of the "
+            f"features) drifted beyond PSI {s.psi_fail} against the training "
             f"reference, e.g. {worst['column']} (model {worst['model']}, PSI {worst['psi']:.3f});"
             f" nothing was published. The report is in {partition.parent / '_rejected'}. "
             "Retrain, or set scoring.fail_on_drift: false to publish anyway."
@@ -112,6 +115,95 @@ def _score_locked(
     return manifest
 
 
+def _drift_fails(drift: Any, max_share: float) -> bool:
+    """The job fails on drift when any model's score drifted beyond the failure threshold, or
+    when more than ``max_share`` of a model's input features did."""
+    for _, rows in drift[drift["status"] != "no_reference"].groupby("model"):
+        is_score = rows["column"].str.startswith("score__")
+        failed = rows["status"] == "fail"
+        if (failed & is_score).any():
+            return True
+        features = rows[~is_score]
+        if len(features) and (features["status"] == "fail").mean() > max_share:
+            return True
+    return False
+
+
+def _score_spark(
+    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
+) -> dict[str, Any]:
+    """The job on Spark (``segml.scores.spark``): features, predictions, deciles and clusters
+    run on the executors; the driver holds the BG/NBD fitting sample and the drift sample.
+    Without a rule set Spark writes ``scores.parquet`` (a folder of part files in customer
+    order); with one, the rule set runs on the driver over the collected output."""
+    from segml.clusters.job import load_clusterer
+    from segml.scores import spark
+
+    s, timings, started = cfg.scoring, {}, time.perf_counter()
+    shop.check_cutoff(cutoff)
+    uri = _tracking_uri(cfg)
+    champions = load_champions(
+        tracking_uri=uri,
+        prefix=cfg.training.registry_prefix,
+        targets=s.targets,
+        alias=s.alias,
+        missing=s.missing_model,
+    )
+    timings["load_models"] = _lap(started)
+    reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
+    frame = score_shop(
+        shop,
+        champions,
+        as_of=cutoff,
+        reasons_top_k=s.reasons_top_k,
+        reasons_for=None if reasons_all else False,
+    )
+    if s.clusters:
+        clusterer = load_clusterer(tracking_uri=uri, name=cfg.clustering.registry_name)
+        f = cfg.features
+        params = {
+            "windows_days": tuple(f.windows_days),
+            "intent_window_days": f.intent_window_days,
+            "engagement_window_days": f.engagement_window_days,
+        }
+        frame = spark.assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params)
+    frame = frame.persist()
+    profiled = {c for p in champions.references.values() if p for c in p["columns"]}
+    sample = spark.sample_rows(frame, sorted(profiled & set(frame.columns)), max_rows=_SAMPLE)
+    drift = monitor(sample, champions, warn=s.psi_warn, fail=s.psi_fail)
+    timings["score"] = _lap(started) - sum(timings.values())
+    manifest = _manifest(shop, cfg, cutoff, champions, frame.count(), drift)
+    manifest["tracking_uri"] = uri
+    failed = drift[drift["status"] == "fail"]
+    if s.fail_on_drift and len(failed):
+        frame.unpersist()
+        _reject(partition, drift, manifest)
+        raise DriftError(
+            f"{len(failed)} column(s) drifted beyond PSI {s.psi_fail} against the "
+            f"training reference; nothing was published. The report is in "
+            f"{partition.parent / '_rejected'}. Retrain, or set "
+            "scoring.fail_on_drift: false to publish anyway."
+        )
+    with atomic_dir(partition) as tmp:
+        if cfg.segments:
+            local = _segment(
+                collect(nw.from_native(frame)), champions, cfg, tmp / "segments", manifest
+            )
+            local.write_parquet(tmp / "scores.parquet")
+        else:
+            frame.write.parquet(str(tmp / "scores.parquet"))
+        timings["write"] = _lap(started) - sum(timings.values())
+        drift.to_csv(tmp / "drift.csv", index=False)
+        manifest["seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        write_json(manifest, tmp / "_manifest.json")
+    frame.unpersist()
+    _log_run(uri, cfg, manifest, drift, partition)
+    return manifest
+
+
+_SAMPLE = 200_000  # rows of the Spark output the drift report is computed on
+
+
 def _lap(started: float) -> float:
     return time.perf_counter() - started
 
@@ -121,7 +213,7 @@ def _manifest(
     cfg: Config,
     cutoff: dt.datetime,
     champions: Champions,
-    frame: pl.DataFrame,
+    rows_out: int,
     drift: Any,
 ) -> dict[str, Any]:
     counts = drift["status"].value_counts().to_dict()
@@ -132,7 +224,7 @@ def _manifest(
         "config_hash": config_hash(cfg),
         "data_span": _data_span(shop),
         "rows_in": {t: q.get("rows", 0) for t, q in shop.quality.to_dict().items()},
-        "rows_out": frame.height,
+        "rows_out": rows_out,
         "quality": shop.quality.to_dict(),
         "drift": {
             "max_psi": float(np.nanmax(drift["psi"])) if drift["psi"].notna().any() else None,

@@ -143,6 +143,6 @@ def test_drift_beyond_threshold_exits_5_and_publishes_nothing(trained: Path, cap
     out = trained / "drifted"
     assert main(["score", "--config", str(config), "--as-of", "2025-06-01", "--out", str(out)]) == 5
     err = capsys.readouterr().err
-    assert "drifted beyond PSI 0.2 against the training reference" in err
+    assert "drifted beyond PSI 0.2 against the training reference" in err, err
     assert not (out / "as_of=2025-06-01").exists()
     assert (out / "_rejected" / "as_of=2025-06-01" / "drift.csv").exists()

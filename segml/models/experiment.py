@@ -42,6 +42,7 @@ class TrainOutcome:
     version: str | None = None
     champion: bool = False
     note: str = ""
+    reference: dict[str, Any] | None = None  # drift reference, logged with the model
 
 
 def train_models(
@@ -88,7 +89,11 @@ def train_models(
             "features": {**builder.get_params(), "categories": builder.categories_},
             "btyd_horizons": horizons,
         }
-        outcome = TrainOutcome(result)
+        # the reference is the whole scoring population at the backtest cutoff, not only the
+        # target's rows (lapse models only active buyers, but every customer gets scored)
+        outcome = TrainOutcome(
+            result, reference=_reference(result, cache.features(result.split.test))
+        )
         if tracking_uri:
             _log(outcome, tracking_uri=tracking_uri, experiment=experiment,
                  name=f"{registry_prefix}-{target}", data_name=data_name)  # fmt: skip
@@ -120,7 +125,8 @@ def _log(
             run.json(table.to_dicts(), f"tables/{key}.json")
         test_rows = r.test_rows
         _plots(run, r, test_rows)
-        run.json(_reference(r, test_rows), REFERENCE_ARTIFACT)
+        if outcome.reference is not None:
+            run.json(outcome.reference, REFERENCE_ARTIFACT)
         outcome.model_uri = _log_model(r, test_rows)
     ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=outcome.model_uri, name=name)
     outcome.version = ref.version
@@ -136,12 +142,12 @@ def _log(
 REFERENCE_ARTIFACT = "reference/profile.json"
 
 
-def _reference(r: TargetResult, test_rows: Any) -> dict[str, Any]:
+def _reference(r: TargetResult, population: Any) -> dict[str, Any]:
     """The training reference that scoring jobs check drift against: the distribution of every
-    model input and of the score on the backtest cutoff's rows."""
+    model input and of the score over all customers known at the backtest cutoff."""
     from segml.monitoring import reference_profile
 
-    inputs = test_rows.select(r.model.feature_names_in_)
+    inputs = population.select(r.model.feature_names_in_)
     frame = inputs.to_pandas()
     frame[f"score__{r.target}"] = r.model.predict(inputs)
     return reference_profile(frame, seed=0)
