@@ -40,10 +40,16 @@ lint: $(STAMP) ## ruff (lint + format check), mypy on segml/, import-linter laye
 bench: $(STAMP) ## feature-build benchmark at 10M/50M/200M events (slow; writes benchmarks/RESULTS.md)
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/run.py
 
+cli-docs: $(STAMP) ## regenerate docs/cli.md from the commands' --help
+	@{ echo "# Command-line reference"; echo; echo "Generated from \`segml <command> --help\` (regenerate with \`make cli-docs\`)."; echo; \
+	  for c in "" validate features train cluster score segment run report; do \
+	    echo "## segml $$c"; echo; echo '```'; COLUMNS=100 $(VENV)/bin/segml $$c --help 2>&1 | sed 's/[[:space:]]*$$//'; echo '```'; echo; \
+	  done; } > docs/cli.md
+
 lock: ## record the exact versions the suite passed with into constraints.txt
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean: ## remove the virtual environment and generated runs
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install browser demo test lint bench lock clean
+.PHONY: help install browser demo test lint bench cli-docs lock clean
