@@ -99,6 +99,15 @@ class FeatureConfig(_Strict):
             raise ValueError(f"windows_days must be positive whole days, got {v}")
         return sorted(set(v))
 
+    def builder_params(self) -> dict[str, Any]:
+        """Keyword arguments of ``segml.features.FeatureBuilder``."""
+        return {
+            "windows_days": tuple(self.windows_days),
+            "top_k_categories": self.top_k_categories,
+            "engagement_window_days": self.engagement_window_days,
+            "intent_window_days": self.intent_window_days,
+        }
+
 
 class JobConfig(_Strict):
     as_of: str | None = Field(

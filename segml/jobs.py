@@ -24,13 +24,7 @@ def build_feature_table(
     shop: ShopData, cfg: Config, *, as_of: Any
 ) -> tuple[pl.DataFrame, FeatureBuilder]:
     """Features as of the cutoff as a Polars frame, with the fitted builder."""
-    f = cfg.features
-    builder = FeatureBuilder(
-        windows_days=tuple(f.windows_days),
-        top_k_categories=f.top_k_categories,
-        engagement_window_days=f.engagement_window_days,
-        intent_window_days=f.intent_window_days,
-    ).fit(shop, as_of=as_of)
+    builder = FeatureBuilder(**cfg.features.builder_params()).fit(shop, as_of=as_of)
     native = builder.transform(shop, as_of=as_of)
     if isinstance(native, pl.DataFrame):
         table = native

@@ -164,12 +164,7 @@ def cluster_from_config(shop: Any, config: Any, *, as_of: Any) -> ClusteringResu
 
     c, f = config.clustering, config.features
     cutoff = parse_as_of(as_of)
-    builder = FeatureBuilder(
-        windows_days=tuple(f.windows_days),
-        top_k_categories=f.top_k_categories,
-        engagement_window_days=f.engagement_window_days,
-        intent_window_days=f.intent_window_days,
-    ).fit(shop, as_of=cutoff)
+    builder = FeatureBuilder(**f.builder_params()).fit(shop, as_of=cutoff)
     features = builder.transform(shop, as_of=cutoff)
     skip = {"explain", "experiment", "registry_name", "names"}
     params = {k: v for k, v in c.model_dump().items() if k not in skip and v is not None}
