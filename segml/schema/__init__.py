@@ -39,14 +39,20 @@ class ShopData:
     customers: nw.LazyFrame[Any] | None = None
     kind: str = "pandas"
     quality: QualityReport = field(default_factory=QualityReport)
+    _checked: set[float] = field(default_factory=set, repr=False)
 
     def tables(self) -> dict[str, nw.LazyFrame[Any]]:
         out = {"orders": self.orders, "events": self.events, "customers": self.customers}
         return {k: v for k, v in out.items() if v is not None}
 
     def check_cutoff(self, as_of: Any) -> float:
-        """Count rows at or after the cutoff; fail when nothing happened before it."""
+        """Count rows at or after the cutoff; fail when nothing happened before it.
+
+        Checked once per cutoff: fitting and transforming at the same cutoff reads the data once.
+        """
         cut = as_of_days(as_of)
+        if cut in self._checked:
+            return cut
         before = 0
         for name, lf in self.tables().items():
             col = "signup_t" if name == "customers" else "t"
@@ -66,6 +72,7 @@ class ShopData:
                 f"no order or event happened before the cutoff {parse_as_of(as_of):%Y-%m-%d %H:%M}"
                 f"; the first order is at epoch day {first}. Choose a later --as-of."
             )
+        self._checked.add(cut)
         return cut
 
 

@@ -91,26 +91,34 @@ def _raise_unparseable(
 
 
 def _parse(
-    lf: nw.LazyFrame[Any], spec: TableSpec, report: QualityReport, time_as: str = "t"
-) -> tuple[nw.LazyFrame[Any], int]:
-    """Parse times and numbers; raise on any unparseable value; return the row count.
+    lf: nw.LazyFrame[Any],
+    spec: TableSpec,
+    report: QualityReport,
+    time_as: str = "t",
+    extra: dict[str, nw.Expr] | None = None,
+) -> tuple[nw.LazyFrame[Any], dict[str, int]]:
+    """Parse times and numbers; raise on any unparseable value; return the counts.
 
     The first time column becomes ``time_as`` (epoch days); the others keep their names.
+    ``extra`` counts (over the unparsed columns) are computed in the same pass as the checks,
+    so validating a table reads it once.
     """
-    names = lf.collect_schema().names()
+    schema = lf.collect_schema()
+    names = schema.names()
     times = [c for c in spec.time_columns if c in names]
     numbers = [c for c in spec.number_columns if c in names]
     for c in times:
         lf = parse_time_days(lf, c, f"{c}__days")
     for c in numbers:
         lf = parse_float(lf, c, f"{c}__num")
-    checks = {"n": nw.len()}
+    checks = {"n": nw.len(), **(extra or {})}
+    text = {c for c in times + numbers if schema[c] == nw.String}
     for c in times:
-        checks[f"{c}__bad"] = _bad(c, f"{c}__days").sum()
-        if lf.collect_schema()[c] == nw.String:
+        checks[f"{c}__bad"] = _bad(c, f"{c}__days", c in text).sum()
+        if c in text:
             checks[f"{c}__tz"] = nw.col(c).str.contains(_OFFSET).cast(nw.Int64).sum()
     for c in numbers:
-        checks[f"{c}__bad"] = _bad(c, f"{c}__num").sum()
+        checks[f"{c}__bad"] = _bad(c, f"{c}__num", c in text).sum()
     counts = collect(lf.select(**checks)).row(0, named=True)
     n = int(counts["n"])
     if n == 0:
@@ -119,16 +127,20 @@ def _parse(
         if counts[f"{c}__bad"]:
             suffix = "__days" if c in times else "__num"
             what = "parseable timestamps" if c in times else "numbers"
-            _raise_unparseable(lf, spec, c, _bad(c, c + suffix), counts[f"{c}__bad"], n, what)
+            bad = _bad(c, c + suffix, c in text)
+            _raise_unparseable(lf, spec, c, bad, counts[f"{c}__bad"], n, what)
         if counts.get(f"{c}__tz"):
             report.add(spec.name, f"{c}_offsets_to_utc", counts[f"{c}__tz"], "converted to UTC")
     renames = {f"{c}__days": (time_as if i == 0 else c) for i, c in enumerate(times)}
     lf = lf.drop(*times, *numbers).rename({**renames, **{f"{c}__num": c for c in numbers}})
-    return lf, n
+    return lf, {k: int(v or 0) for k, v in counts.items()}
 
 
-def _bad(raw: str, parsed: str) -> nw.Expr:
-    present = ~nw.col(raw).is_null() & (nw.col(raw).cast(nw.String).str.strip_chars() != "")
+def _bad(raw: str, parsed: str, is_text: bool) -> nw.Expr:
+    """1 where a present value did not parse (blank text counts as missing, not as bad)."""
+    present = ~nw.col(raw).is_null()
+    if is_text:
+        present = present & (nw.col(raw).str.strip_chars() != "")
     return (present & nw.col(parsed).is_null()).cast(nw.Int64)
 
 
@@ -161,7 +173,8 @@ def prepare_orders(
             f"{names}. Map them under data.orders.columns, e.g. revenue: total_amount."
         )
     lf = _derive_category(_text(lf, [c for c in ORDERS.text_columns if c in names]), cfg)
-    lf, n = _parse(lf, ORDERS, report)
+    lf, parsed = _parse(lf, ORDERS, report)
+    n = parsed["n"]
     names = lf.collect_schema().names()
     if "revenue" not in names:
         lf = lf.with_columns((nw.col("quantity") * nw.col("unit_price")).alias("revenue"))
@@ -222,13 +235,12 @@ def prepare_events(
     names = lf.collect_schema().names()
     lf = _text(lf, [c for c in EVENTS.text_columns if c in names])
     lf = lf.with_columns(nw.col("event_type").str.to_lowercase())
-    lf, n = _parse(lf, EVENTS, report)
-    counts = collect(
-        lf.select(
-            guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
-            unknown=(~nw.col("event_type").is_in(EVENT_TYPES)).fill_null(True).cast(nw.Int64).sum(),
-        )
-    ).row(0, named=True)
+    extra = {
+        "guest": nw.col("customer_id").is_null().cast(nw.Int64).sum(),
+        "unknown": (~nw.col("event_type").is_in(EVENT_TYPES)).fill_null(True).cast(nw.Int64).sum(),
+    }
+    lf, counts = _parse(lf, EVENTS, report, extra=extra)
+    n = counts["n"]
     report.add("events", "rows", n, "read")
     report.add("events", "guest_rows", counts["guest"], "dropped: no customer id")
     report.add("events", "unknown_event_type_rows", counts["unknown"], "kept, used by no feature")
@@ -242,7 +254,8 @@ def prepare_customers(
     lf = map_columns(raw, CUSTOMERS, cfg.columns)
     names = lf.collect_schema().names()
     lf = _text(lf, [c for c in CUSTOMERS.text_columns if c in names])
-    lf, n = _parse(lf, CUSTOMERS, report, time_as="signup_t")
+    lf, parsed = _parse(lf, CUSTOMERS, report, time_as="signup_t")
+    n = parsed["n"]
     for flag in (c for c in CUSTOMERS.flag_columns if c in names):
         lf = _parse_flag(lf, flag, n)
     n_unique = collect(lf.select(nw.col("customer_id").n_unique())).item()
