@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +108,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def spark_session() -> Any:
-    """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC)."""
+    """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC).
+
+    A session segml creates gets ``spark.driver.memory`` from ``SEGML_SPARK_DRIVER_MEMORY``
+    (default ``4g``; Spark's own 1g runs out converting a few hundred thousand pandas rows).
+    Its Python workers run this interpreter unless ``PYSPARK_PYTHON`` is set. Both only take
+    effect when no Spark JVM runs yet; an active session is used as it is.
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError as err:
@@ -117,11 +124,14 @@ def spark_session() -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    return (
+    builder = (
         SparkSession.builder.appName("segml")
         .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
+        .config("spark.driver.memory", os.environ.get("SEGML_SPARK_DRIVER_MEMORY", "4g"))
     )
+    # PySpark starts its Python workers with PYSPARK_PYTHON: this interpreter, which has segml
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return builder.getOrCreate()
 
 
 def read_spark_table(path: str | Path, *, table: str, fmt: str | None = None) -> Any:

@@ -174,14 +174,13 @@ def _score_spark(
     timings["score"] = _lap(started) - sum(timings.values())
     manifest = _manifest(shop, cfg, cutoff, champions, frame.count(), drift)
     manifest["tracking_uri"] = uri
-    failed = drift[drift["status"] == "fail"]
-    if s.fail_on_drift and len(failed):
+    if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
         frame.unpersist()
         _reject(partition, drift, manifest)
         raise DriftError(
-            f"{len(failed)} column(s) drifted beyond PSI {s.psi_fail} against the "
-            f"training reference; nothing was published. The report is in "
-            f"{partition.parent / '_rejected'}. Retrain, or set "
+            f"columns (a score, or more than {s.max_drifted_share:.0%} of the features) drifted "
+            f"beyond PSI {s.psi_fail} against the training reference; nothing was published. "
+            f"The report is in {partition.parent / '_rejected'}. Retrain, or set "
             "scoring.fail_on_drift: false to publish anyway."
         )
     with atomic_dir(partition) as tmp:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import narwhals.stable.v2 as nw
@@ -27,7 +27,7 @@ from segml.labels import label_plan
 from segml.models.btyd import BetaGeoModel, GammaGammaModel, expected_value
 from segml.schema import ShopData
 
-__all__ = ["CutoffCache", "btyd_frame", "materialize"]
+__all__ = ["CutoffCache", "btyd_columns", "btyd_frame", "materialize", "spark_features"]
 
 MODEL_FEATURE_DESCRIPTIONS = {
     "btyd__p_alive": "BG/NBD probability that the customer is still active (alive)",
@@ -69,20 +69,37 @@ def _fit_btyd(summary: pd.DataFrame, max_rows: int, seed: int) -> tuple[Any, Any
 def btyd_frame(
     shop: ShopData, cutoff: Any, *, horizons: Iterable[float], max_fit_rows: int = 200_000,
     seed: int = 0,
-) -> pl.DataFrame:  # fmt: skip
+) -> Any:  # fmt: skip
     """BG/NBD and Gamma-Gamma columns per customer with a purchase before ``cutoff``.
 
     Features: ``btyd__p_alive``, ``btyd__expected_purchases_{h}d``, ``btyd__expected_value_{h}d``;
     baseline scores: ``baseline__btyd_p_purchase_{h}d`` (P(at least one purchase in h days):
     P(alive) times one minus the chance a live customer makes no purchase,
     ``((alpha+T)/(alpha+T+h))^(r+x)``). Models are fitted on at most ``max_fit_rows`` customers.
+
+    A Polars DataFrame, or for a Spark shop a Spark DataFrame: the models are fitted on the
+    driver (on a sample of at most ``max_fit_rows`` customers) and their closed-form
+    expectations computed per partition.
     """
     cut = parse_as_of(cutoff)
     end = cut - dt.timedelta(days=1)
     summary = rfm_summary(shop, observation_period_end=end, time_unit="D")
+    if is_spark(summary):
+        return _spark_btyd_frame(summary, horizons, max_fit_rows=max_fit_rows, seed=seed)
     summary = summary.to_pandas() if isinstance(summary, pl.DataFrame) else pd.DataFrame(summary)
     out = pl.DataFrame({"customer_id": summary["customer_id"].astype(str).to_numpy()})
     fitted = _fit_btyd(summary, max_fit_rows, seed) if len(summary) else None
+    return out.with_columns(
+        pl.Series(k, v) for k, v in btyd_columns(summary, fitted, horizons).items()
+    )
+
+
+def btyd_columns(
+    summary: pd.DataFrame, fitted: tuple[Any, Any] | None, horizons: Iterable[float]
+) -> dict[str, np.ndarray]:
+    """The ``btyd__*`` and ``baseline__btyd_*`` columns of ``summary``'s rows, in order."""
+    n = len(summary)
+    out: dict[str, np.ndarray] = {}
     for h in sorted(set(horizons)):
         hd = int(h)
         cols: dict[str, Any] = {
@@ -100,15 +117,66 @@ def btyd_frame(
             cols[f"baseline__btyd_p_purchase_{hd}d"] = alive * (1 - none_if_alive.to_numpy())
             if gg is not None:
                 cols[f"btyd__expected_value_{hd}d"] = expected_value(bg, gg, summary, t=h)
-        out = out.with_columns(
-            pl.Series(k, np.broadcast_to(np.asarray(v, dtype=np.float64), (len(summary),)))
-            for k, v in cols.items()
-        )
+        out |= {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in cols.items()}
     alive = fitted[0].probability_alive(summary) if fitted is not None else np.nan
-    return out.with_columns(
-        pl.Series("btyd__p_alive", np.broadcast_to(np.asarray(alive, dtype=np.float64),
-                                                   (len(summary),)))
-    )  # fmt: skip
+    out["btyd__p_alive"] = np.broadcast_to(np.asarray(alive, dtype=np.float64), (n,))
+    return out
+
+
+def btyd_params(fitted: tuple[Any, Any] | None) -> dict[str, Any] | None:
+    """Fitted BG/NBD (+ Gamma-Gamma) parameters as plain numbers, to ship to Spark executors."""
+    if fitted is None:
+        return None
+    bg, gg = fitted
+    return {
+        "bg": {k: float(getattr(bg, f"{k}_")) for k in ("r", "alpha", "a", "b")},
+        "gg": None if gg is None else {k: float(getattr(gg, f"{k}_")) for k in ("p", "q", "v")},
+    }
+
+
+def btyd_from_params(params: dict[str, Any] | None) -> tuple[Any, Any] | None:
+    """The inverse of ``btyd_params``: models that predict exactly like the fitted ones."""
+    if params is None:
+        return None
+    bg = BetaGeoModel()
+    for k, v in params["bg"].items():
+        setattr(bg, f"{k}_", v)
+    gg = None
+    if params["gg"] is not None:
+        gg = GammaGammaModel()
+        for k, v in params["gg"].items():
+            setattr(gg, f"{k}_", v)
+    return bg, gg
+
+
+def _spark_btyd_frame(
+    summary: Any, horizons: Iterable[float], *, max_fit_rows: int, seed: int
+) -> Any:
+    """BG/NBD columns on Spark: fit on a driver-side sample, predict in ``mapInPandas``.
+
+    Up to ``max_fit_rows`` customers the sample is the whole summary in customer order, so the
+    fit is the one the default engine makes; beyond, a Spark sample of about that size.
+    """
+    n = summary.count()
+    rows = summary
+    if n > max_fit_rows:
+        rows = summary.sample(fraction=min(1.0, 1.1 * max_fit_rows / n), seed=seed)
+        rows = rows.limit(max_fit_rows)
+    fit_rows = rows.sort("customer_id").toPandas() if n else None
+    fitted = _fit_btyd(fit_rows, max_fit_rows, seed) if fit_rows is not None else None
+    params, horizons = btyd_params(fitted), sorted(set(horizons))
+    names = list(btyd_columns(pd.DataFrame(columns=["frequency", "recency", "T",
+                                                    "monetary_value"], dtype=float),
+                              None, horizons))  # fmt: skip
+    schema = "customer_id string, " + ", ".join(f"`{c}` double" for c in names)
+
+    def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        models = btyd_from_params(params)
+        for batch in batches:
+            cols = btyd_columns(batch, models, horizons)
+            yield pd.DataFrame({"customer_id": batch["customer_id"].astype(str), **cols})
+
+    return summary.mapInPandas(predict, schema)
 
 
 def _to_polars(native: Any) -> pl.DataFrame:
@@ -117,6 +185,18 @@ def _to_polars(native: Any) -> pl.DataFrame:
     if is_spark(native):
         return pl.DataFrame(pl.from_arrow(native.toArrow()))
     return pl.from_pandas(native)
+
+
+def spark_features(
+    shop: ShopData, builder: FeatureBuilder, cutoff: Any, *, horizons: Sequence[float],
+    max_fit_rows: int = 200_000, seed: int = 0,
+) -> Any:  # fmt: skip
+    """``CutoffCache.features`` for a Spark shop, as a Spark DataFrame: the same columns, with
+    nothing collected on the driver but the BG/NBD fitting sample."""
+    cut = parse_as_of(cutoff)
+    base = builder.transform(shop, as_of=cut)
+    btyd = btyd_frame(shop, cut, horizons=horizons, max_fit_rows=max_fit_rows, seed=seed)
+    return base.join(btyd, on="customer_id", how="left")
 
 
 @dataclasses.dataclass
@@ -134,8 +214,8 @@ class CutoffCache:
         cut = parse_as_of(cutoff)
         if cut not in self._frames:
             base = _to_polars(self.builder.transform(self.shop, as_of=cut))
-            btyd = btyd_frame(self.shop, cut, horizons=self.horizons,
-                              max_fit_rows=self.max_fit_rows, seed=self.seed)  # fmt: skip
+            btyd = _to_polars(btyd_frame(self.shop, cut, horizons=self.horizons,
+                              max_fit_rows=self.max_fit_rows, seed=self.seed))  # fmt: skip
             self._frames[cut] = base.join(btyd, on="customer_id", how="left")
         return self._frames[cut]
 

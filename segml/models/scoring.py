@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from segml.engine import is_spark
 from segml.errors import DataError
 from segml.features import FeatureBuilder
-from segml.models.dataset import CutoffCache, materialize
+from segml.models.dataset import CutoffCache, materialize, spark_features
 from segml.models.explain import reason_codes
 from segml.models.metrics import deciles
 from segml.models.propensity import PropensityModel, _apply_calibrator
@@ -35,14 +36,17 @@ def model_inputs(
     feature_params: Mapping[str, Any],
     horizons: list[float],
     config: Any = None,
-) -> pl.DataFrame:
+) -> Any:
     """Feature rows as of ``as_of`` with the BG/NBD columns: what the models take as input.
 
     ``feature_params`` are the FeatureBuilder parameters a model was trained with (its
-    ``metadata_["features"]``, including the fixed ``categories``).
+    ``metadata_["features"]``, including the fixed ``categories``). A Polars DataFrame; for
+    Spark input a Spark DataFrame, built on Spark (see ``segml.scores.spark`` for scoring it).
     """
     shop = materialize(prepare(data, config=config))
     builder = FeatureBuilder(**feature_params).fit(shop, as_of=as_of)
+    if shop.kind == "spark":
+        return spark_features(shop, builder, as_of, horizons=horizons)
     return CutoffCache(shop, builder, horizons=horizons).features(as_of)
 
 
@@ -60,6 +64,11 @@ def score_customers(
     explain (for example those a rule set targets), or False for no reason codes at all.
     Reason codes cost far more than scores (exact TreeSHAP), hence the selection.
     """
+    if is_spark(features):
+        raise DataError(
+            "score_customers takes a pandas or Polars frame; for a Spark DataFrame use "
+            "segml.scores.spark.score_spark(features, models), which scores it on Spark."
+        )
     frame = features if isinstance(features, pl.DataFrame) else pl.from_pandas(features)
     if "customer_id" not in frame.columns:
         raise DataError(f"features need a customer_id column; found {frame.columns[:6]}...")

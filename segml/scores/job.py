@@ -6,7 +6,7 @@ against each model's training reference.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +15,20 @@ import pandas as pd
 import polars as pl
 
 from segml import tracking
-from segml.errors import ModelNotFoundError
+from segml.errors import DataError, ModelNotFoundError
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
 from segml.monitoring import drift_report
 from segml.schema import ShopData
 
-__all__ = ["REFERENCE_ARTIFACT", "Champions", "load_champions", "monitor", "score_shop"]
+__all__ = [
+    "REFERENCE_ARTIFACT",
+    "Champions",
+    "feature_groups",
+    "load_champions",
+    "monitor",
+    "score_shop",
+]
 
 REFERENCE_ARTIFACT = "reference/profile.json"
 
@@ -86,6 +93,24 @@ def _spec(model: PropensityModel) -> str:
     )
 
 
+def feature_groups(
+    models: Mapping[str, PropensityModel],
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """Targets grouped by the feature settings their models were trained with:
+    ``(params, targets)`` with ``params = {"features": FeatureBuilder kwargs, "horizons": [...]}``.
+    """
+    groups: dict[str, list[str]] = {}
+    for target, model in models.items():
+        groups.setdefault(_spec(model), []).append(target)
+    out = []
+    for spec, targets in groups.items():
+        params = json.loads(spec)
+        features = params["features"]
+        features["windows_days"] = tuple(features.get("windows_days", (7, 30, 90, 365)))
+        out.append((params, targets))
+    return out
+
+
 def score_shop(
     shop: ShopData,
     champions: Champions,
@@ -94,21 +119,29 @@ def score_shop(
     chunk_size: int = 250_000,
     reasons_top_k: int = 3,
     reasons_for: Any = None,
-) -> pl.DataFrame:
+) -> Any:
     """Model inputs (features + BG/NBD columns) joined with every score column.
 
-    Models trained with the same feature settings share one feature build.
+    Models trained with the same feature settings share one feature build. For a Spark shop
+    everything runs on Spark and the result is a Spark DataFrame (``segml.scores.spark``);
+    ``reasons_for`` is then None (every customer) or False (none).
     """
-    groups: dict[str, list[str]] = {}
-    for target, model in champions.models.items():
-        groups.setdefault(_spec(model), []).append(target)
+    if shop.kind == "spark":
+        from segml.scores import spark
+
+        if reasons_for is not None and reasons_for is not False:
+            raise DataError(
+                "on Spark, reasons_for must be None (every customer) or False (none); got a "
+                f"{type(reasons_for).__name__}."
+            )
+        return spark.score_shop(
+            shop, champions.models, as_of=as_of, reasons_top_k=reasons_top_k,
+            reasons=reasons_for is None,
+        )  # fmt: skip
     frame: pl.DataFrame | None = None
-    for spec, targets in groups.items():
-        params = json.loads(spec)
-        features = params["features"]
-        features["windows_days"] = tuple(features.get("windows_days", (7, 30, 90, 365)))
+    for params, targets in feature_groups(champions.models):
         inputs = model_inputs(
-            shop, as_of=as_of, feature_params=features, horizons=params["horizons"]
+            shop, as_of=as_of, feature_params=params["features"], horizons=params["horizons"]
         )
         scores = score_customers(
             inputs,

@@ -1,0 +1,219 @@
+"""Scoring on Spark: the default engine's scoring run, with customers never collected on the driver.
+
+- Model inputs: the same feature code on Spark (``model_inputs`` returns a Spark DataFrame for a
+  Spark shop); BG/NBD is fitted on a driver-side sample and its expectations computed per
+  partition.
+- Predictions: ``mapInPandas``. Each Python worker rebuilds the PropensityModels from their
+  LightGBM model text and JSON (what ``PropensityModel.save`` writes), broadcast from the driver;
+  no model is ever pickled. Batches are scored with the same ``decision_function``, calibrator
+  and reason codes as ``segml.models.scoring.score_customers``.
+- Deciles over all customers, exactly as ``segml.models.metrics.deciles``: rank = number of
+  customers whose raw score is <= this one (ties share the top rank of the tie, like
+  ``rankdata(method="max")``), decile = ``clip(ceil(rank / n * 10), 1, 10)``. The rank comes from
+  a count per distinct raw score and a running sum over the distinct scores (one small sorted
+  partition of two columns), joined back on the score.
+- Clusters: the registered clusterer rebuilt from its JSON (``CustomerClusterer.from_dict``)
+  in ``mapInPandas``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from segml.engine import is_spark
+from segml.errors import DataError
+from segml.features import FeatureBuilder
+from segml.models.explain import reason_codes
+from segml.models.propensity import PropensityModel, _apply_calibrator
+from segml.models.scoring import model_inputs
+from segml.schema import ShopData
+
+__all__ = ["assign_clusters", "model_payloads", "sample_rows", "score_shop", "score_spark"]
+
+_RAW = "_raw__"
+_WORKER_MODELS: dict[str, dict[str, PropensityModel]] = {}
+
+
+def model_payloads(models: Mapping[str, PropensityModel]) -> dict[str, dict[str, str]]:
+    """Each model as the two texts ``PropensityModel.save`` writes: model.txt and model.json."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="segml-models-") as tmp:
+        for target, model in models.items():
+            folder = model.save(Path(tmp) / target)
+            out[target] = {n: (folder / n).read_text(encoding="utf-8") for n in _FILES}
+    return out
+
+
+_FILES = ("model.txt", "model.json")
+
+
+def _load_models(key: str, payloads: Mapping[str, Mapping[str, str]]) -> dict[str, PropensityModel]:
+    """Rebuild (once per Python worker) the models with ``PropensityModel.load``: text only."""
+    if key not in _WORKER_MODELS:
+        models = {}
+        with tempfile.TemporaryDirectory(prefix="segml-models-") as tmp:
+            for target, files in payloads.items():
+                folder = Path(tmp) / target
+                folder.mkdir()
+                for name in _FILES:
+                    (folder / name).write_text(files[name], encoding="utf-8")
+                models[target] = PropensityModel.load(folder)
+        _WORKER_MODELS[key] = models
+    return _WORKER_MODELS[key]
+
+
+def _broadcast(frame: Any, value: Any) -> Any:
+    """A Spark broadcast of ``value`` (plain data), or the value itself without a SparkContext
+    (Spark Connect ships it with the function)."""
+    try:
+        return frame.sparkSession.sparkContext.broadcast(value)
+    except Exception:  # Spark Connect has no SparkContext
+        return _Plain(value)
+
+
+class _Plain:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def score_spark(
+    features: Any,
+    models: Mapping[str, PropensityModel],
+    *,
+    reasons_top_k: int = 3,
+    reasons: bool = True,
+) -> Any:
+    """``features`` (a Spark DataFrame) plus ``score__``, ``decile__`` and ``reasons__`` per
+    target, computed on the executors; the same values as ``score_customers``."""
+    if not is_spark(features):
+        raise DataError(f"score_spark takes a Spark DataFrame; got {type(features).__name__}.")
+    if "customer_id" not in features.columns:
+        raise DataError(f"features need a customer_id column; found {features.columns[:6]}...")
+    payloads = model_payloads(models)
+    key = hashlib.sha256(json.dumps(payloads, sort_keys=True).encode()).hexdigest()
+    shared = _broadcast(features, payloads)
+    targets, explain = list(models), reasons and reasons_top_k > 0
+    new = []
+    for t in targets:
+        new += [f"`score__{t}` double", f"`{_RAW}{t}` double", f"`reasons__{t}` string"]
+
+    def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        loaded = _load_models(key, shared.value)
+        for batch in batches:
+            chunk = pl.from_pandas(batch)
+            for t in targets:
+                raw = loaded[t].decision_function(chunk)
+                batch[f"score__{t}"] = _apply_calibrator(loaded[t].calibrator_, raw)
+                batch[f"{_RAW}{t}"] = raw
+                codes = reason_codes(loaded[t], chunk, top_k=reasons_top_k) if explain else None
+                batch[f"reasons__{t}"] = codes if codes is not None else [None] * len(batch)
+            yield batch
+
+    scored = features.mapInPandas(predict, _ddl(features, new)).persist()
+    total = scored.count()
+    for t in targets:
+        scored = _with_decile(scored, f"{_RAW}{t}", f"decile__{t}", total)
+    columns = list(features.columns)
+    for t in targets:
+        columns += [f"score__{t}", f"decile__{t}", f"reasons__{t}"]
+    return scored.select(*[f"`{c}`" for c in columns])
+
+
+def _ddl(frame: Any, extra: list[str]) -> str:
+    """The DDL schema of ``frame`` plus ``extra`` fields, for ``mapInPandas``."""
+    fields = [f"`{f.name}` {f.dataType.simpleString()}" for f in frame.schema.fields]
+    return ", ".join(fields + extra)
+
+
+def _with_decile(frame: Any, raw: str, out: str, total: int) -> Any:
+    """``out`` = clip(ceil(rank_max / n * 10), 1, 10), rank_max = #rows with raw <= this raw."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    running = Window.orderBy(raw).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    ranks = (
+        frame.groupBy(raw)
+        .count()
+        .select(raw, F.sum("count").over(running).cast("double").alias("_rank"))
+    )
+    decile = F.ceil(F.col("_rank") / F.lit(float(max(total, 1))) * F.lit(10.0))
+    decile = F.least(F.greatest(decile, F.lit(1)), F.lit(10)).cast("byte")
+    return frame.join(ranks, on=raw, how="left").withColumn(out, decile).drop("_rank")
+
+
+def score_shop(
+    shop: ShopData,
+    models: Mapping[str, PropensityModel],
+    *,
+    as_of: Any,
+    reasons_top_k: int = 3,
+    reasons: bool = True,
+) -> Any:
+    """``segml.scores.job.score_shop`` for a Spark shop: a Spark DataFrame, sorted by customer.
+
+    Models trained with the same feature settings share one feature build.
+    """
+    from segml.scores.job import feature_groups
+
+    frame = None
+    for params, targets in feature_groups(models):
+        inputs = model_inputs(shop, as_of=as_of, feature_params=params["features"],
+                              horizons=params["horizons"])  # fmt: skip
+        part = score_spark(inputs, {t: models[t] for t in targets},
+                           reasons_top_k=reasons_top_k, reasons=reasons)  # fmt: skip
+        if frame is None:
+            frame = part
+        else:
+            fresh = [c for c in part.columns if c not in frame.columns]
+            frame = frame.join(part.select("customer_id", *fresh), on="customer_id", how="full")
+    if frame is None:
+        raise DataError("no models to score with.")
+    return frame.sort("customer_id")
+
+
+def assign_clusters(
+    frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any, feature_params: dict[str, Any]
+) -> Any:
+    """Join ``cluster__id``/``cluster__name`` from ``clusterer`` (rebuilt per worker from its
+    JSON), building the affinity columns it needs with its own category list when missing."""
+    needed = [str(c) for c in clusterer.preprocessor_.feature_names_in_]
+    inputs = frame
+    if not set(needed) <= set(frame.columns):
+        prefix = "affinity__spend_share_"
+        cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
+        builder = FeatureBuilder(**feature_params, top_k_categories=max(len(cats), 1),
+                                 categories=cats).fit(shop, as_of=as_of)  # fmt: skip
+        inputs = builder.transform(shop, as_of=as_of)
+    payload = json.dumps(clusterer.to_dict(), sort_keys=True, default=str)
+    shared = _broadcast(frame, payload)
+    cls = type(clusterer)
+
+    def assign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model = cls.from_dict(json.loads(shared.value))
+        for batch in batches:
+            out = model.assign(batch)
+            yield out.assign(cluster__id=out["cluster__id"].astype("int32"))
+
+    cols = ["customer_id", *[c for c in needed if c != "customer_id"]]
+    assigned = inputs.select(*[f"`{c}`" for c in cols]).mapInPandas(
+        assign, "customer_id string, cluster__id int, cluster__name string"
+    )
+    return frame.join(assigned, on="customer_id", how="left")
+
+
+def sample_rows(frame: Any, columns: list[str], *, max_rows: int, seed: int = 0) -> pl.DataFrame:
+    """At most ``max_rows`` rows of ``columns`` on the driver, in customer order: every row when
+    there are that few (so drift matches the default engine), else a seeded Spark sample."""
+    n = frame.count()
+    rows = frame.select(*[f"`{c}`" for c in ["customer_id", *columns]])
+    if n > max_rows:
+        rows = rows.sample(fraction=min(1.0, 1.1 * max_rows / n), seed=seed).limit(max_rows)
+    return pl.DataFrame(pl.from_arrow(rows.sort("customer_id").toArrow()))
