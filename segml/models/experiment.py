@@ -189,7 +189,14 @@ def _promote(r: TargetResult, test_rows: Any, *, tracking_uri: str, name: str) -
         return True, "first model: now champion"
     champion, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
     inputs = test_rows.select(feature_columns(test_rows.columns)).to_pandas()
-    scores = np.asarray(champion.predict(inputs)[f"score__{r.target}"])
+    try:
+        scores = np.asarray(champion.predict(inputs)[f"score__{r.target}"])
+    except Exception as err:  # MLflow's schema enforcement: the champion takes other inputs
+        first = str(err).splitlines()[0][:160]
+        return True, (
+            f"champion v{current.version} cannot score this backtest ({first}); it was trained "
+            "on other features or data. The new model beats the baselines: now champion"
+        )
     theirs = metrics_for(r.target, test_rows["label"].to_numpy(), scores)
     if beats(r.target, r.metrics["model"], theirs):
         return True, f"beats champion v{current.version} on the same backtest: now champion"

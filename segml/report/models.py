@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segml import tracking
+from segml.models.metrics import PRIMARY
 from segml.report import _mlflow
 from segml.report.figures import lift_by_decile
 from segml.report.html import Markup, Section, esc, figure_img, missing, para, png_img, table
@@ -64,17 +65,47 @@ def _registered(uri: str, name: str, target: str) -> ModelRun | None:
     return None
 
 
+# What each hygiene check did (the same words `segml` prints; segml.schema.prepare).
+_QUALITY_ACTIONS = {
+    "rows": "read",
+    "guest_rows": "dropped: no customer id",
+    "duplicate_rows": "dropped: exact duplicate of another row",
+    "non_product_rows": "dropped: fee/postage/adjustment",
+    "bad_price_rows": "dropped: zero or negative price",
+    "return_rows": "kept as returns, not purchases",
+    "unknown_event_type_rows": "kept, used by no feature",
+    "duplicate_customer_ids": "merged: one row per id",
+    "rows_at_or_after_cutoff": "ignored by features (at or after the cutoff)",
+}
+_TABLE_ORDER = {"orders": 0, "events": 1, "customers": 2}
+
+
+def _quality_action(check: str) -> str:
+    if check.endswith("_offsets_to_utc"):
+        return "converted to UTC"
+    return _QUALITY_ACTIONS.get(check, "")
+
+
 def quality_section(run: RunInputs) -> Section:
     q = run.quality
     if not q:
         return Section("quality", "Data quality", missing(
             f"No data-quality counts in {run.path} (no quality.json and no quality in "
             "_manifest.json)."), available=False)  # fmt: skip
-    rows = [(t, check, n) for t, checks in q.items() for check, n in checks.items()]
-    intro = para("What the hygiene rules did to each input table (rows per check); see "
-                 "configs/README.md for each rule.")  # fmt: skip
-    return Section("quality", "Data quality", intro + table(["table", "check", "rows"], rows,
-                                                            text_cols=(0, 1)))  # fmt: skip
+    rows = []
+    for t in sorted(q, key=lambda t: (_TABLE_ORDER.get(t, 9), t)):
+        checks = q[t]
+        total = checks.get("rows")
+        for check in sorted(checks, key=lambda c: (c != "rows", list(checks).index(c))):
+            n = checks[check]
+            share = "" if check == "rows" or not total else f"{n / total:.1%}"
+            rows.append((t, check.replace("_", " "), n, share, _quality_action(check)))
+    intro = para("What the hygiene rules did to each input table: rows per check, their share "
+                 "of the rows read, and what was done with them (configs/README.md explains "
+                 "each rule).")  # fmt: skip
+    table_html = table(["table", "check", "rows", "% of read", "what happened"], rows,
+                       text_cols=(0, 1, 4))  # fmt: skip
+    return Section("quality", "Data quality", intro + table_html)
 
 
 def _backtest_table(m: ModelRun) -> str:
@@ -95,7 +126,9 @@ def _backtest_table(m: ModelRun) -> str:
             text = "\u2013" if v is None else f"{v:,.3f}"
             cells.append(Markup(f"<b>{text}</b>" if best.get(name) == who else text))
         rows.append(cells)
-    header = ["who", *[f"{n} {'↑' if d == 'max' else '↓'}" for n, d in cols]]
+    primary = PRIMARY.get(m.target, {})
+    header = ["who", *[f"{n}{'*' if n in primary else ''} {'↑' if d == 'max' else '↓'}"
+                       for n, d in cols]]  # fmt: skip
     return table(header, rows)
 
 
@@ -103,13 +136,30 @@ def _verdict(m: ModelRun) -> str:
     beats = (m.record or {}).get("metrics", {}).get("beats_baselines")
     if beats is None:
         return ""
+    primary = " and ".join(PRIMARY.get(m.target, {})) or "its primary metrics"
     if beats >= 0.5:
-        return (
-            '<p><span class="win">The model beats both baselines</span> on every primary '
-            "metric.</p>"
-        )
-    return ('<p><span class="lose">The model does not beat the best baseline</span> on every '
-            "primary metric, so it never becomes champion.</p>")  # fmt: skip
+        return (f'<p><span class="win">The model beats both baselines</span> on {esc(primary)} '
+                "(* in the header).</p>")  # fmt: skip
+    return (f'<p><span class="lose">The model does not beat both baselines</span> on '
+            f"{esc(primary)} (* in the header): not promoted to champion.</p>")  # fmt: skip
+
+
+def _count(value: Any) -> str:
+    try:
+        return f"{int(float(value)):,}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _cutoffs(value: Any) -> str:
+    """``2011-01-01,2011-01-16,...`` as '17 cutoffs, 2011-01-01 to 2011-09-01'."""
+    dates = [d.strip() for d in str(value or "").strip("[]").replace("'", "").split(",")]
+    dates = [d for d in dates if d]
+    if not dates:
+        return "? cutoffs"
+    if len(dates) == 1:
+        return f"1 cutoff ({dates[0]})"
+    return f"{len(dates)} cutoffs, {dates[0]} to {dates[-1]}"
 
 
 def backtest_section(models: list[ModelRun], tracking_uri: str | None) -> Section:
@@ -120,14 +170,15 @@ def backtest_section(models: list[ModelRun], tracking_uri: str | None) -> Sectio
             f"No trained models in {where}; train them with `segml train --config C`."),
             available=False)  # fmt: skip
     parts = [para("Each model and both baselines scored on the same out-of-time backtest "
-                  "cutoff; bold: best in the column (↑ higher is better, ↓ lower).")]  # fmt: skip
+                  "cutoff; bold: best in the column (↑ higher is better, ↓ lower); *: the "
+                  "metrics on which a model must beat both baselines to be promoted.")]  # fmt: skip
     for m in models:
         p = (m.record or {}).get("params", {})
         parts.append(
             f"<h3>{esc(m.target)}: {esc(m.name)} v{esc(m.version)} ({esc(m.role)})</h3>"
-            + para(f"backtest cutoff {p.get('test_cutoff', '?')}, label window to "
-                   f"{p.get('test_label_window_end', '?')}, {p.get('test', '?')} customers; "
-                   f"trained on cutoffs {p.get('train_cutoffs', '?')}; MLflow run {m.run_id}.")
+            + para(f"Backtest cutoff {p.get('test_cutoff', '?')}, label window to "
+                   f"{p.get('test_label_window_end', '?')}, {_count(p.get('test'))} customers; "
+                   f"trained on {_cutoffs(p.get('train_cutoffs'))}; MLflow run {m.run_id}.")
         )  # fmt: skip
         parts.append(_backtest_table(m) if m.record else missing(
             f"run {m.run_id} is not in the tracking store."))  # fmt: skip
@@ -157,9 +208,12 @@ def plots_section(models: list[ModelRun], tracking_uri: str | None) -> Section:
     if not models or tracking_uri is None:
         return Section("plots", title, missing("No model runs to plot (see the backtest "
                                                "section)."), available=False)  # fmt: skip
-    parts = [para("Left: predicted against observed (the dashed diagonal is perfect "
-                  "calibration); right: cumulative gain. Then lift per score decile and the "
-                  "SHAP summary of the model's inputs on the backtest.")]  # fmt: skip
+    parts = [para("Per model, on the backtest: left, predicted against observed (the dashed "
+                  "diagonal is perfect calibration); right, cumulative gain (share of positives, "
+                  "or of revenue for value, captured by the top-scored customers). In these two "
+                  "plots rfm is the RFM baseline and btyd the BG/NBD baseline. Then lift per "
+                  "score decile and the SHAP summary of the model's inputs (red: high feature "
+                  "value; right of 0: pushes the score up).")]  # fmt: skip
     for m in models:
         parts.append(f"<h3>{esc(m.target)} (v{esc(m.version)})</h3>")
         parts.append(_artifact(tracking_uri, m.run_id, "plots/calibration_gain.png",

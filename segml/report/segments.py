@@ -50,7 +50,8 @@ def clusters_section(run: RunInputs, tracking_uri: str | None, registry_name: st
             f"clusterer '{registry_name}'; run `segml cluster` and score with "
             "scoring.clusters: true."), available=False)  # fmt: skip
     parts = [para(f"Segments of {source}: names from their profiles (docs/clusters.md); "
-                  "medians of recency, orders and spend.")]  # fmt: skip
+                  "medians of recency (days), orders and spend; revenue: the segment's share "
+                  "of all spend.")]  # fmt: skip
     parts.append(_profile_table(profile))
     ratio_cols = [f"{c}:ratio" for c in KEY_FEATURES if f"{c}:ratio" in profile.columns]
     if ratio_cols:
@@ -71,7 +72,7 @@ def _profile_table(profile: pd.DataFrame) -> str:
         seg = r.get("cluster__id")
         ident = "all" if seg is None or seg != seg else str(int(seg))
         rows.append([ident, r["cluster__name"], int(r["customers"]), f"{r['share']:.1%}",
-                     _pct(r.get("revenue_share")), *[r.get(c) for c, _ in cols],
+                     _pct(r.get("revenue_share")), *[_whole(r.get(c)) for c, _ in cols],
                      r.get("top_categories", "")])  # fmt: skip
     header = [
         "id",
@@ -85,6 +86,11 @@ def _profile_table(profile: pd.DataFrame) -> str:
     return table(header, rows, text_cols=(0, 1, len(header) - 1))
 
 
+def _whole(v: Any) -> str:
+    """Medians of days, orders and money: whole numbers read best."""
+    return "\u2013" if v is None or v != v else f"{float(v):,.0f}"
+
+
 def _pct(v: Any) -> str:
     return "\u2013" if v is None or v != v else f"{v:.1%}"
 
@@ -96,13 +102,18 @@ def rules_section(run: RunInputs) -> Section:
         return Section("rules", title, missing(
             f"No rule segments in {run.path} (no segments/report.json): set segments: in the "
             "config and run `segml score`, or `segml segment`."), available=False)  # fmt: skip
-    segs = rep.get("segments", [])
+    every = rep.get("segments", [])
+    segs = [s for s in every if "skipped" not in s.get("flags", [])]
+    skipped = [s["segment"] for s in every if "skipped" in s.get("flags", [])]
     parts = [para(f"{rep.get('customers', 0):,} customers in priority order; channel columns: "
                   "audience sizes (treatment and control with consent). "
                   f"Mode {rep.get('mode')}, control salt "
                   f"{rep.get('salt')!r}; MDE: the smallest lift a treatment-vs-control test "
                   f"detects (baseline conversion: {rep.get('baseline')}).")]  # fmt: skip
     parts.append(_segments_table(segs))
+    if skipped:
+        parts.append(para(f"Not applied ({len(skipped)} optional segments whose inputs this "
+                          f"data lacks, see the notes): {', '.join(skipped)}."))  # fmt: skip
     if segs:
         parts.append(figure_img(segment_sizes(segs), "rule-segment members"))
     parts.append("<h3>Consent exclusions</h3>" + _exclusions_table(segs))
@@ -110,8 +121,8 @@ def rules_section(run: RunInputs) -> Section:
     notes = rep.get("notes", [])
     if notes:
         items = "".join(f"<li>{esc(n)}</li>" for n in notes)
-        parts.append(f'<details><summary>{len(notes)} notes</summary><ul class="note">{items}'
-                     "</ul></details>")  # fmt: skip
+        parts.append(f"<details><summary>{len(notes)} notes from the segmenter (click to "
+                     f'open)</summary><ul class="note">{items}</ul></details>')  # fmt: skip
     return Section("rules", title, "".join(parts))
 
 
@@ -130,13 +141,26 @@ def _segments_table(segs: list[dict[str, Any]]) -> str:
     return table(header, rows, text_cols=(0, len(header) - 1))
 
 
+_REASONS = {"no_consent_column": "no consent column in the data",
+            "no_consent": "no consent"}  # fmt: skip
+
+
 def _exclusions_table(segs: list[dict[str, Any]]) -> str:
-    rows = [(s["segment"], channel, why, n)
-            for s in segs for channel, reasons in (s.get("exclusions") or {}).items()
-            for why, n in reasons.items() if n]  # fmt: skip
-    if not rows:
+    """Members kept out of an audience, per channel and reason (segments listed)."""
+    grouped: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for s in segs:
+        for channel, reasons in (s.get("exclusions") or {}).items():
+            for why, n in reasons.items():
+                if n:
+                    grouped.setdefault((channel, why), []).append((s["segment"], int(n)))
+    if not grouped:
         return para("No member was kept out of an audience for lack of consent.")
-    return table(["segment", "channel", "reason", "customers"], rows, text_cols=(0, 1, 2))
+    rows = [(channel, _REASONS.get(why, why.replace("_", " ")), sum(n for _, n in found),
+             ", ".join(f"{seg} {n:,}" for seg, n in found))
+            for (channel, why), found in sorted(grouped.items())]  # fmt: skip
+    intro = para("Members matched but kept out of a channel's audience.")
+    return intro + table(["channel", "reason", "customers", "segments"], rows,
+                         text_cols=(0, 1, 3))  # fmt: skip
 
 
 def _overlaps(overlaps: dict[str, Any]) -> str:
@@ -161,6 +185,14 @@ def drift_section(run: RunInputs, previous: RunInputs | None) -> Section:
         if "no_reference" in counts:
             text += " no_reference: the model was trained without a reference profile."
         parts.append("<h3>Against each model's training reference</h3>" + para(text))
+        flagged = d[d["status"].isin(["fail", "warn"])].sort_values("psi", ascending=False)
+        if len(flagged):
+            by_col = flagged.groupby(["column", "status"], sort=False).agg(
+                psi=("psi", "max"), models=("model", lambda m: ", ".join(sorted(set(m))))
+            )
+            rows = [(c, st, r.psi, r.models) for (c, st), r in by_col.iterrows()]
+            parts.append(table(["column", "status", "max PSI", "models"], rows,
+                               text_cols=(0, 1, 3)))  # fmt: skip
         if d["psi"].notna().any():
             parts.append(figure_img(psi_bars(d, title="PSI against the training reference"),
                                     "PSI against the training reference"))  # fmt: skip

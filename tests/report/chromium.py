@@ -147,6 +147,7 @@ class Browser:
                     "height": min(size["height"], max_height)}  # fmt: skip
             params |= {"captureBeyondViewport": True, "clip": clip}
         data = self.call("Page.captureScreenshot", params, session=True)["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
 

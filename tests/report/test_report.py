@@ -35,6 +35,12 @@ def test_report_of_a_scored_run_has_every_section(scored_store: Path) -> None:
     assert {"cluster sizes and feature ratios", "rule-segment members",
             "PSI against the previous run"} <= set(images)  # fmt: skip
     assert "Previous run: as_of=2024-10-01" in text
+    # readable: what each hygiene check did, cutoffs summarised rather than listed
+    assert "dropped: no customer id" in text
+    assert re.search(
+        r"trained on (\d+ cutoffs, [-\d]{10} to [-\d]{10}|1 cutoff \([-\d]{10}\))", text
+    )
+    assert not re.search(r"\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2}", text)
     # self-contained: no script, no stylesheet or image fetched from anywhere
     assert "<script" not in text
     assert not re.search(r'(src|href)="(https?:)?//', text)
