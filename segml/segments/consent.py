@@ -55,8 +55,9 @@ def consent_states(
         value = pl.col(column).cast(pl.Float64)
         exprs[column] = pl.when(value.is_nan()).then(None).otherwise(value == 1).cast(pl.Int8)
     notes = [
-        f"{column} is not in the data (was a customers table with {channel} consent given?): "
-        f"nobody counts as consenting to {channel}, so {segments} get no {channel} audience."
+        f"{channel} consent is read from {column}, which is not in the data (pass a customers "
+        f"table with that flag): nobody counts as consenting to {channel}, so {segments} get no "
+        f"{channel} audience."
         for (column, channel), segments in missing.items()
     ]
     return exprs, notes
