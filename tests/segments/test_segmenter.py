@@ -115,7 +115,8 @@ def test_missing_consent_column_means_no_consent_and_is_reported() -> None:
     assert not members.get_column("eligible__sms").any()
     assert members.filter(pl.col("customer_id") == "a").get_column("eligible__email").item()
     assert any(
-        "sms consent is read from attr__sms_consent, which is not in the data" in n and "['vip_at_risk', 'loyal'] get no sms" in n
+        "sms consent is read from attr__sms_consent, which is not in the data" in n
+        and "['vip_at_risk', 'loyal'] get no sms" in n
         for n in seg.report_.notes
     )
 
