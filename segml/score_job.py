@@ -69,13 +69,7 @@ def _score_locked(
     s, timings, started = cfg.scoring, {}, time.perf_counter()
     shop.check_cutoff(cutoff)
     uri = _tracking_uri(cfg)
-    champions = load_champions(
-        tracking_uri=uri,
-        prefix=cfg.training.registry_prefix,
-        targets=s.targets,
-        alias=s.alias,
-        missing=s.missing_model,
-    )
+    champions = _champions(cfg, uri)
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
     frame = score_shop(
@@ -115,6 +109,13 @@ def _score_locked(
     return manifest
 
 
+def _champions(cfg: Config, uri: str) -> Champions:
+    """The scoring config's models from the registry (both engines load them the same way)."""
+    s = cfg.scoring
+    return load_champions(tracking_uri=uri, prefix=cfg.training.registry_prefix,
+                          targets=s.targets, alias=s.alias, missing=s.missing_model)  # fmt: skip
+
+
 def _drift_fails(drift: Any, max_share: float) -> bool:
     """The job fails on drift when any model's score drifted beyond the failure threshold, or
     when more than ``max_share`` of a model's input features did."""
@@ -142,13 +143,7 @@ def _score_spark(
     s, timings, started = cfg.scoring, {}, time.perf_counter()
     shop.check_cutoff(cutoff)
     uri = _tracking_uri(cfg)
-    champions = load_champions(
-        tracking_uri=uri,
-        prefix=cfg.training.registry_prefix,
-        targets=s.targets,
-        alias=s.alias,
-        missing=s.missing_model,
-    )
+    champions = _champions(cfg, uri)
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
     frame = score_shop(
