@@ -12,6 +12,10 @@ k > 0, ``reasons__<target>`` (JSON reason codes).
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+
 from segml.tracking import python_model_base, set_code_model
 
 
@@ -21,9 +25,11 @@ class SegmlPropensityModel(python_model_base()):  # type: ignore[misc]
 
         self.model = PropensityModel.load(context.artifacts["model"])
 
-    # no type hints on predict: MLflow would try to derive a schema from them
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        import pandas as pd
+    # MLflow reads these hints: a pandas DataFrame input is passed through as it is, with no
+    # schema derived from the hint and no "Add type hints" warning (a Polars frame also works)
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         import polars as pl
 
         from segml.models.explain import reason_codes
