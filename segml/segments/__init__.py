@@ -2,7 +2,8 @@
 power calculations and campaign readouts (see docs/segments.md)."""
 
 from segml.segments.control import control_draw, control_draws
-from segml.segments.language import ConditionError, parse_condition
+from segml.segments.functions import HELPERS
+from segml.segments.language import parse_condition
 from segml.segments.power import DetectableLift, minimum_detectable_lift
 from segml.segments.readout import readout
 from segml.segments.report import SegmentReport
@@ -15,9 +16,11 @@ from segml.segments.rules import (
     load_rule_set,
 )
 from segml.segments.segmenter import Segmenter
+from segml.segments.syntax import ConditionError
 from segml.segments.thresholds import ThresholdValue
 
 __all__ = [
+    "HELPERS",
     "ConditionError",
     "ControlGroups",
     "DetectableLift",

@@ -1,8 +1,10 @@
 """Type-check a parsed condition against a frame's schema and compile it to a Polars expression.
 
-Every value has one of three kinds: ``number`` (any integer, float or decimal column), ``text``
-(string, categorical, enum) or ``bool``. Comparisons need the same kind on both sides (order
-comparisons and arithmetic need numbers), ``and``/``or``/``not`` need true/false, and a whole
+Every value has one of four kinds: ``number`` (any integer, float or decimal column), ``text``
+(string, categorical, enum), ``bool`` or ``date`` (date and timestamp columns, read as naive UTC
+timestamps). Comparisons need the same kind on both sides (order comparisons and arithmetic need
+numbers; a date enters arithmetic and comparisons as ``days_since(x)``), ``and``/``or``/``not``
+need true/false, helpers need the kinds their signature names (``functions.py``), and a whole
 condition must be true/false. Missing values follow SQL's three-valued logic (Polars' Kleene
 logic): a comparison with a missing value is unknown, ``not unknown`` is unknown, and a condition
 that ends up unknown does not match. NaN counts as missing, and ``x / 0`` is missing.
@@ -10,16 +12,19 @@ that ends up unknown does not match. NaN counts as missing, and ``x / 0`` is mis
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import polars as pl
 
-from segml.segments.language import (
+from segml.segments.functions import HELPERS, Kind
+from segml.segments.language import parse_condition
+from segml.segments.syntax import (
     Arith,
     Between,
+    Call,
     Compare,
     ConditionError,
     Const,
@@ -31,13 +36,11 @@ from segml.segments.language import (
     Node,
     Not,
     Param,
-    parse_condition,
     pointer,
 )
 
 __all__ = ["Compiled", "Kind", "column_kinds", "compile_condition", "compile_value"]
 
-Kind = Literal["number", "text", "bool"]
 _COMPARE: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
@@ -55,11 +58,21 @@ def _kind_of(dtype: pl.DataType) -> Kind | None:
         return "bool"
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
         return "text"
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return "date"
     return None
 
 
+def _as_utc(column: str, dtype: pl.DataType) -> pl.Expr:
+    """A date or timestamp column as naive UTC microseconds (a date: midnight at its start)."""
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return expr.cast(pl.Datetime("us"))
+
+
 def column_kinds(schema: Mapping[str, pl.DataType]) -> dict[str, Kind | None]:
-    """The kind of every column (None for types conditions cannot use, e.g. dates, lists)."""
+    """The kind of every column (None for types conditions cannot use, e.g. durations, lists)."""
     return {name: _kind_of(dtype) for name, dtype in schema.items()}
 
 
@@ -79,11 +92,13 @@ class _Compiler:
         source: str,
         schema: Mapping[str, pl.DataType],
         params: Mapping[str, float] | None,
+        as_of: dt.datetime | None,
     ) -> None:
         self.source = source
         self.schema = schema
         self.kinds = column_kinds(schema)
         self.params = params
+        self.as_of = as_of
         self.columns: set[str] = set()
         self.used: set[str] = set()
 
@@ -111,11 +126,13 @@ class _Compiler:
             raise self.fail(
                 node,
                 f"column {node.name!r} has type {dtype}, which conditions cannot use; they "
-                "compare numbers, text and true/false",
+                "compare numbers, text, true/false and dates (as days_since(x))",
             )
         self.columns.add(node.name)
         expr = pl.col(node.name)
-        if dtype.is_float():
+        if kind == "date":
+            expr = _as_utc(node.name, dtype)
+        elif dtype.is_float():
             expr = expr.fill_nan(None)
         elif kind == "text" and dtype != pl.String:
             expr = expr.cast(pl.String)
@@ -159,6 +176,9 @@ class _Compiler:
 
     def visit_compare(self, node: Compare) -> tuple[pl.Expr, Kind]:
         (left, lk), (right, rk) = self.visit(node.left), self.visit(node.right)
+        for side, kind in ((node.left, lk), (node.right, rk)):
+            if kind == "date":
+                raise self.fail(side, self.dates_as_days(side, repr(node.op)))
         if lk != rk:
             raise self.fail(
                 node,
@@ -176,6 +196,8 @@ class _Compiler:
 
     def visit_in(self, node: In) -> tuple[pl.Expr, Kind]:
         expr, kind = self.visit(node.operand)
+        if kind == "date":
+            raise self.fail(node.operand, self.dates_as_days(node.operand, "in (...)"))
         for value in node.values:
             _, vk = self.visit_const(value)
             if vk != kind:
@@ -208,8 +230,44 @@ class _Compiler:
         left, right = self.boolean(node.left, node.op), self.boolean(node.right, node.op)
         return (left & right if node.op == "and" else left | right), "bool"
 
+    def visit_call(self, node: Call) -> tuple[pl.Expr, Kind]:
+        helper = HELPERS[node.name]  # the parser only builds calls of known helpers
+        args = [self.visit(arg) for arg in node.args]
+        # the kind the signature's "any kind" arguments share: the first such argument's
+        same = next((k for i, (_, k) in enumerate(args) if helper.kind_of(i) is None), None)
+        for i, (arg, (_, kind)) in enumerate(zip(node.args, args, strict=True)):
+            wanted = helper.kind_of(i) or same
+            if kind != wanted:
+                hint = "; they must all be of one kind" if helper.kind_of(i) is None else ""
+                if kind == "date" and not helper.needs_as_of:
+                    hint += f"; write days_since({self.text(arg)})"
+                raise self.fail(
+                    arg,
+                    f"{helper.name}() needs {wanted} for its {helper.argument(i)}, but "
+                    f"{self.described(arg, kind)} is {kind}{hint}. Signature: "
+                    f"{helper.signature}{'. ' + helper.hint if helper.hint else ''}",
+                )
+        if helper.needs_as_of and self.as_of is None:
+            raise self.fail(
+                node,
+                f"{self.text(node)} needs the run's as-of date, and none was given: pass as_of= "
+                "to Segmenter or export_segments (the scoring cutoff, e.g. as_of='2024-06-01'); "
+                "segml never takes it from the clock or the data",
+            )
+        result = helper.result or same
+        assert result is not None  # a helper without a result kind has "any kind" arguments
+        return helper.build([expr for expr, _ in args], self.as_of), result
+
+    def dates_as_days(self, node: Node, what: str) -> str:
+        return (
+            f"{self.described(node, 'date')} is a date, which {what} cannot use; conditions use "
+            f"dates as days: write days_since({self.text(node)}) (days to the run's as-of date)"
+        )
+
     def number(self, node: Node, what: str) -> pl.Expr:
         expr, kind = self.visit(node)
+        if kind == "date":
+            raise self.fail(node, self.dates_as_days(node, what))
         if kind != "number":
             raise self.fail(
                 node, f"{what} needs numbers, but {self.described(node, kind)} is not a number"
@@ -241,22 +299,32 @@ def _unknown_column(name: str, columns: list[str]) -> str:
 
 
 def compile_value(
-    source: str, *, schema: Mapping[str, pl.DataType], params: Mapping[str, float] | None
+    source: str,
+    *,
+    schema: Mapping[str, pl.DataType],
+    params: Mapping[str, float] | None,
+    as_of: dt.datetime | None = None,
 ) -> Compiled:
-    """Parse and check an expression of any kind (a threshold's ``of``, a baseline)."""
+    """Parse and check an expression of any kind (a threshold's ``of``, a baseline).
+    ``as_of``: the run's as-of date (naive UTC), for ``days_since``."""
     node = parse_condition(source)
-    compiler = _Compiler(source, schema, params)
+    compiler = _Compiler(source, schema, params, as_of)
     expr, kind = compiler.visit(node)
     return Compiled(expr, kind, frozenset(compiler.columns), frozenset(compiler.used))
 
 
 def compile_condition(
-    source: str, *, schema: Mapping[str, pl.DataType], params: Mapping[str, float] | None
+    source: str,
+    *,
+    schema: Mapping[str, pl.DataType],
+    params: Mapping[str, float] | None,
+    as_of: dt.datetime | None = None,
 ) -> Compiled:
     """Parse and check a condition; its expression is true exactly where the condition holds
     (unknown, because of missing values, counts as false). ``params`` holds the thresholds'
-    values; None where thresholds may not be used (inside a threshold's own definition)."""
-    compiled = compile_value(source, schema=schema, params=params)
+    values; None where thresholds may not be used (inside a threshold's own definition).
+    ``as_of``: the run's as-of date (naive UTC) that ``days_since`` counts to."""
+    compiled = compile_value(source, schema=schema, params=params, as_of=as_of)
     if compiled.kind != "bool":
         raise ConditionError(
             f"the condition must be true or false for each customer, but {source.strip()!r} "

@@ -1,11 +1,14 @@
-"""The condition language: a tokenizer and a recursive-descent parser that build segml's own AST.
+"""The condition language: a tokenizer and a recursive-descent parser that build segml's own
+syntax tree (``syntax.py``).
 
 User text is never handed to ``eval``, ``exec``, ``compile`` or Python's parser. The grammar is
 small and closed: column names, ``@threshold`` references, numbers, quoted text, ``true``/
 ``false``, arithmetic (``+ - * /``), comparisons (``== != < <= > >=``), ``in (...)``,
-``between ... and ...``, ``is [not] null``, and ``and``/``or``/``not`` with parentheses. There
-are no function calls, attribute access, indexing or assignments, so nothing in a condition can
-name or run Python code. Length and nesting are bounded, so no input can exhaust the parser.
+``between ... and ...``, ``is [not] null``, ``and``/``or``/``not`` with parentheses, and calls of
+the named helpers in ``functions.HELPERS`` (``days_since(x)``, ``coalesce(a, b)``, ...). A call
+of any other name, attribute access, indexing and assignments are refused while parsing, so
+nothing in a condition can name or run Python code. Length and nesting are bounded, so no input
+can exhaust the parser.
 
     expr    := or
     or      := and ('or' and)*
@@ -16,23 +19,45 @@ name or run Python code. Length and nesting are bounded, so no input can exhaust
     sum     := product (('+' | '-') product)*
     product := unary (('*' | '/') unary)*
     unary   := '-' unary | atom
-    atom    := NUMBER | TEXT | 'true' | 'false' | NAME | '@' NAME | '(' expr ')'
+    atom    := NUMBER | TEXT | 'true' | 'false' | NAME | HELPER '(' [expr (',' expr)*] ')'
+             | '@' NAME | '(' expr ')'
     list    := '(' literal (',' literal)* [','] ')'
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from segml.errors import ConfigError
+from segml.segments.functions import HELPERS, allowed_helpers
+from segml.segments.syntax import (
+    Arith,
+    Between,
+    Call,
+    Compare,
+    ConditionError,
+    Const,
+    In,
+    IsNull,
+    Logic,
+    Name,
+    Neg,
+    Node,
+    Not,
+    Param,
+    children,
+    depth,
+    pointer,
+)
 
-__all__ = [
+__all__ = [  # the syntax tree's names are re-exported: callers import them from here
     "MAX_DEPTH",
     "MAX_LENGTH",
     "Arith",
     "Between",
+    "Call",
     "Compare",
     "ConditionError",
     "Const",
@@ -46,89 +71,14 @@ __all__ = [
     "Param",
     "children",
     "parse_condition",
+    "pointer",
+    "tokenize",
 ]
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 48
 KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "between", "true", "false"})
 COMPARE_OPS = ("==", "!=", "<=", ">=", "<", ">")
-
-
-class ConditionError(ConfigError):
-    """A condition that cannot be parsed or does not fit the data; the message points at it."""
-
-
-@dataclass(frozen=True)
-class Node:
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Name(Node):
-    name: str
-
-
-@dataclass(frozen=True)
-class Param(Node):
-    name: str
-
-
-@dataclass(frozen=True)
-class Const(Node):
-    value: float | int | str | bool
-
-
-@dataclass(frozen=True)
-class Neg(Node):
-    operand: Node
-
-
-@dataclass(frozen=True)
-class Arith(Node):
-    op: str
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class Compare(Node):
-    op: str
-    left: Node
-    right: Node
-
-
-@dataclass(frozen=True)
-class In(Node):
-    operand: Node
-    values: tuple[Const, ...]
-    negated: bool
-
-
-@dataclass(frozen=True)
-class Between(Node):
-    operand: Node
-    low: Node
-    high: Node
-    negated: bool
-
-
-@dataclass(frozen=True)
-class IsNull(Node):
-    operand: Node
-    negated: bool
-
-
-@dataclass(frozen=True)
-class Not(Node):
-    operand: Node
-
-
-@dataclass(frozen=True)
-class Logic(Node):
-    op: str  # "and" | "or"
-    left: Node
-    right: Node
 
 
 @dataclass(frozen=True)
@@ -155,16 +105,11 @@ _HINTS = {
     "|": "use or",
     "!": "use not, or != to compare",
     "[": "write lists in parentheses: x in ('a', 'b')",
-    ".": "conditions have no attribute access",
+    ".": "conditions have no attribute access (the helpers are plain calls: lower(x))",
     ";": "a condition is one expression",
     "'": "close the quote on the same line",
     '"': "close the quote on the same line",
 }
-
-
-def pointer(source: str, start: int) -> str:
-    """The condition with a caret under position ``start``, for error messages."""
-    return f"\n    {source}\n    {' ' * start}^"
 
 
 def _error(source: str, start: int, message: str) -> ConditionError:
@@ -222,12 +167,6 @@ class _Parser:
         tok = self.tok
         found = "the end of the condition" if tok.kind == "END" else repr(tok.text)
         previous = self.tokens[self.i - 1] if self.i else None
-        if tok.text == "(" and previous is not None and previous.kind == "NAME":
-            return _error(
-                self.source,
-                tok.start,
-                f"unexpected '(' after {previous.text!r}: conditions have no function calls",
-            )
         if tok.text == "*" and previous is not None and previous.text == "*":
             return _error(self.source, tok.start, "there is no power operator '**'")
         return _error(self.source, tok.start, f"{expected}, found {found}")
@@ -363,7 +302,7 @@ class _Parser:
             return Const(tok.start, tok.end, tok.text == "true")
         if tok.kind == "NAME":
             self.take()
-            return Name(tok.start, tok.end, tok.text)
+            return self.call(tok) if self.at("OP", "(") else Name(tok.start, tok.end, tok.text)
         if tok.kind == "PARAM":
             self.take()
             return Param(tok.start, tok.end, tok.text[1:])
@@ -375,6 +314,35 @@ class _Parser:
             end = self.expect("OP", ")", "')'").end
             return _reframe(inner, start, end)
         raise self.unexpected("expected a column, a number, quoted text or '('")
+
+    def call(self, name: Token) -> Call:
+        """A helper call; any name outside the whitelist is refused before its arguments."""
+        helper = HELPERS.get(name.text.lower())
+        if helper is None:
+            close = difflib.get_close_matches(name.text.lower(), list(HELPERS), n=1, cutoff=0.7)
+            hint = f"did you mean {close[0]}()? " if close else ""
+            raise _error(
+                self.source,
+                name.start,
+                f"unknown function {name.text!r}: {hint}conditions can call only the helpers "
+                f"{allowed_helpers()} (see docs/segments.md)",
+            )
+        self.take()  # '('
+        self.nested()
+        args = []
+        while not self.at("OP", ")"):
+            args.append(self.or_())
+            if not self.at("OP", ")"):
+                self.expect("OP", ",", f"',' or ')' after an argument of {helper.name}()")
+        end = self.take().end
+        self.depth -= 1
+        if not helper.accepts(len(args)):
+            raise _error(
+                self.source,
+                name.start,
+                f"{helper.name}() takes {helper.arity()}, got {len(args)}: {helper.signature}",
+            )
+        return Call(name.start, end, helper.name, tuple(args))
 
 
 def _reframe(node: Node, start: int, end: int) -> Node:
@@ -395,31 +363,9 @@ def parse_condition(source: str) -> Node:
             "Split it into thresholds or simpler segments."
         )
     node = _Parser(source).parse()
-    if _depth(node) > MAX_DEPTH:
+    if depth(node) > MAX_DEPTH:
         raise ConditionError(
             f"the condition nests more than {MAX_DEPTH} operations; split it into thresholds or "
             f"simpler segments.{pointer(source, 0)}"
         )
     return node
-
-
-def children(node: Node) -> tuple[Node, ...]:
-    """The direct sub-expressions of a node."""
-    if isinstance(node, Neg | Not | IsNull):
-        return (node.operand,)
-    if isinstance(node, Arith | Compare | Logic):
-        return (node.left, node.right)
-    if isinstance(node, In):
-        return (node.operand, *node.values)
-    if isinstance(node, Between):
-        return (node.operand, node.low, node.high)
-    return ()
-
-
-def _depth(root: Node) -> int:
-    deepest, stack = 0, [(root, 1)]
-    while stack:  # iterative, so a deep tree cannot exhaust Python's stack here
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children(node))
-    return deepest

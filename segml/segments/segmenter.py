@@ -8,6 +8,7 @@ compiled to a Polars expression and all of them are evaluated in one vectorised 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,18 @@ import polars as pl
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.engine import frame_kind, is_spark, to_lazy, to_native
+from segml.engine import frame_kind, is_spark, parse_as_of, to_lazy, to_native
 from segml.errors import ConfigError, DataError, example_values
 from segml.features.registry import describe
 from segml.io import scan_typed
 from segml.segments.compile import Compiled, compile_condition, compile_value
 from segml.segments.consent import consent_states
 from segml.segments.control import control_draws
-from segml.segments.language import ConditionError, Name, children, parse_condition
+from segml.segments.language import parse_condition
 from segml.segments.overlap import overlap_report
 from segml.segments.report import SegmentReport, segment_stats
 from segml.segments.rules import PowerSettings, RuleSet, as_rule_set
+from segml.segments.syntax import ConditionError, Name, children
 from segml.segments.thresholds import derive_thresholds
 
 __all__ = ["Segmenter", "check_customer_table", "open_customer_table"]
@@ -109,16 +111,21 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     Parameters
     ----------
     rules : a RuleSet, a mapping with the rule-set keys, or a path to a rule-set YAML.
+    as_of : the run's as-of date (the scoring cutoff: a date, datetime or ISO text; naive means
+        UTC) that ``days_since(x)`` counts days to. Only conditions using ``days_since`` need
+        it; it is never taken from the clock or the data.
 
     Attributes
     ----------
     rule_set_ : the validated RuleSet.
+    as_of_ : ``as_of`` as a naive UTC datetime (None when not given).
     thresholds_ : dict of name -> ThresholdValue (value and how it was derived).
     report_ : SegmentReport of the last ``transform``.
     """
 
-    def __init__(self, *, rules: Any = None) -> None:
+    def __init__(self, *, rules: Any = None, as_of: Any = None) -> None:
         self.rules = rules
+        self.as_of = as_of
 
     def fit(self, X: Any, y: Any = None) -> Segmenter:
         frame, _ = open_customer_table(X)
@@ -143,7 +150,10 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         rule_set = as_rule_set(self.rules)
         check_customer_table(frame)
         self.source_ = str(self.rules) if isinstance(self.rules, str | Path) else "rules"
-        self.thresholds_ = derive_thresholds(frame, rule_set.thresholds, source=self.source_)
+        self.as_of_ = None if self.as_of is None else parse_as_of(self.as_of)
+        self.thresholds_ = derive_thresholds(
+            frame, rule_set.thresholds, source=self.source_, as_of=self.as_of_
+        )
         self.rule_set_ = rule_set
         self._conditions(frame.collect_schema())
         return self
@@ -159,7 +169,11 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         self.skipped_: dict[str, str] = {}
         for rule in self.rule_set_.ordered():
             try:
-                out.append(compile_condition(rule.when, schema=schema, params=self._params()))
+                out.append(
+                    compile_condition(
+                        rule.when, schema=schema, params=self._params(), as_of=self.as_of_
+                    )
+                )
             except ConditionError as err:
                 absent = _absent_features(rule.when, schema) if rule.optional else []
                 if not absent:
@@ -187,7 +201,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             for r, c in zip(rs.ordered(), conditions, strict=True)
         }
         states, notes = consent_states(rs, schema)
-        baseline, baseline_source = _baseline(rs.power, schema, self._params())
+        baseline, baseline_source = _baseline(rs.power, schema, self._params(), self.as_of_)
         base = frame.select(
             pl.col("customer_id").cast(pl.String),
             *[(c.expr if c else pl.lit(False)).alias(f"_m{i}") for i, c in enumerate(conditions)],
@@ -235,7 +249,10 @@ def _absent_features(condition: str, schema: Mapping[str, pl.DataType]) -> list[
 
 
 def _baseline(
-    power: PowerSettings, schema: Mapping[str, pl.DataType], params: dict[str, float]
+    power: PowerSettings,
+    schema: Mapping[str, pl.DataType],
+    params: dict[str, float],
+    as_of: dt.datetime | None,
 ) -> tuple[pl.Expr | None, str]:
     """The per-customer baseline conversion the power calculation averages, and its source."""
     spec = power.baseline
@@ -249,7 +266,7 @@ def _baseline(
         else:
             return None, "none (no score__purchase or rfm__orders_30d; set power.baseline)"
     try:
-        compiled = compile_value(spec, schema=schema, params=params)
+        compiled = compile_value(spec, schema=schema, params=params, as_of=as_of)
     except ConditionError as err:
         raise ConfigError(f"power.baseline: {err}") from err
     how = "share of customers with" if compiled.kind == "bool" else "mean of"

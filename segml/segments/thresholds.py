@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -11,8 +12,8 @@ import polars as pl
 
 from segml.errors import ConfigError, DataError
 from segml.segments.compile import compile_condition, compile_value
-from segml.segments.language import ConditionError
 from segml.segments.rules import Threshold
+from segml.segments.syntax import ConditionError
 
 __all__ = ["ThresholdValue", "derive_thresholds"]
 
@@ -37,14 +38,17 @@ def _rule(t: Threshold) -> str:
     return f"{t.quantile:g} quantile of {t.of}{where}"
 
 
-def _plan(name: str, t: Threshold, schema: Mapping[str, pl.DataType]) -> tuple[pl.Expr, pl.Expr]:
+def _plan(
+    name: str, t: Threshold, schema: Mapping[str, pl.DataType], as_of: dt.datetime | None
+) -> tuple[pl.Expr, pl.Expr]:
     assert t.of is not None and t.quantile is not None  # guaranteed by Threshold's validator
-    of = compile_value(t.of, schema=schema, params=None)
+    of = compile_value(t.of, schema=schema, params=None, as_of=as_of)
     if of.kind != "number":
         raise ConditionError(f"of: must be a number, but {t.of!r} is {of.kind}")
     values = of.expr
     if t.where:
-        values = values.filter(compile_condition(t.where, schema=schema, params=None).expr)
+        where = compile_condition(t.where, schema=schema, params=None, as_of=as_of)
+        values = values.filter(where.expr)
     return (
         values.quantile(t.quantile, interpolation="linear").alias(f"q_{name}"),
         values.count().alias(f"n_{name}"),
@@ -52,9 +56,14 @@ def _plan(name: str, t: Threshold, schema: Mapping[str, pl.DataType]) -> tuple[p
 
 
 def derive_thresholds(
-    frame: pl.LazyFrame, thresholds: Mapping[str, Threshold], *, source: str = "rules"
+    frame: pl.LazyFrame,
+    thresholds: Mapping[str, Threshold],
+    *,
+    source: str = "rules",
+    as_of: dt.datetime | None = None,
 ) -> dict[str, ThresholdValue]:
-    """Every threshold's value: fixed ones as given, derived ones from ``frame`` in one pass."""
+    """Every threshold's value: fixed ones as given, derived ones from ``frame`` in one pass
+    (``as_of``: the run's as-of date, for ``days_since`` in ``of:`` and ``where:``)."""
     schema = frame.collect_schema()
     fixed = {
         name: ThresholdValue(name, float(t.value), "fixed")
@@ -66,7 +75,7 @@ def derive_thresholds(
     errors: list[str] = []
     for name, t in derived.items():
         try:
-            exprs.extend(_plan(name, t, schema))
+            exprs.extend(_plan(name, t, schema, as_of))
         except ConditionError as err:
             errors.append(f"  thresholds.{name}: {err}")
     if errors:

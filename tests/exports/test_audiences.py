@@ -131,7 +131,7 @@ def test_segment_command(workspace: Path, capsys) -> None:
             {**RULESET, "segments": [{"name": "x", "priority": 1, "when": "open('f')"}]},
             None,
             2,
-            r"segments\.0\.when: unexpected '\(' after 'open'",
+            r"segments\.0\.when: unknown function 'open'",
         ),
         (
             "segments: rules.yaml\n",
