@@ -27,12 +27,12 @@ import numpy as np
 import polars as pl
 
 from segml.config import Config
-from segml.engine import collect, parse_as_of
+from segml.engine import collect, is_spark, parse_as_of
 from segml.errors import DriftError
 from segml.io import atomic_dir, exclusive_lock, write_json
 from segml.jobs import config_hash
 from segml.schema import ShopData
-from segml.scores.job import Champions, load_champions, monitor, score_shop
+from segml.scores.job import Champions, assign_clusters, load_champions, monitor, score_shop
 from segml.tracking import default_tracking_uri, start_run
 
 __all__ = ["score_job"]
@@ -64,9 +64,10 @@ def score_job(
 def _score_locked(
     shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
 ) -> dict[str, Any]:
-    if shop.kind == "spark":
-        return _score_spark(shop, cfg, cutoff, partition)
+    """Both engines: on Spark the per-customer work stays on the executors (see
+    ``segml.scores.spark`` and ``_segment``); the driver holds the drift sample."""
     s, timings, started = cfg.scoring, {}, time.perf_counter()
+    on_spark = shop.kind == "spark"
     shop.check_cutoff(cutoff)
     uri = _tracking_uri(cfg)
     champions = _champions(cfg, uri)
@@ -82,29 +83,28 @@ def _score_locked(
     )
     if s.clusters:
         frame = _clusters(frame, shop, cfg, cutoff, uri)
+    frame = persisted = frame.persist() if on_spark else frame
+    drift = monitor(_drift_rows(frame, champions), champions, warn=s.psi_warn, fail=s.psi_fail)
     timings["score"] = _lap(started) - sum(timings.values())
-    drift = monitor(frame, champions, warn=s.psi_warn, fail=s.psi_fail)
-    failed = drift[drift["status"] == "fail"]
-    manifest = _manifest(shop, cfg, cutoff, champions, frame.height, drift)
+    rows_out = frame.count() if on_spark else frame.height
+    manifest = _manifest(shop, cfg, cutoff, champions, rows_out, drift)
     manifest["tracking_uri"] = uri
-    if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
-        _reject(partition, drift, manifest)
-        worst = failed.sort_values("psi", ascending=False).iloc[0]
-        raise DriftError(
-            f"{len(failed)} column(s) (a score, or more than {s.max_drifted_share:.0%} of the "
-            f"features) drifted beyond PSI {s.psi_fail} against the training "
-            f"reference, e.g. {worst['column']} (model {worst['model']}, PSI {worst['psi']:.3f});"
-            f" nothing was published. The report is in {partition.parent / '_rejected'}. "
-            "Retrain, or set scoring.fail_on_drift: false to publish anyway."
-        )
-    with atomic_dir(partition) as tmp:
-        if cfg.segments:
-            frame = _segment(frame, champions, cfg, tmp / "segments", manifest)
-        timings["segments"] = _lap(started) - sum(timings.values())
-        frame.write_parquet(tmp / "scores.parquet")
-        drift.to_csv(tmp / "drift.csv", index=False)
-        manifest["seconds"] = {k: round(v, 3) for k, v in timings.items()}
-        write_json(manifest, tmp / "_manifest.json")
+    try:
+        if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
+            _reject(partition, drift, manifest)
+            raise DriftError(_drift_message(drift, cfg, partition))
+        with atomic_dir(partition) as tmp:
+            if cfg.segments:
+                frame = _segment(frame, champions, cfg, tmp / "segments", manifest)
+                timings["segments"] = _lap(started) - sum(timings.values())
+            _write_scores(frame, tmp / "scores.parquet")
+            timings["write"] = _lap(started) - sum(timings.values())
+            drift.to_csv(tmp / "drift.csv", index=False)
+            manifest["seconds"] = {k: round(v, 3) for k, v in timings.items()}
+            write_json(manifest, tmp / "_manifest.json")
+    finally:
+        if on_spark:
+            persisted.unpersist()
     _log_run(uri, cfg, manifest, drift, partition)
     return manifest
 
@@ -114,6 +114,18 @@ def _champions(cfg: Config, uri: str) -> Champions:
     s = cfg.scoring
     return load_champions(tracking_uri=uri, prefix=cfg.training.registry_prefix,
                           targets=s.targets, alias=s.alias, missing=s.missing_model)  # fmt: skip
+
+
+def _drift_rows(frame: Any, champions: Champions) -> Any:
+    """What the drift report reads: the Polars frame, or on Spark at most ``_SAMPLE`` rows of
+    the profiled columns (every row when there are that few, so drift equals the default
+    engine's)."""
+    if not is_spark(frame):
+        return frame
+    from segml.scores import spark
+
+    profiled = {c for p in champions.references.values() if p for c in p["columns"]}
+    return spark.sample_rows(frame, sorted(profiled & set(frame.columns)), max_rows=_SAMPLE)
 
 
 def _drift_fails(drift: Any, max_share: float) -> bool:
@@ -130,69 +142,25 @@ def _drift_fails(drift: Any, max_share: float) -> bool:
     return False
 
 
-def _score_spark(
-    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
-) -> dict[str, Any]:
-    """The job on Spark (``segml.scores.spark``): features, predictions, deciles and clusters
-    run on the executors; the driver holds the BG/NBD fitting sample and the drift sample.
-    Without a rule set Spark writes ``scores.parquet`` (a folder of part files in customer
-    order); with one, the rule set runs on the driver over the collected output."""
-    from segml.clusters.job import load_clusterer
-    from segml.scores import spark
-
-    s, timings, started = cfg.scoring, {}, time.perf_counter()
-    shop.check_cutoff(cutoff)
-    uri = _tracking_uri(cfg)
-    champions = _champions(cfg, uri)
-    timings["load_models"] = _lap(started)
-    reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
-    frame = score_shop(
-        shop,
-        champions,
-        as_of=cutoff,
-        reasons_top_k=s.reasons_top_k,
-        reasons_for=None if reasons_all else False,
+def _drift_message(drift: Any, cfg: Config, partition: Path) -> str:
+    s = cfg.scoring
+    failed = drift[drift["status"] == "fail"]
+    worst = failed.sort_values("psi", ascending=False).iloc[0]
+    return (
+        f"{len(failed)} column(s) (a score, or more than {s.max_drifted_share:.0%} of the "
+        f"features) drifted beyond PSI {s.psi_fail} against the training "
+        f"reference, e.g. {worst['column']} (model {worst['model']}, PSI {worst['psi']:.3f});"
+        f" nothing was published. The report is in {partition.parent / '_rejected'}. "
+        "Retrain, or set scoring.fail_on_drift: false to publish anyway."
     )
-    if s.clusters:
-        clusterer = load_clusterer(tracking_uri=uri, name=cfg.clustering.registry_name)
-        f = cfg.features
-        params = {
-            "windows_days": tuple(f.windows_days),
-            "intent_window_days": f.intent_window_days,
-            "engagement_window_days": f.engagement_window_days,
-        }
-        frame = spark.assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params)
-    frame = frame.persist()
-    profiled = {c for p in champions.references.values() if p for c in p["columns"]}
-    sample = spark.sample_rows(frame, sorted(profiled & set(frame.columns)), max_rows=_SAMPLE)
-    drift = monitor(sample, champions, warn=s.psi_warn, fail=s.psi_fail)
-    timings["score"] = _lap(started) - sum(timings.values())
-    manifest = _manifest(shop, cfg, cutoff, champions, frame.count(), drift)
-    manifest["tracking_uri"] = uri
-    if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
-        frame.unpersist()
-        _reject(partition, drift, manifest)
-        raise DriftError(
-            f"columns (a score, or more than {s.max_drifted_share:.0%} of the features) drifted "
-            f"beyond PSI {s.psi_fail} against the training reference; nothing was published. "
-            f"The report is in {partition.parent / '_rejected'}. Retrain, or set "
-            "scoring.fail_on_drift: false to publish anyway."
-        )
-    with atomic_dir(partition) as tmp:
-        if cfg.segments:
-            local = _segment(
-                collect(nw.from_native(frame)), champions, cfg, tmp / "segments", manifest
-            )
-            local.write_parquet(tmp / "scores.parquet")
-        else:
-            frame.write.parquet(str(tmp / "scores.parquet"))
-        timings["write"] = _lap(started) - sum(timings.values())
-        drift.to_csv(tmp / "drift.csv", index=False)
-        manifest["seconds"] = {k: round(v, 3) for k, v in timings.items()}
-        write_json(manifest, tmp / "_manifest.json")
-    frame.unpersist()
-    _log_run(uri, cfg, manifest, drift, partition)
-    return manifest
+
+
+def _write_scores(frame: Any, path: Path) -> None:
+    """One Parquet file, or on Spark a folder of part files in customer order."""
+    if is_spark(frame):
+        frame.write.parquet(str(path))
+    else:
+        frame.write_parquet(path)
 
 
 _SAMPLE = 200_000  # rows of the Spark output the drift report is computed on
@@ -231,13 +199,18 @@ def _manifest(
 
 
 def _segment(
-    frame: pl.DataFrame, champions: Champions, cfg: Config, out: Path, manifest: dict[str, Any]
+    frame: Any, champions: Champions, cfg: Config, out: Path, manifest: dict[str, Any]
 ) -> pl.DataFrame:
-    """Apply the rule set; with reasons_for=segmented, explain only the segmented customers."""
+    """Apply the rule set; with reasons_for=segmented, explain only the segmented customers.
+
+    On Spark the scored frame is collected first: the rule set's thresholds, reports and
+    audience files are computed over the whole table (docs/spark.md, "Rule sets on Spark")."""
     from segml.exports import export_segments
     from segml.models.scoring import score_customers
     from segml.segments import Segmenter
 
+    if is_spark(frame):
+        frame = collect(nw.from_native(frame))
     rules = cfg.resolve(cfg.segments or "")
     s = cfg.scoring
     if s.reasons_for == "segmented" and s.reasons_top_k > 0:
@@ -261,36 +234,24 @@ def _segment(
     return frame
 
 
-def _clusters(
-    frame: pl.DataFrame, shop: ShopData, cfg: Config, cutoff: dt.datetime, uri: str
-) -> pl.DataFrame:
-    """Join ``cluster__id``/``cluster__name`` from the registered clusterer.
-
-    The clusterer needs the feature columns it was fitted on; affinity columns of categories
-    that the propensity models do not use are rebuilt with the clusterer's own category list.
-    """
+def _clusters(frame: Any, shop: ShopData, cfg: Config, cutoff: dt.datetime, uri: str) -> Any:
+    """Join ``cluster__id``/``cluster__name`` from the registered clusterer (on Spark, on the
+    executors)."""
     from segml.clusters.job import load_clusterer
-    from segml.features import FeatureBuilder
 
     clusterer = load_clusterer(tracking_uri=uri, name=cfg.clustering.registry_name)
-    needed = [str(c) for c in clusterer.preprocessor_.feature_names_in_]
-    inputs = frame
-    if not set(needed) <= set(frame.columns):
-        prefix = "affinity__spend_share_"
-        cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
-        f = cfg.features
-        builder = FeatureBuilder(
-            windows_days=tuple(f.windows_days),
-            top_k_categories=max(len(cats), 1),
-            engagement_window_days=f.engagement_window_days,
-            intent_window_days=f.intent_window_days,
-            categories=cats,
-        ).fit(shop, as_of=cutoff)
-        built = builder.transform(shop, as_of=cutoff)
-        inputs = built if isinstance(built, pl.DataFrame) else pl.from_pandas(built)
-    assigned = pl.from_pandas(clusterer.assign(inputs.to_pandas()))
-    assigned = assigned.with_columns(pl.col("cluster__id").cast(pl.Int32))
-    return frame.join(assigned, on="customer_id", how="left")
+    f = cfg.features
+    params = {
+        "windows_days": tuple(f.windows_days),
+        "intent_window_days": f.intent_window_days,
+        "engagement_window_days": f.engagement_window_days,
+    }
+    if is_spark(frame):
+        from segml.scores import spark
+
+        return spark.assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params)
+    return assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params,
+                           chunk_size=cfg.scoring.chunk_size)  # fmt: skip
 
 
 def _reject(partition: Path, drift: Any, manifest: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import polars as pl
 
 from segml import tracking
 from segml.errors import DataError, ModelNotFoundError
+from segml.features import FeatureBuilder
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
 from segml.monitoring import drift_report
@@ -24,6 +25,8 @@ from segml.schema import ShopData
 __all__ = [
     "REFERENCE_ARTIFACT",
     "Champions",
+    "assign_clusters",
+    "cluster_inputs",
     "feature_groups",
     "load_champions",
     "monitor",
@@ -165,13 +168,55 @@ def score_shop(
     return frame.sort("customer_id")
 
 
+def cluster_inputs(
+    frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any, feature_params: dict[str, Any]
+) -> tuple[Any, list[str]]:
+    """The frame the clusterer reads and its columns (``customer_id`` first): ``frame`` itself,
+    or, when the clusterer was fitted on affinity columns of categories the propensity models do
+    not use, features rebuilt with the clusterer's own category list (a native frame of the
+    shop's engine)."""
+    needed = [str(c) for c in clusterer.preprocessor_.feature_names_in_]
+    columns = ["customer_id", *[c for c in needed if c != "customer_id"]]
+    if set(needed) <= set(frame.columns):
+        return frame, columns
+    prefix = "affinity__spend_share_"
+    cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
+    builder = FeatureBuilder(**feature_params, top_k_categories=max(len(cats), 1),
+                             categories=cats).fit(shop, as_of=as_of)  # fmt: skip
+    return builder.transform(shop, as_of=as_of), columns
+
+
+def assign_clusters(
+    frame: pl.DataFrame,
+    shop: ShopData,
+    clusterer: Any,
+    *,
+    as_of: Any,
+    feature_params: dict[str, Any],
+    chunk_size: int = 250_000,
+) -> pl.DataFrame:
+    """Join ``cluster__id``/``cluster__name`` from ``clusterer``, assigned ``chunk_size``
+    customers at a time (only the clusterer's columns are converted to pandas)."""
+    inputs, columns = cluster_inputs(frame, shop, clusterer, as_of=as_of,
+                                     feature_params=feature_params)  # fmt: skip
+    table = inputs if isinstance(inputs, pl.DataFrame) else pl.from_pandas(inputs)
+    table = table.select(columns)
+    parts = [
+        pl.from_pandas(clusterer.assign(table.slice(start, chunk_size).to_pandas()))
+        for start in range(0, table.height, chunk_size)
+    ]
+    assigned = pl.concat(parts).with_columns(pl.col("cluster__id").cast(pl.Int32))
+    return frame.join(assigned, on="customer_id", how="left")
+
+
 def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:
     """PSI/KS of every profiled column (features and scores) against each model's reference.
 
     Models without a stored reference are reported with status ``no_reference``.
     """
     reports = []
-    pdf = frame.to_pandas()
+    profiled = {c for p in champions.references.values() if p for c in p["columns"]}
+    pdf = frame.select([c for c in frame.columns if c in profiled]).to_pandas()
     for target, profile in champions.references.items():
         if profile is None:
             reports.append(

@@ -30,7 +30,6 @@ import polars as pl
 
 from segml.engine import is_spark
 from segml.errors import DataError
-from segml.features import FeatureBuilder
 from segml.models.explain import reason_codes
 from segml.models.propensity import PropensityModel, _apply_calibrator
 from segml.models.scoring import model_inputs
@@ -184,14 +183,10 @@ def assign_clusters(
 ) -> Any:
     """Join ``cluster__id``/``cluster__name`` from ``clusterer`` (rebuilt per worker from its
     JSON), building the affinity columns it needs with its own category list when missing."""
-    needed = [str(c) for c in clusterer.preprocessor_.feature_names_in_]
-    inputs = frame
-    if not set(needed) <= set(frame.columns):
-        prefix = "affinity__spend_share_"
-        cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
-        builder = FeatureBuilder(**feature_params, top_k_categories=max(len(cats), 1),
-                                 categories=cats).fit(shop, as_of=as_of)  # fmt: skip
-        inputs = builder.transform(shop, as_of=as_of)
+    from segml.scores.job import cluster_inputs
+
+    inputs, cols = cluster_inputs(frame, shop, clusterer, as_of=as_of,
+                                  feature_params=feature_params)  # fmt: skip
     payload = json.dumps(clusterer.to_dict(), sort_keys=True, default=str)
     shared = _broadcast(frame, payload)
     cls = type(clusterer)
@@ -202,7 +197,6 @@ def assign_clusters(
             out = model.assign(batch)
             yield out.assign(cluster__id=out["cluster__id"].astype("int32"))
 
-    cols = ["customer_id", *[c for c in needed if c != "customer_id"]]
     assigned = inputs.select(*[f"`{c}`" for c in cols]).mapInPandas(
         assign, "customer_id string, cluster__id int, cluster__name string"
     )
