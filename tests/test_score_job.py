@@ -15,39 +15,29 @@ import polars as pl
 import pytest
 
 from segml.cli import main
-from segml.datasets import make_shop
 from segml.io import exclusive_lock
+from tests.jobs.fixtures import shop_config, trained_shop
 
 pytestmark = pytest.mark.xdist_group("score-job")
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2024-11-01"
 
 
+LINES = (
+    'training: {now: "2024-10-01", cutoffs: 2, lightgbm: {n_estimators: 40}}',
+    f"segments: {ROOT / 'configs' / 'segments.yaml'}",
+)
+
+
 def _config(folder: Path, name: str = "shop.yaml", **extra: str) -> Path:
-    lines = [
-        "data:",
-        *[f"  {t}: {{path: {t}.csv}}" for t in ("orders", "events", "customers")],
-        'training: {now: "2024-10-01", cutoffs: 2, lightgbm: {n_estimators: 40}}',
-        f"segments: {ROOT / 'configs' / 'segments.yaml'}",
-        "output_dir: runs",
-        *[f"{k}: {v}" for k, v in extra.items()],
-    ]
-    path = folder / name
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return shop_config(folder, *LINES, *[f"{k}: {v}" for k, v in extra.items()], name=name)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("shop")
-    shop = make_shop(1500, seed=11)
-    for name in ("orders", "events", "customers"):
-        getattr(shop, name).to_csv(folder / f"{name}.csv", index=False)
     # tiny data: a model may lose to its baselines and get no champion; score the others
-    config = str(_config(folder, scoring="{missing_model: skip}"))
-    assert main(["train", "--config", config]) == 0
-    assert main(["cluster", "--config", config, "--as-of", "2024-10-01"]) == 0
-    return folder
+    return trained_shop(tmp_path_factory.mktemp("shop"), *LINES, "scoring: {missing_model: skip}",
+                        customers=1500, seed=11)  # fmt: skip
 
 
 def test_score_writes_partition_and_reruns_identically(trained: Path) -> None:

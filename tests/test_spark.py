@@ -10,23 +10,7 @@ from tests.conftest import AS_OF
 
 pytest.importorskip("pyspark", reason="install the spark extra: pip install 'segml[spark]'")
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("segml-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+pytest_plugins = ["tests.jobs.fixtures"]  # the spark fixture
 
 
 def _to_spark(spark, tables: dict[str, pd.DataFrame]) -> dict[str, object]:

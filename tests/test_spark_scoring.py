@@ -2,64 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from segml.cli import main
-from segml.datasets import make_shop
+from tests.jobs.fixtures import trained_shop
 
 pytest.importorskip("pyspark", reason="install the spark extra: pip install 'segml[spark]'")
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+pytest_plugins = ["tests.jobs.fixtures"]  # the spark fixture
 AS_OF = "2024-11-01"
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    saved = os.environ.get("PYSPARK_PYTHON")
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # workers must import segml
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("segml-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-    if saved is None:
-        os.environ.pop("PYSPARK_PYTHON", None)
-    else:
-        os.environ["PYSPARK_PYTHON"] = saved
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny models (and a clusterer) trained once into a temporary MLflow store."""
-    folder = tmp_path_factory.mktemp("spark-shop")
-    shop = make_shop(800, seed=5)
-    for name in ("orders", "events", "customers"):
-        getattr(shop, name).to_csv(folder / f"{name}.csv", index=False)
-    lines = [
-        "data:",
-        *[f"  {t}: {{path: {t}.csv}}" for t in ("orders", "events", "customers")],
+    return trained_shop(
+        tmp_path_factory.mktemp("spark-shop"),
         'training: {now: "2024-10-01", cutoffs: 2, lightgbm: {n_estimators: 30}}',
         "scoring: {missing_model: skip, reasons_for: all, reasons_top_k: 2}",
-        "output_dir: runs",
-    ]
-    (folder / "shop.yaml").write_text("\n".join(lines) + "\n")
-    config = str(folder / "shop.yaml")
-    assert main(["train", "--config", config]) == 0
-    assert main(["cluster", "--config", config, "--as-of", "2024-10-01"]) == 0
-    return folder
+        customers=800,
+        seed=5,
+    )
 
 
 def _read(path: Path) -> pl.DataFrame:
