@@ -79,7 +79,9 @@ def write_config(store: Path, name: str, *, reasons: bool) -> Path:
         *[f"  {t}: {{path: {store / t}, format: parquet}}" for t in
           ("orders", "events", "customers")],
         f'training: {{now: "{AS_OF}", cutoffs: 3}}',
-        f"scoring: {{reasons_for: {'segmented' if reasons else 'none'}}}",
+        # the job's drift check stays on (its time counts) but does not stop a run: a store
+        # with a different customers-to-events ratio than the training sample drifts, by design
+        f"scoring: {{reasons_for: {'segmented' if reasons else 'none'}, fail_on_drift: false}}",
         f"segments: {ROOT / 'configs' / 'segments.yaml'}",
         f"tracking_uri: sqlite:///{OUT / 'mlflow.db'}",
         f"output_dir: {OUT / 'runs'}",
@@ -193,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["child"]:
         return child(Path(args[1]), args[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", default="1M:20M,5M:20M", help="customers:events, ...")
+    parser.add_argument("--cases", default="1.1M:20M,5.5M:20M", help="customers:events, ...")
     parser.add_argument(
         "--reasons",
         action="store_true",
-        help="also run the first case with reason codes for segmented customers",
+        help="then the first case again with reason codes for segmented customers",
     )
     args_ = parser.parse_args(args)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = [tuple(generate.parse_size(x) for x in c.split(":")) for c in args_.cases.split(",")]
     runs = [(c, e, False) for c, e in cases]
     if args_.reasons:
-        runs.insert(1, (*cases[0], True))
+        runs.append((*cases[0], True))
     results = []
     for n_customers, n_events, reasons in runs:
         result = run_case(n_customers, n_events, reasons=reasons)

@@ -212,29 +212,24 @@ def assign_clusters(
 def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:
     """PSI/KS of every profiled column (features and scores) against each model's reference.
 
-    Models without a stored reference are reported with status ``no_reference``.
+    Models without a stored reference are reported with status ``no_reference``. Columns are
+    converted to pandas ``_DRIFT_COLUMNS`` at a time, so memory holds a few columns, not a copy
+    of the table.
     """
     reports = []
-    profiled = {c for p in champions.references.values() if p for c in p["columns"]}
-    pdf = frame.select([c for c in frame.columns if c in profiled]).to_pandas()
     for target, profile in champions.references.items():
         if profile is None:
-            reports.append(
-                pd.DataFrame(
-                    [
-                        {
-                            "model": target,
-                            "column": "*",
-                            "psi": np.nan,
-                            "ks": np.nan,
-                            "ks_pvalue": np.nan,
-                            "status": "no_reference",
-                        }
-                    ]
-                )
-            )
+            row = dict(column="*", psi=np.nan, ks=np.nan, ks_pvalue=np.nan, status="no_reference")
+            reports.append(pd.DataFrame([row]).assign(model=target))
             continue
-        report = drift_report(profile, pdf, warn=warn, fail=fail)
-        reports.append(report.assign(model=target))
+        names = list(profile["columns"])
+        for start in range(0, len(names), _DRIFT_COLUMNS):
+            refs = {n: profile["columns"][n] for n in names[start : start + _DRIFT_COLUMNS]}
+            pdf = frame.select([n for n in refs if n in frame.columns]).to_pandas()
+            report = drift_report({**profile, "columns": refs}, pdf, warn=warn, fail=fail)
+            reports.append(report.assign(model=target))
     out = pd.concat(reports, ignore_index=True)
     return out[["model", "column", "psi", "ks", "ks_pvalue", "status"]]
+
+
+_DRIFT_COLUMNS = 8
