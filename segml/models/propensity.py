@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segml.errors import ConfigError, DataError, ModelNotFoundError
 from segml.labels import TARGETS
+from segml.models.treeshap import tree_contributions
 
 __all__ = ["NON_FEATURES", "PropensityModel", "feature_columns"]
 
@@ -75,8 +76,8 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         *,
         target: str = "purchase",
         n_estimators: int = 400,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
+        learning_rate: float = 0.1,
+        num_leaves: int = 15,
         min_child_samples: int = 50,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
@@ -249,11 +250,12 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         return np.column_stack([1 - p, p])
 
     def contributions(self, X: Any) -> NDArray[np.float64]:
-        """TreeSHAP contributions on the raw scale, one column per feature plus the base value."""
+        """Exact TreeSHAP contributions on the raw scale, one column per feature plus the base
+        value: LightGBM's ``pred_contrib``, evaluated once per distinct path pattern of each tree
+        (``segml.models.treeshap``), so equal to it at a fraction of the cost."""
         check_is_fitted(self, "booster_")
         M = self._matrix(_to_polars(X))
-        out = self.booster_.predict(M, num_iteration=self.best_iteration_, pred_contrib=True)
-        return np.asarray(out, dtype=np.float64)
+        return tree_contributions(self.booster_, M, num_iteration=self.best_iteration_)
 
     # ---------------------------------------------------------------- persisting
     def to_dict(self) -> dict[str, Any]:
