@@ -30,6 +30,11 @@ import numpy as np
 
 AS_OF = "2024-10-01"
 US_PER_DAY = 86_400_000_000
+# Polars divides a column by a constant by multiplying with the reciprocal, which differs from a
+# true division in the last bit for about a fifth of timestamps; segml's epoch days carry those
+# bits, and its gaps rounded to whole seconds can flip at a half second on them. pandas and
+# DuckDB multiply by the same reciprocal so that all four agree exactly.
+DAYS_PER_US = 1 / US_PER_DAY
 WINDOWS = (7, 30, 90, 365)  # FeatureBuilder defaults
 TOP_K = 8
 ENGAGEMENT_WINDOW = 90
@@ -344,6 +349,7 @@ def duckdb_features(store: Path, as_of: str = AS_OF) -> Any:
             as_of=as_of,
             cut=cut,
             statuses=_sql_list(RETURN_STATUSES),
+            days_per_us=repr(DAYS_PER_US),
         )
     )
     top = [r[0] for r in con.execute(_SQL_TOP.format(k=TOP_K)).fetchall()]
@@ -361,7 +367,7 @@ def _sql_list(values: tuple[str, ...] | list[str]) -> str:
 _SQL_ORDERS = """
 CREATE VIEW orders AS
 SELECT customer_id, order_id, category,
-       epoch_us(order_time)::DOUBLE / 86400000000 AS t,
+       epoch_us(order_time)::DOUBLE * {days_per_us} AS t,
        quantity * unit_price AS revenue,
        quantity < 0 OR coalesce(lower(status) IN ({statuses}), false) AS is_return
 FROM (
@@ -420,7 +426,7 @@ def _duckdb_query(store: Path, as_of: str, cut: str, names: dict[str, str]) -> s
     zeros = ",\n".join(f"coalesce({c}, 0)::DOUBLE AS {c}" for c in zero)
     return f"""
 WITH events AS NOT MATERIALIZED (
-    SELECT customer_id, epoch_us(event_time)::DOUBLE / 86400000000 AS t, event_type, category,
+    SELECT customer_id, epoch_us(event_time)::DOUBLE * {DAYS_PER_US!r} AS t, event_type, category,
            session_id
     FROM read_parquet('{_files(store, "events")}')
     WHERE customer_id IS NOT NULL AND event_time < TIMESTAMP '{as_of}'
@@ -548,7 +554,7 @@ SELECT
     coalesce(email_consent, false)::DOUBLE AS attr__email_consent,
     coalesce(sms_consent, false)::DOUBLE AS attr__sms_consent,
     CASE WHEN signup_time < TIMESTAMP '{as_of}'
-         THEN {cut} - epoch_us(signup_time)::DOUBLE / 86400000000 END
+         THEN {cut} - epoch_us(signup_time)::DOUBLE * {DAYS_PER_US!r} END
         AS attr__signup_tenure_days
 FROM known
 LEFT JOIN rfm USING (customer_id)
@@ -628,7 +634,7 @@ def pandas_features(store: Path, as_of: str = AS_OF) -> Any:
 
 
 def _pandas_days(ts: Any) -> Any:
-    return ts.to_numpy().astype("datetime64[us]").astype(np.int64) / US_PER_DAY
+    return ts.to_numpy().astype("datetime64[us]").astype(np.int64) * DAYS_PER_US
 
 
 def _pandas_rfm(bought: Any, cut: float) -> Any:
@@ -787,7 +793,7 @@ def _pandas_attributes(c: Any, cut: float, as_of: str) -> Any:
     for col in ("email_consent", "sms_consent"):
         out[f"attr__{col}"] = c[col].eq(True).astype(float)  # missing means no consent
     signup = c["signup_time"]
-    tenure = cut - signup.dt.as_unit("us").astype("int64") / US_PER_DAY
+    tenure = cut - signup.dt.as_unit("us").astype("int64") * DAYS_PER_US
     out["attr__signup_tenure_days"] = tenure.where(signup < pd.Timestamp(as_of))
     return out
 

@@ -18,6 +18,7 @@ import narwhals.stable.v2 as nw
 import polars as pl
 
 from segml.errors import DataError
+from segml.io import scratch_path
 
 __all__ = [
     "Backend",
@@ -26,9 +27,11 @@ __all__ = [
     "collect",
     "frame_kind",
     "is_spark",
+    "materialise",
     "parse_as_of",
     "parse_float",
     "parse_time_days",
+    "stage",
     "to_lazy",
     "to_native",
 ]
@@ -217,6 +220,38 @@ def collect(lf: nw.LazyFrame[Any] | nw.DataFrame[Any]) -> pl.DataFrame:
     if is_spark(native):
         return pl.from_arrow(native.toArrow())  # type: ignore[return-value]
     return native.collect(engine="streaming")
+
+
+def materialise(frames: list[nw.LazyFrame[Any]]) -> list[nw.LazyFrame[Any]]:
+    """Compute several queries at once and return them as lazy frames over the results.
+
+    On Polars, one streaming ``collect_all`` shares the scans the queries have in common; use it
+    for small results (per-customer aggregates) that later queries join. Spark plans stay lazy:
+    Spark optimises and distributes the whole plan itself.
+    """
+    natives = [f.to_native() for f in frames]
+    if not natives or any(is_spark(n) for n in natives):
+        return frames
+    done = pl.collect_all(natives, engine="streaming")
+    return [nw.from_native(df.lazy()) for df in done]
+
+
+def stage(
+    lf: nw.LazyFrame[Any], queries: list[nw.LazyFrame[Any]]
+) -> tuple[nw.LazyFrame[Any], list[pl.DataFrame]]:
+    """Compute ``lf`` once, with ``queries`` over the same inputs in the same read.
+
+    On Polars ``lf`` is streamed to an Arrow IPC file in the scratch folder and read back
+    lazily, so later queries start from the computed table (out of core, without repeating
+    its work); the queries' results are returned. Spark keeps ``lf`` lazy.
+    """
+    native = lf.to_native()
+    if is_spark(native):
+        return lf, [collect(q) for q in queries]
+    path = scratch_path(".arrow")
+    sink = native.sink_ipc(path, lazy=True)
+    done = pl.collect_all([sink, *[q.to_native() for q in queries]], engine="streaming")
+    return nw.from_native(pl.scan_ipc(path)), list(done[1:])
 
 
 def to_native(result: pl.DataFrame, lf: nw.LazyFrame[Any] | None, kind: str) -> Any:

@@ -8,6 +8,7 @@ leaves the previous output untouched.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
@@ -157,6 +158,24 @@ def _guess_format(path: Path) -> str:
         f"cannot tell the format of {str(path)!r} from its name; set format: csv or "
         "format: parquet for this table in the config."
     )
+
+
+_SCRATCH: list[Path] = []
+
+
+def scratch_path(suffix: str) -> Path:
+    """A new file name in this process's scratch folder (under ``TMPDIR``).
+
+    Intermediate tables spilled out of memory live there; the folder is removed when the
+    process exits.
+    """
+    if not _SCRATCH:
+        folder = Path(tempfile.mkdtemp(prefix="segml-scratch-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _SCRATCH.append(folder)
+    fd, name = tempfile.mkstemp(suffix=suffix, dir=_SCRATCH[0])
+    os.close(fd)
+    return Path(name)
 
 
 @contextlib.contextmanager

@@ -144,7 +144,8 @@ def label_plan(
         "lapse": nw.when(bought).then(0.0).otherwise(1.0),
         "value": nw.col("_revenue").fill_null(0.0).cast(nw.Float64),
     }[target]
-    return joined.select("customer_id", label.alias("label")).sort("customer_id")
+    ids = nw.col("customer_id").cast(nw.String)  # integer ids stay integers in prepared data
+    return joined.select(ids, label.alias("label")).sort("customer_id")
 
 
 def make_labels(

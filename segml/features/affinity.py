@@ -16,7 +16,13 @@ import narwhals.stable.v2 as nw
 from segml.engine import collect
 from segml.features._expr import MONEY, count_if, exact_sum, fixed, safe_div, slug
 
-__all__ = ["affinity_finish", "affinity_frames", "category_columns", "learn_categories"]
+__all__ = [
+    "affinity_finish",
+    "affinity_frames",
+    "affinity_view_aggs",
+    "category_columns",
+    "learn_categories",
+]
 
 
 def _purchases(orders: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]:
@@ -59,12 +65,9 @@ def category_columns(categories: Sequence[str]) -> dict[str, str]:
 
 
 def affinity_frames(
-    orders: nw.LazyFrame[Any],
-    events: nw.LazyFrame[Any] | None,
-    cut: float,
-    *,
-    categories: Sequence[str],
+    orders: nw.LazyFrame[Any], cut: float, *, categories: Sequence[str]
 ) -> list[nw.LazyFrame[Any]]:
+    """Spend per category, entropy and categories bought, from purchases before ``cut``."""
     cols = category_columns(categories)
     frames = []
     if "category" in orders.collect_schema().names():
@@ -91,15 +94,19 @@ def affinity_frames(
                 ],
             )
         )
-    if events is not None and "category" in events.collect_schema().names() and cols:
-        views = events.filter((nw.col("t") < cut) & (nw.col("event_type") == "product_view"))
-        frames.append(
-            views.group_by("customer_id").agg(
-                nw.len().alias("_views_total"),
-                *[count_if(nw.col("category") == c).alias(f"_views_{s}") for c, s in cols.items()],
-            )
-        )
     return frames
+
+
+def affinity_view_aggs(categories: Sequence[str]) -> list[nw.Expr]:
+    """Aggregations over a customer's events before the cutoff: product views per category."""
+    view = nw.col("event_type") == "product_view"
+    return [
+        count_if(view).alias("_views_total"),
+        *[
+            count_if(view & (nw.col("category") == c)).alias(f"_views_{s}")
+            for c, s in category_columns(categories).items()
+        ],
+    ]
 
 
 def affinity_finish(

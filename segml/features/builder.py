@@ -10,12 +10,17 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from segml.config import Config, DataConfig
-from segml.engine import collect, to_native
+from segml.engine import collect, materialise, to_native
 from segml.errors import DataError
-from segml.features.affinity import affinity_finish, affinity_frames, learn_categories
+from segml.features.affinity import (
+    affinity_finish,
+    affinity_frames,
+    affinity_view_aggs,
+    learn_categories,
+)
 from segml.features.attributes import attribute_finish, attribute_frames
-from segml.features.engagement import engagement_finish, engagement_frames
-from segml.features.intent import intent_finish, intent_frames
+from segml.features.engagement import engagement_aggs, engagement_finish, engagement_frames
+from segml.features.intent import intent_aggs, intent_finish, last_purchase
 from segml.features.rfm import rfm_finish, rfm_frames
 from segml.schema import ShopData, prepare
 
@@ -27,9 +32,16 @@ def known_customers(shop: ShopData, cut: float) -> nw.LazyFrame[Any]:
     parts = [shop.orders.filter(nw.col("t") < cut).select("customer_id")]
     if shop.events is not None:
         parts.append(shop.events.filter(nw.col("t") < cut).select("customer_id"))
-    if shop.customers is not None and "signup_t" in shop.customers.collect_schema().names():
-        parts.append(shop.customers.filter(nw.col("signup_t") < cut).select("customer_id"))
+    signed_up = _signed_up(shop, cut)
+    if signed_up is not None:
+        parts.append(signed_up)
     return nw.concat(parts, how="vertical").unique()
+
+
+def _signed_up(shop: ShopData, cut: float) -> nw.LazyFrame[Any] | None:
+    if shop.customers is None or "signup_t" not in shop.customers.collect_schema().names():
+        return None
+    return shop.customers.filter(nw.col("signup_t") < cut).select("customer_id")
 
 
 class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
@@ -91,7 +103,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             )
         cut = shop.check_cutoff(as_of)
         self.quality_ = shop.quality
-        plan = self._plan(shop, cut).sort("customer_id")
+        plan = self._plan(shop, cut, run=True).sort("customer_id")
         if shop.kind == "spark":
             return plan.to_native()
         return to_native(collect(plan), plan, shop.kind)
@@ -117,13 +129,20 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
                     f"[1, inf). Got {value!r} instead."
                 )
 
-    def _plan(self, shop: ShopData, cut: float) -> nw.LazyFrame[Any]:
+    def _plan(self, shop: ShopData, cut: float, *, run: bool = False) -> nw.LazyFrame[Any]:
+        """The feature table as a plan over the per-customer aggregates.
+
+        With ``run``, the aggregates are computed first, all in one go (on Polars: one
+        ``collect_all`` that shares the scans), and the plan joins the small results; the
+        customers known at the cutoff are those with a row in an aggregate that sees every
+        order or event before it, or who signed up before it.
+        """
         windows = sorted(set(self.windows_days))
-        frames = rfm_frames(shop.orders, cut, windows_days=windows)
         finish = rfm_finish(windows_days=windows)
+        whole = rfm_frames(shop.orders, cut, windows_days=windows)  # every order before cut
+        parts = affinity_frames(shop.orders, cut, categories=self.categories_)
         has_spend = "category" in shop.orders.collect_schema().names()
         has_views = shop.events is not None and "category" in shop.events.collect_schema().names()
-        frames += affinity_frames(shop.orders, shop.events, cut, categories=self.categories_)
         finish += affinity_finish(
             categories=self.categories_,
             has_spend=has_spend,
@@ -131,16 +150,31 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         )
         if shop.events is not None:
             ew, iw = self.engagement_window_days, self.intent_window_days
-            frames += engagement_frames(shop.events, cut, window=ew)
-            frames += intent_frames(shop.events, shop.orders, cut, window=iw)
+            past = shop.events.filter(nw.col("t") < cut)
+            bought = last_purchase(shop.orders, shop.events, cut)
+            if run:
+                bought = materialise([bought])[0]
+            aggs = engagement_aggs(cut, window=ew) + intent_aggs(cut, window=iw)
+            if has_views and self.categories_:
+                aggs += affinity_view_aggs(self.categories_)
+            per_event = past.join(bought, on="customer_id", how="left")
+            whole.append(per_event.group_by("customer_id").agg(*aggs))
+            parts += engagement_frames(past, cut, window=ew)
             finish += engagement_finish(cut, window=ew) + intent_finish(cut, window=iw)
+        signed_up = _signed_up(shop, cut)
+        if signed_up is not None:
+            whole.append(signed_up)
         if shop.customers is not None:
-            frames += attribute_frames(shop.customers, cut)
+            parts += attribute_frames(shop.customers, cut)
             finish += attribute_finish(shop.customers)
-        plan = known_customers(shop, cut)
-        for frame in frames:
-            plan = plan.join(frame, on="customer_id", how="left")
-        return plan.select("customer_id", *finish)
+        if run:
+            done = materialise(whole + parts)
+            whole, parts = done[: len(whole)], done[len(whole) :]
+        plan = nw.concat([f.select("customer_id") for f in whole], how="vertical").unique()
+        for frame in whole + parts:
+            if frame.collect_schema().names() != ["customer_id"]:
+                plan = plan.join(frame, on="customer_id", how="left")
+        return plan.select(nw.col("customer_id").cast(nw.String), *finish)
 
 
 def build_features(

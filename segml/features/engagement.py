@@ -8,7 +8,7 @@ import narwhals.stable.v2 as nw
 
 from segml.features._expr import count_if, safe_div
 
-__all__ = ["engagement_finish", "engagement_frames"]
+__all__ = ["engagement_aggs", "engagement_finish", "engagement_frames"]
 
 _CONTACTS = ("email_open", "email_click", "sms_click", "ad_click")
 _COUNTS = {
@@ -19,16 +19,11 @@ _COUNTS = {
 }
 
 
-def engagement_frames(
-    events: nw.LazyFrame[Any], cut: float, *, window: int
-) -> list[nw.LazyFrame[Any]]:
-    past = events.filter(nw.col("t") < cut)
+def engagement_aggs(cut: float, *, window: int) -> list[nw.Expr]:
+    """Aggregations over a customer's events before ``cut`` (one group_by with the others)."""
     recent = nw.col("t") >= cut - window
     etype = nw.col("event_type")
-    has_session = "session_id" in events.collect_schema().names()
-    day = nw.col("t").floor()
-    session = nw.col("session_id").fill_null(day.cast(nw.String)) if has_session else day
-    agg = past.group_by("customer_id").agg(
+    return [
         *[
             count_if(recent & (etype == e)).alias(f"engagement__{k}_{window}d")
             for k, e in _COUNTS.items()
@@ -40,15 +35,39 @@ def engagement_frames(
         .otherwise(None)
         .max()
         .alias("_last_contact"),
-    )
-    in_window = past.filter(recent)
-    days = in_window.group_by("customer_id").agg(day.n_unique().alias("_active_days"))
-    sessions = (
-        in_window.filter(~etype.is_in(_CONTACTS))
-        .group_by("customer_id")
-        .agg(session.n_unique().alias("_sessions"))
-    )
-    return [agg, days, sessions]
+    ]
+
+
+def engagement_frames(
+    past: nw.LazyFrame[Any], cut: float, *, window: int
+) -> list[nw.LazyFrame[Any]]:
+    """Active days and sessions in the window, counted from distinct (customer, key) pairs.
+
+    ``past`` is the events before ``cut``. A session is its id or, for events without one, the
+    day they happened on. Distinct pairs stream; ``n_unique`` inside a group_by would hold every
+    event of the window in memory.
+    """
+    day = nw.col("t").floor().alias("_key")
+    in_window = past.filter(nw.col("t") >= cut - window)
+    web = in_window.filter(~nw.col("event_type").is_in(_CONTACTS))
+    if "session_id" in past.collect_schema().names():
+        keyed = web.filter(~nw.col("session_id").is_null())
+        unkeyed = web.filter(nw.col("session_id").is_null())
+        sessions = [_distinct(keyed, nw.col("session_id").alias("_key"), "_n")]
+        sessions.append(_distinct(unkeyed, day, "_n"))
+        session_counts = (
+            nw.concat(sessions, how="vertical")
+            .group_by("customer_id")
+            .agg(nw.col("_n").sum().alias("_sessions"))
+        )
+    else:
+        session_counts = _distinct(web, day, "_sessions")
+    return [_distinct(in_window, day, "_active_days"), session_counts]
+
+
+def _distinct(frame: nw.LazyFrame[Any], key: nw.Expr, name: str) -> nw.LazyFrame[Any]:
+    pairs = frame.select("customer_id", key).unique()
+    return pairs.group_by("customer_id").agg(nw.len().alias(name))
 
 
 def engagement_finish(cut: float, *, window: int) -> list[nw.Expr]:

@@ -12,7 +12,7 @@ import narwhals.stable.v2 as nw
 
 from segml.features._expr import count_if
 
-__all__ = ["intent_finish", "intent_frames"]
+__all__ = ["intent_aggs", "intent_finish", "last_purchase"]
 
 _WINDOWED = {"product_views": "product_view", "cart_adds": "add_to_cart", "searches": "search"}
 
@@ -21,39 +21,30 @@ def intent_windows(window: int) -> list[int]:
     return sorted({7, window})
 
 
-def intent_frames(
-    events: nw.LazyFrame[Any], orders: nw.LazyFrame[Any], cut: float, *, window: int
-) -> list[nw.LazyFrame[Any]]:
-    past = events.filter(nw.col("t") < cut)
-    last_order = (
-        orders.filter((nw.col("t") < cut) & ~nw.col("is_return"))
+def last_purchase(
+    orders: nw.LazyFrame[Any], events: nw.LazyFrame[Any], cut: float
+) -> nw.LazyFrame[Any]:
+    """Per customer, the later of the last purchase order and the last purchase event."""
+    bought = orders.filter((nw.col("t") < cut) & ~nw.col("is_return")).select("customer_id", "t")
+    tracked = events.filter((nw.col("t") < cut) & (nw.col("event_type") == "purchase"))
+    return (
+        nw.concat([bought, tracked.select("customer_id", "t")], how="vertical")
         .group_by("customer_id")
-        .agg(nw.col("t").max().alias("_last_order"))
+        .agg(nw.col("t").max().alias("_last_purchase"))
     )
+
+
+def intent_aggs(cut: float, *, window: int) -> list[nw.Expr]:
+    """Aggregations over a customer's events before ``cut``, each joined to its
+    ``_last_purchase`` (null when the customer never bought)."""
     etype = nw.col("event_type")
-    last_event_purchase = (
-        past.filter(etype == "purchase")
-        .group_by("customer_id")
-        .agg(nw.col("t").max().alias("_last_purchase_event"))
-    )
-    marked = (
-        past.filter(etype.is_in(["product_view", "add_to_cart", "begin_checkout", "search"]))
-        .join(last_order, on="customer_id", how="left")
-        .join(last_event_purchase, on="customer_id", how="left")
-        .with_columns(
-            nw.max_horizontal(
-                nw.col("_last_order").fill_null(-1e9),
-                nw.col("_last_purchase_event").fill_null(-1e9),
-            ).alias("_last_purchase")
-        )
-    )
-    after = nw.col("t") > nw.col("_last_purchase")
+    after = nw.col("t") > nw.col("_last_purchase").fill_null(-1e9)
     windowed = [
         count_if((nw.col("t") >= cut - w) & (etype == e)).alias(f"intent__{k}_{w}d")
         for w in intent_windows(window)
         for k, e in _WINDOWED.items()
     ]
-    agg = marked.group_by("customer_id").agg(
+    return [
         *windowed,
         count_if(after & (etype == "product_view")).alias("intent__views_since_purchase"),
         count_if(after & (etype == "add_to_cart")).alias("intent__cart_adds_since_purchase"),
@@ -64,8 +55,7 @@ def intent_frames(
         .otherwise(None)
         .max()
         .alias("_last_view"),
-    )
-    return [agg]
+    ]
 
 
 def intent_finish(cut: float, *, window: int) -> list[nw.Expr]:

@@ -75,7 +75,11 @@ def rfm_summary(
             ((end - nw.col("_first").min()) / size).alias("T"),
             _repeat_mean().alias("monetary_value"),
         )
-        .with_columns(nw.col("frequency").cast(nw.Float64), nw.col("monetary_value").fill_null(0.0))
+        .with_columns(
+            nw.col("customer_id").cast(nw.String),  # integer ids stay integers in prepared data
+            nw.col("frequency").cast(nw.Float64),
+            nw.col("monetary_value").fill_null(0.0),
+        )
         .sort("customer_id")
     )
     if shop.kind == "spark":

@@ -16,6 +16,7 @@ from segml.io import scan_table
 from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TABLES, TableSpec
 from segml.schema.prepare import prepare_customers, prepare_events, prepare_orders
 from segml.schema.quality import QualityReport
+from segml.schema.text import integer_ids
 
 __all__ = [
     "CUSTOMERS",
@@ -101,12 +102,18 @@ def prepare(data: Any, *, config: Config | DataConfig | None = None) -> ShopData
     kind = frame_kind(raw["orders"])
     lazy = {n: _open(v, n, dcfg) for n, v in raw.items() if v is not None}
     report = QualityReport()
+    events_cfg, customers_cfg = dcfg.events or EventsConfig(), dcfg.customers or CustomersConfig()
+    mappings = {"orders": dcfg.orders, "events": events_cfg, "customers": customers_cfg}
+    ids = integer_ids(
+        [lf.collect_schema() for lf in lazy.values()],
+        [mappings[n].columns.get("customer_id", "customer_id") for n in lazy],
+    )
     shop = ShopData(
-        orders=prepare_orders(lazy["orders"], dcfg.orders, report),
-        events=prepare_events(lazy["events"], dcfg.events or EventsConfig(), report)
+        orders=prepare_orders(lazy["orders"], dcfg.orders, report, int_ids=ids),
+        events=prepare_events(lazy["events"], events_cfg, report, int_ids=ids)
         if "events" in lazy
         else None,
-        customers=prepare_customers(lazy["customers"], dcfg.customers or CustomersConfig(), report)
+        customers=prepare_customers(lazy["customers"], customers_cfg, report, int_ids=ids)
         if "customers" in lazy
         else None,
         kind="pandas" if kind == "path" else kind,

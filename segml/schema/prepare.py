@@ -27,10 +27,11 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.config import CustomersConfig, EventsConfig, OrdersConfig
-from segml.engine import collect, parse_float, parse_time_days
+from segml.engine import collect, materialise, parse_float, parse_time_days, stage
 from segml.errors import DataError, example_values
 from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TableSpec
 from segml.schema.quality import QualityReport
+from segml.schema.text import TextPlan
 
 __all__ = ["prepare_customers", "prepare_events", "prepare_orders"]
 
@@ -67,17 +68,6 @@ def map_columns(
     return lf.select(*exprs, *extra)
 
 
-def _text(lf: nw.LazyFrame[Any], columns: list[str]) -> nw.LazyFrame[Any]:
-    """Text columns as trimmed strings; empty strings become null; '123.0' ids become '123'."""
-    exprs = []
-    for c in columns:
-        s = nw.col(c).cast(nw.String).str.strip_chars()
-        if c == "customer_id":
-            s = s.str.replace_all(r"^(\d+)\.0+$", "$1")
-        exprs.append(nw.when(s == "").then(None).otherwise(s).alias(c))
-    return lf.with_columns(*exprs) if exprs else lf
-
-
 def _raise_unparseable(
     lf: nw.LazyFrame[Any], spec: TableSpec, column: str, bad: nw.Expr, n_bad: int, n: int, what: str
 ) -> None:
@@ -94,14 +84,15 @@ def _parse(
     lf: nw.LazyFrame[Any],
     spec: TableSpec,
     report: QualityReport,
+    text: TextPlan,
     time_as: str = "t",
     extra: dict[str, nw.Expr] | None = None,
 ) -> tuple[nw.LazyFrame[Any], dict[str, int]]:
     """Parse times and numbers; raise on any unparseable value; return the counts.
 
     The first time column becomes ``time_as`` (epoch days); the others keep their names.
-    ``extra`` counts (over the unparsed columns) are computed in the same pass as the checks,
-    so validating a table reads it once.
+    ``extra`` counts (over the unparsed columns) and the text checks run in the same pass as
+    the parse checks, so validating a table reads it once; ``text`` learns what it needs.
     """
     schema = lf.collect_schema()
     names = schema.names()
@@ -111,15 +102,17 @@ def _parse(
         lf = parse_time_days(lf, c, f"{c}__days")
     for c in numbers:
         lf = parse_float(lf, c, f"{c}__num")
-    checks = {"n": nw.len(), **(extra or {})}
-    text = {c for c in times + numbers if schema[c] == nw.String}
+    checks = {"n": nw.len(), **text.checks(), **(extra or {})}
+    textual = {c for c in times + numbers if schema[c] == nw.String}
     for c in times:
-        checks[f"{c}__bad"] = _bad(c, f"{c}__days", c in text).sum()
-        if c in text:
+        checks[f"{c}__bad"] = _bad(c, f"{c}__days", c in textual).sum()
+        if c in textual:
             checks[f"{c}__tz"] = nw.col(c).str.contains(_OFFSET).cast(nw.Int64).sum()
     for c in numbers:
-        checks[f"{c}__bad"] = _bad(c, f"{c}__num", c in text).sum()
-    counts = collect(lf.select(**checks)).row(0, named=True)
+        checks[f"{c}__bad"] = _bad(c, f"{c}__num", c in textual).sum()
+    results = [collect(q) for q in materialise([lf.select(**checks), *text.queries(lf)])]
+    counts = results[0].row(0, named=True)
+    text.learn(counts, results[1:])
     n = int(counts["n"])
     if n == 0:
         raise DataError(f"{spec.name} is empty (0 rows); point data.{spec.name}.path at the data.")
@@ -127,7 +120,7 @@ def _parse(
         if counts[f"{c}__bad"]:
             suffix = "__days" if c in times else "__num"
             what = "parseable timestamps" if c in times else "numbers"
-            bad = _bad(c, c + suffix, c in text)
+            bad = _bad(c, c + suffix, c in textual)
             _raise_unparseable(lf, spec, c, bad, counts[f"{c}__bad"], n, what)
         if counts.get(f"{c}__tz"):
             report.add(spec.name, f"{c}_offsets_to_utc", counts[f"{c}__tz"], "converted to UTC")
@@ -161,7 +154,7 @@ def _derive_category(lf: nw.LazyFrame[Any], cfg: OrdersConfig) -> nw.LazyFrame[A
 
 
 def prepare_orders(
-    raw: nw.LazyFrame[Any], cfg: OrdersConfig, report: QualityReport
+    raw: nw.LazyFrame[Any], cfg: OrdersConfig, report: QualityReport, *, int_ids: bool = False
 ) -> nw.LazyFrame[Any]:
     """Orders in canonical form: customer_id, order_id, t (epoch days), revenue, is_return, ..."""
     keep = (cfg.category_rules.source,) if cfg.category_rules else ()
@@ -172,28 +165,38 @@ def prepare_orders(
             f"orders needs either a revenue column or both quantity and unit_price; found "
             f"{names}. Map them under data.orders.columns, e.g. revenue: total_amount."
         )
-    lf = _derive_category(_text(lf, [c for c in ORDERS.text_columns if c in names]), cfg)
-    lf, parsed = _parse(lf, ORDERS, report)
+    text = TextPlan(lf.collect_schema(), _present(ORDERS.text_columns, names), int_ids=int_ids)
+    lf, parsed = _parse(lf, ORDERS, report, text)
+    lf = _derive_category(text.apply(lf), cfg)
     n = parsed["n"]
-    names = lf.collect_schema().names()
+    schema = lf.collect_schema()
+    names = schema.names()
     if "revenue" not in names:
         lf = lf.with_columns((nw.col("quantity") * nw.col("unit_price")).alias("revenue"))
     lf = lf.with_columns(
-        _is_return(cfg, names).alias("is_return"), _bad_price(names).alias("_bad_price")
+        _is_return(cfg, schema).alias("is_return"), _bad_price(names).alias("_bad_price")
     )
     nonprod = (
-        nw.col("product_id").is_in(cfg.non_product_ids) if "product_id" in names else nw.lit(False)
+        _as_text("product_id", schema).is_in(cfg.non_product_ids)
+        if "product_id" in names and cfg.non_product_ids
+        else nw.lit(False)
     )
     lf = lf.with_columns(nonprod.fill_null(False).alias("_non_product"))
-    counts = collect(
-        lf.select(
-            guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
-            returns=nw.col("is_return").cast(nw.Int64).sum(),
-            bad_price=(nw.col("_bad_price") & ~nw.col("_non_product")).cast(nw.Int64).sum(),
-            non_product=nw.col("_non_product").cast(nw.Int64).sum(),
-        )
-    ).row(0, named=True)
-    n_unique = collect(lf.unique().select(nw.len())).item()
+    kept = ~nw.col("customer_id").is_null() & ~nw.col("_non_product") & ~nw.col("_bad_price")
+    clean, (checks, unique) = stage(
+        lf.unique().filter(kept).drop("_non_product", "_bad_price"),
+        [
+            lf.select(
+                guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
+                returns=nw.col("is_return").cast(nw.Int64).sum(),
+                bad_price=(nw.col("_bad_price") & ~nw.col("_non_product")).cast(nw.Int64).sum(),
+                non_product=nw.col("_non_product").cast(nw.Int64).sum(),
+            ),
+            lf.unique().select(nw.len()),
+        ],
+    )
+    counts = checks.row(0, named=True)
+    n_unique = unique.item()
     report.add("orders", "rows", n, "read")
     report.add("orders", "guest_rows", counts["guest"], "dropped: no customer id")
     report.add("orders", "duplicate_rows", n - n_unique, "dropped: exact duplicate of another row")
@@ -202,13 +205,20 @@ def prepare_orders(
     )
     report.add("orders", "bad_price_rows", counts["bad_price"], "dropped: zero or negative price")
     report.add("orders", "return_rows", counts["returns"], "kept as returns, not purchases")
-    clean = lf.unique().filter(
-        ~nw.col("customer_id").is_null() & ~nw.col("_non_product") & ~nw.col("_bad_price")
-    )
-    return clean.drop("_non_product", "_bad_price")
+    return clean
 
 
-def _is_return(cfg: OrdersConfig, names: list[str]) -> nw.Expr:
+def _present(columns: tuple[str, ...], names: list[str]) -> list[str]:
+    return [c for c in columns if c in names]
+
+
+def _as_text(column: str, schema: Any) -> nw.Expr:
+    col = nw.col(column)
+    return col if schema[column] == nw.String else col.cast(nw.String)
+
+
+def _is_return(cfg: OrdersConfig, schema: Any) -> nw.Expr:
+    names = schema.names()
     expr = nw.col("revenue") < 0
     if "quantity" in names:
         expr = expr | (nw.col("quantity") < 0)
@@ -217,7 +227,8 @@ def _is_return(cfg: OrdersConfig, names: list[str]) -> nw.Expr:
             False
         )
     if cfg.return_order_prefix:
-        expr = expr | nw.col("order_id").str.starts_with(cfg.return_order_prefix).fill_null(False)
+        prefixed = _as_text("order_id", schema).str.starts_with(cfg.return_order_prefix)
+        expr = expr | prefixed.fill_null(False)
     return expr.fill_null(False)
 
 
@@ -228,33 +239,32 @@ def _bad_price(names: list[str]) -> nw.Expr:
 
 
 def prepare_events(
-    raw: nw.LazyFrame[Any], cfg: EventsConfig, report: QualityReport
+    raw: nw.LazyFrame[Any], cfg: EventsConfig, report: QualityReport, *, int_ids: bool = False
 ) -> nw.LazyFrame[Any]:
     """Events in canonical form: customer_id, t (epoch days), event_type (lower case), ..."""
     lf = map_columns(raw, EVENTS, cfg.columns)
     names = lf.collect_schema().names()
-    lf = _text(lf, [c for c in EVENTS.text_columns if c in names])
-    lf = lf.with_columns(nw.col("event_type").str.to_lowercase())
-    extra = {
-        "guest": nw.col("customer_id").is_null().cast(nw.Int64).sum(),
-        "unknown": (~nw.col("event_type").is_in(EVENT_TYPES)).fill_null(True).cast(nw.Int64).sum(),
-    }
-    lf, counts = _parse(lf, EVENTS, report, extra=extra)
-    n = counts["n"]
-    report.add("events", "rows", n, "read")
+    text = TextPlan(lf.collect_schema(), _present(EVENTS.text_columns, names), int_ids=int_ids)
+    guest = text.clean("customer_id").is_null().cast(nw.Int64).sum()
+    lf, counts = _parse(lf, EVENTS, report, text, extra={"guest": guest})
+    lf = text.apply(lf)
+    unknown = text.count("event_type", lambda v: v not in EVENT_TYPES)
+    report.add("events", "rows", counts["n"], "read")
     report.add("events", "guest_rows", counts["guest"], "dropped: no customer id")
-    report.add("events", "unknown_event_type_rows", counts["unknown"], "kept, used by no feature")
+    report.add("events", "unknown_event_type_rows", unknown, "kept, used by no feature")
     return lf.filter(~nw.col("customer_id").is_null())
 
 
 def prepare_customers(
-    raw: nw.LazyFrame[Any], cfg: CustomersConfig, report: QualityReport
+    raw: nw.LazyFrame[Any], cfg: CustomersConfig, report: QualityReport, *, int_ids: bool = False
 ) -> nw.LazyFrame[Any]:
     """Customers in canonical form: customer_id, signup_t (epoch days), attributes, consent."""
     lf = map_columns(raw, CUSTOMERS, cfg.columns)
     names = lf.collect_schema().names()
-    lf = _text(lf, [c for c in CUSTOMERS.text_columns if c in names])
-    lf, parsed = _parse(lf, CUSTOMERS, report, time_as="signup_t")
+    columns = _present(CUSTOMERS.text_columns, names)
+    text = TextPlan(lf.collect_schema(), columns, int_ids=int_ids)
+    lf, parsed = _parse(lf, CUSTOMERS, report, text, time_as="signup_t")
+    lf = text.apply(lf)
     n = parsed["n"]
     for flag in (c for c in CUSTOMERS.flag_columns if c in names):
         lf = _parse_flag(lf, flag, n)
