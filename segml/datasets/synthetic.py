@@ -16,84 +16,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.datasets._events import _events
+from segml.datasets._world import (
+    _COUNTRIES,
+    _MEDIAN_PRICE,
+    _MINUTE,
+    _P,
+    _PER_CATEGORY,
+    _STATUS,
+    _TASTE,
+    CATEGORIES,
+    CHANNELS,
+    LATENT_TYPES,
+    Arr,
+    Cols,
+    Rng,
+    _expand,
+    _pick,
+    _poisson_times,
+    _products,
+    _season,
+    _time_of_day,
+    _World,
+)
 from segml.schema.contract import EVENT_TYPES
 
 __all__ = ["CATEGORIES", "CHANNELS", "LATENT_TYPES", "Shop", "make_shop"]
-
-LATENT_TYPES = (
-    "loyal_high_value", "regular", "bargain_hunter", "one_time", "window_shopper", "lapsing",
-)  # fmt: skip
-CATEGORIES = (
-    "home_decor", "kitchen", "fashion", "beauty", "electronics",
-    "toys", "garden", "stationery", "sports", "books",
-)  # fmt: skip
-CHANNELS = ("organic", "direct", "paid_search", "social", "email", "sms")
-_PAGE, _VIEW, _SEARCH, _CART, _CHECKOUT, _PURCHASE, _OPEN, _EMAIL_CLICK, _SMS_CLICK, _AD_CLICK = (
-    EVENT_TYPES.index(name) for name in (
-        "page_view", "product_view", "search", "add_to_cart", "begin_checkout",
-        "purchase", "email_open", "email_click", "sms_click", "ad_click",
-    )
-)  # fmt: skip
-_PAID, _SOCIAL, _EMAIL, _SMS = (
-    CHANNELS.index(c) for c in ("paid_search", "social", "email", "sms")
-)
-
-# One value per latent type, in LATENT_TYPES order; rates are per day.
-_TYPE = {
-    "share": (0.10, 0.24, 0.16, 0.20, 0.14, 0.16),
-    "first_order": (1, 1, 1, 1, 0, 1),  # buys within days of signing up
-    "order_rate": (1 / 25, 1 / 60, 1 / 45, 0.0, 0.0, 1 / 25),  # repeat orders while alive
-    "lifetime_days": (2000, 700, 500, 0, 400, 110),  # mean time from first order to dropout
-    "lines": (2.2, 1.6, 2.0, 1.3, 1.0, 1.6),  # mean lines per order
-    "extra_qty": (0.3, 0.2, 0.9, 0.1, 0.0, 0.2),  # quantity per line is 1 + Poisson(this)
-    "price_tilt": (1.5, 0.0, -1.5, 0.3, 0.0, 0.0),  # > 0 prefers dearer products
-    "season_amp": (0.6, 0.8, 2.0, 1.0, 0.6, 0.8),  # strength of the Nov/Dec peak
-    "email_consent": (0.90, 0.75, 0.60, 0.35, 0.55, 0.65),
-    "sms_consent": (0.35, 0.25, 0.80, 0.15, 0.20, 0.30),
-    "email_open": (0.55, 0.30, 0.12, 0.06, 0.25, 0.30),  # per weekly email while alive
-    "email_click": (0.30, 0.20, 0.30, 0.10, 0.35, 0.20),  # given an open
-    "sms_click": (0.04, 0.04, 0.20, 0.02, 0.05, 0.06),  # per fortnightly SMS while alive
-    "ad_rate": (0.002, 0.004, 0.015, 0.01, 0.012, 0.006),
-    "browse_rate": (0.04, 0.025, 0.03, 0.015, 0.08, 0.04),  # sessions while alive
-    "dead_browse": (0.10, 0.10, 0.10, 0.30, 0.20, 0.10),  # share of browsing kept after dropout
-    "return_prob": (0.03, 0.04, 0.08, 0.05, 0.0, 0.05),  # per order line (dirt only)
-}
-_P = {key: np.asarray(values, dtype=float) for key, values in _TYPE.items()}
-# Category taste per type (rows) over CATEGORIES (columns); each customer varies around it.
-_TASTE = np.array([
-    [6, 1, 1, 5, 1, 0.5, 1, 0.5, 0.5, 1],
-    [1, 6, 0.5, 1, 0.5, 0.5, 1, 1, 0.5, 5],
-    [0.5, 1, 6, 1, 1, 5, 0.5, 0.5, 1, 0.5],
-    [0.5, 0.5, 1, 0.5, 6, 1, 0.5, 5, 1, 0.5],
-    [1, 0.5, 5, 5, 1, 0.5, 0.5, 0.5, 1, 0.5],
-    [0.5, 1, 0.5, 0.5, 1, 0.5, 5, 0.5, 6, 1],
-])  # fmt: skip
-_TASTE = _TASTE / _TASTE.sum(axis=1, keepdims=True)
-# Channels of sessions the customer starts, per type, over CHANNELS[:4].
-_CHANNEL_MIX = np.array([
-    [0.35, 0.45, 0.10, 0.10], [0.45, 0.30, 0.15, 0.10], [0.20, 0.10, 0.35, 0.35],
-    [0.20, 0.10, 0.40, 0.30], [0.35, 0.15, 0.20, 0.30], [0.40, 0.30, 0.15, 0.15],
-])  # fmt: skip
-_MEDIAN_PRICE = np.array([25.0, 20.0, 30.0, 15.0, 60.0, 18.0, 22.0, 6.0, 28.0, 12.0])
-_PER_CATEGORY = 30  # products per category
-_COUNTRIES = (  # (country, share, language, regions)
-    ("GB", 0.45, "en", ("England", "Scotland", "Wales", "Northern Ireland")),
-    ("DE", 0.15, "de", ("Bavaria", "Berlin", "Hamburg", "North Rhine-Westphalia")),
-    ("FR", 0.12, "fr", ("Ile-de-France", "Occitanie", "Brittany")),
-    ("US", 0.12, "en", ("California", "New York", "Texas")),
-    ("NL", 0.08, "nl", ("North Holland", "South Holland", "Utrecht")),
-    ("ES", 0.08, "es", ("Madrid", "Catalonia", "Andalusia")),
-)
-_HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 11, 12, 11, 10, 10, 11, 12, 14, 16, 18, 17,
-                    12, 6], dtype=float)  # fmt: skip
-_HOURLY /= _HOURLY.sum()  # share of activity by hour of day (UTC)
-_WEEKLY = np.array([1.10, 1.00, 0.95, 0.95, 0.90, 0.95, 1.15])  # Monday .. Sunday
-_STATUS = np.array(["completed", "cancelled", "returned"], dtype=object)
-_MINUTE = 1 / 1440
-
-Arr = np.ndarray
-Cols = dict[str, Arr]
-Rng = np.random.Generator
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,16 +52,6 @@ class Shop:
     events: pd.DataFrame
     customers: pd.DataFrame
     truth: pd.DataFrame
-
-
-@dataclass(frozen=True, eq=False)
-class _World:
-    """What every step of the simulation reads. Times are float days since ``days[0]``."""
-
-    days: pd.DatetimeIndex
-    season: Arr  # daily intensity per latent type (rows), each row averaging 1
-    catalog: Cols  # per product: category, price; "cdf": choice per (type, category)
-    cust: Cols  # per customer: latent type, times, rates and habits
 
 
 def make_shop(
@@ -216,48 +154,6 @@ def _window(n_customers: int, start: Any, end: Any) -> tuple[pd.Timestamp, int]:
     return first, n_days
 
 
-def _season(days: pd.DatetimeIndex) -> Arr:
-    """Daily intensity per latent type: weekly cycle, Nov/Dec peak, summer dip; mean 1 per row."""
-    doy = days.dayofyear.to_numpy()
-    peak = np.exp(-0.5 * ((doy - 338) / 16) ** 2)
-    summer = 0.15 * np.exp(-0.5 * ((doy - 205) / 25) ** 2)
-    level = _WEEKLY[days.dayofweek.to_numpy()] * (1 - summer + _P["season_amp"][:, None] * peak)
-    return level / level.mean(axis=1, keepdims=True)
-
-
-def _expand(counts: Arr) -> tuple[Arr, Arr]:
-    """For ``counts.sum()`` children: the index of each one's parent and its rank among siblings."""
-    parent = np.repeat(np.arange(counts.size), counts)
-    return parent, np.arange(parent.size) - (np.cumsum(counts) - counts)[parent]
-
-
-def _poisson_times(rng: Rng, world: _World, rate: Arr, lo: Arr, hi: Arr) -> tuple[Arr, Arr]:
-    """Customer and time of the events of a seasonal Poisson process on each [lo, hi), by thinning.
-
-    ``rate``, ``lo`` and ``hi`` are per customer; ``rate`` is per day at average season.
-    """
-    typ = world.cust["type"]
-    peak = world.season.max(axis=1)[typ]
-    row, _ = _expand(rng.poisson(rate * peak * np.clip(hi - lo, 0.0, None)))
-    t = lo[row] + rng.random(row.size) * (hi - lo)[row]
-    keep = rng.random(row.size) * peak[row] < world.season[typ[row], t.astype(np.int64)]
-    row, t = row[keep], t[keep]
-    return row, _time_of_day(rng, t, lo[row], hi[row])
-
-
-def _time_of_day(rng: Rng, t: Arr, lo: Arr, hi: Arr) -> Arr:
-    """Move each time to a typical hour of its day, unless that leaves [lo, hi)."""
-    moved = np.floor(t) + (rng.choice(24, size=t.size, p=_HOURLY) + rng.random(t.size)) / 24
-    return np.where((moved >= lo) & (moved < hi), moved, t)
-
-
-def _pick(rng: Rng, prob: Arr) -> Arr:
-    """One column per row of ``prob``, drawn with that row's probabilities."""
-    u = rng.random(prob.shape[0]) * prob.sum(axis=1)
-    below = prob.cumsum(axis=1) < u[:, None]
-    return np.minimum(below.sum(axis=1), prob.shape[1] - 1)
-
-
 def _catalog(rng: Rng) -> Cols:
     """Products: category, price, and per (type, category) cumulative choice probabilities."""
     category = np.repeat(np.arange(len(CATEGORIES)), _PER_CATEGORY)
@@ -266,12 +162,6 @@ def _catalog(rng: Rng) -> Cols:
     weight = relative[None] ** _P["price_tilt"][:, None, None] / np.arange(1, _PER_CATEGORY + 1)
     cdf = weight.cumsum(axis=2) / weight.sum(axis=2, keepdims=True)
     return {"category": category, "price": price, "cdf": cdf}
-
-
-def _products(rng: Rng, world: _World, typ: Arr, cat: Arr) -> Arr:
-    """A product of category ``cat`` for each row, chosen as latent type ``typ`` would."""
-    below = world.catalog["cdf"][typ, cat] < rng.random(typ.size)[:, None]
-    return cat * _PER_CATEGORY + np.minimum(below.sum(axis=1), _PER_CATEGORY - 1)
 
 
 def _customers(rng: Rng, n: int, n_days: int) -> Cols:
@@ -352,159 +242,6 @@ def _lines(rng: Rng, world: _World, buyers: Cols, owner: Arr, t: Arr) -> Cols:
         "price": np.round(world.catalog["price"][product] * discount, 2),
         "status": np.zeros(order.size, dtype=np.int64),  # index into _STATUS
     }
-
-
-class _EventLog:
-    """Collects events as parallel arrays; sessions get consecutive numbers."""
-
-    def __init__(self) -> None:
-        self.parts: list[tuple[Arr, ...]] = []
-        self.n_sessions = 0
-
-    def sessions(self, n: int) -> Arr:
-        self.n_sessions += n
-        return np.arange(self.n_sessions - n, self.n_sessions)
-
-    def add(
-        self,
-        who: Arr,
-        t: Arr,
-        kind: int,
-        session: Arr,
-        channel: Arr | int,
-        cat: Arr | int = -1,
-        product: Arr | int = -1,
-        mask: Arr | None = None,
-    ) -> None:
-        """Events of one kind; ``cat``/``product`` -1 means none; ``mask`` keeps some rows."""
-        raw = (who, t, kind, session, channel, cat, product)
-        cols = tuple(np.broadcast_to(c, np.shape(t)) for c in raw)
-        self.parts.append(cols if mask is None else tuple(c[mask] for c in cols))
-
-    def arrays(self) -> list[Arr]:
-        return [np.concatenate(col) for col in zip(*self.parts, strict=True)]
-
-
-def _events(rng: Rng, world: _World, lines: Cols, owner: Arr, t: Arr) -> list[Arr]:
-    """All events: order funnels, research before orders, browsing, campaigns and ads."""
-    log, cust, n_days = _EventLog(), world.cust, len(world.days)
-    _order_funnels(log, rng, world, lines, owner, t)
-    _research(log, rng, world, lines, owner, t)
-    end = np.full(cust["type"].size, float(n_days))
-    alive_end = np.minimum(cust["dropout"], n_days)
-    dead_rate = cust["browse"] * _P["dead_browse"][cust["type"]]
-    for rate, lo, hi in (  # browsing the customer starts, before and after dropout
-        (cust["browse"], cust["signup"], alive_end),
-        (dead_rate, np.maximum(alive_end, cust["signup"]), end),
-    ):
-        who, start = _poisson_times(rng, world, rate, lo, hi)
-        _sessions(log, rng, world, who, start, _self_channel(rng, world, who), 0.12)
-    _campaigns(log, rng, world)
-    who, start = _poisson_times(rng, world, _P["ad_rate"][cust["type"]], cust["signup"], end)
-    channel = np.where(rng.random(who.size) < 0.5, _PAID, _SOCIAL)
-    _sessions(log, rng, world, who, start, channel, 0.1, lead=_AD_CLICK)
-    arrays = log.arrays()
-    return [a[arrays[1] < n_days] for a in arrays]  # sessions cut off by the window's end
-
-
-def _self_channel(rng: Rng, world: _World, who: Arr) -> Arr:
-    """Channel of sessions the customer starts: organic, direct, paid_search or social."""
-    return _pick(rng, _CHANNEL_MIX[world.cust["type"][who]])
-
-
-def _sessions(
-    log: _EventLog,
-    rng: Rng,
-    world: _World,
-    who: Arr,
-    start: Arr,
-    channel: Arr,
-    p_cart: float,
-    *,
-    cat: Arr | None = None,
-    lead: int | None = None,
-) -> None:
-    """Browse sessions: [a click], a page view, maybe a search, product views, maybe a cart."""
-    sid, typ = log.sessions(who.size), world.cust["type"][who]
-    cat = _pick(rng, world.cust["taste"][who]) if cat is None else cat
-    if lead is not None:
-        log.add(who, start, lead, sid, channel)
-        start = start + rng.exponential(0.5, who.size) * _MINUTE
-    log.add(who, start, _PAGE, sid, channel)
-    log.add(who, start + _MINUTE, _SEARCH, sid, channel, mask=rng.random(who.size) < 0.3)
-    n_views = 1 + rng.poisson(1.0, who.size)
-    row, rank = _expand(n_views)
-    t_view = start[row] + (rank + 1 + rng.random(row.size)) * 1.5 * _MINUTE
-    product = _products(rng, world, typ[row], cat[row])
-    log.add(who[row], t_view, _VIEW, sid[row], channel[row], cat[row], product)
-    last = np.cumsum(n_views) - 1
-    cart = rng.random(who.size) < p_cart
-    t_cart, p_last = t_view[last] + _MINUTE, product[last]
-    log.add(who, t_cart, _CART, sid, channel, cat, p_last, mask=cart)
-    checkout = cart & (rng.random(who.size) < 0.2)  # then abandoned
-    log.add(who, t_cart + 2 * _MINUTE, _CHECKOUT, sid, channel, cat, p_last, mask=checkout)
-
-
-def _research(log: _EventLog, rng: Rng, world: _World, lines: Cols, owner: Arr, t: Arr) -> None:
-    """Sessions in the ten days before an order, in its category, often with a cart add."""
-    parent, _ = _expand(rng.poisson(1.0, t.size))
-    start = t[parent] - rng.uniform(0.05, 10.0, parent.size)
-    ok = start >= world.cust["signup"][owner[parent]]
-    parent, start, who = parent[ok], start[ok], owner[parent[ok]]
-    cat = world.catalog["category"][lines["product"][lines["rank"] == 0]][parent]
-    _sessions(log, rng, world, who, start, _self_channel(rng, world, who), 0.4, cat=cat)
-
-
-def _order_funnels(
-    log: _EventLog, rng: Rng, world: _World, lines: Cols, owner: Arr, t: Arr
-) -> None:
-    """The session of each order: views and carts of its lines, checkout, purchase."""
-    n, cust, typ = t.size, world.cust, world.cust["type"][owner]
-    sid = log.sessions(n)
-    by_email = cust["email_consent"][owner] & (rng.random(n) < 0.5 * _P["email_open"][typ])
-    by_sms = cust["sms_consent"][owner] & (rng.random(n) < _P["sms_click"][typ])
-    channel = np.where(by_sms, _SMS, np.where(by_email, _EMAIL, _self_channel(rng, world, owner)))
-    span = rng.uniform(8.0, 40.0, n) * _MINUTE
-    log.add(owner, t - span, _PAGE, sid, channel)
-    o, rank, product = lines["order"], lines["rank"], lines["product"]
-    cat = world.catalog["category"][product]
-    t_view = t[o] - span[o] + (rank + 0.5) / (lines["n_lines"] + 1) * (span[o] - 4 * _MINUTE)
-    log.add(owner[o], t_view, _VIEW, sid[o], channel[o], cat, product)
-    log.add(owner[o], t_view + 0.3 * _MINUTE, _CART, sid[o], channel[o], cat, product)
-    cat1, product1 = cat[rank == 0], product[rank == 0]
-    extra, _ = _expand(rng.poisson(1.0, n))  # products looked at but not bought
-    t_extra = t[extra] - span[extra] * rng.uniform(0.1, 0.9, extra.size)
-    p_extra = _products(rng, world, typ[extra], cat1[extra])
-    log.add(owner[extra], t_extra, _VIEW, sid[extra], channel[extra], cat1[extra], p_extra)
-    log.add(owner, t - rng.uniform(0.5, 3.0, n) * _MINUTE, _CHECKOUT, sid, channel, cat1, product1)
-    log.add(owner, t, _PURCHASE, sid, channel, cat1, product1)
-
-
-def _campaigns(log: _EventLog, rng: Rng, world: _World) -> None:
-    """Weekly emails (Tuesdays 10:00) and fortnightly SMS (Fridays 17:00) to those who consent."""
-    who, sent = _responses(rng, world, weekday=1, hour=10, every=7, medium="email")
-    opened = sent + rng.exponential(4 / 24, who.size)
-    log.add(who, opened, _OPEN, log.sessions(who.size), _EMAIL)
-    click = rng.random(who.size) < _P["email_click"][world.cust["type"][who]]
-    who, start = who[click], opened[click] + rng.exponential(2 * _MINUTE, click.sum())
-    _sessions(log, rng, world, who, start, np.full(who.size, _EMAIL), 0.15, lead=_EMAIL_CLICK)
-    who, sent = _responses(rng, world, weekday=4, hour=17, every=14, medium="sms")
-    start = sent + rng.exponential(1 / 24, who.size)
-    _sessions(log, rng, world, who, start, np.full(who.size, _SMS), 0.15, lead=_SMS_CLICK)
-
-
-def _responses(
-    rng: Rng, world: _World, *, weekday: int, hour: int, every: int, medium: str
-) -> tuple[Arr, Arr]:
-    """Customer and send time of messages opened (email) or clicked (SMS); less after dropout."""
-    cust, days = world.cust, world.days
-    sends = np.arange((weekday - days[0].dayofweek) % 7, len(days), every) + hour / 24
-    first = np.searchsorted(sends, cust["signup"])
-    who, rank = _expand(np.where(cust[f"{medium}_consent"], sends.size - first, 0))
-    sent = sends[first[who] + rank]
-    prob = cust["email_open" if medium == "email" else "sms_click"][who]
-    hit = rng.random(who.size) < prob * np.where(sent < cust["dropout"][who], 1.0, 0.3)
-    return who[hit], sent[hit]
 
 
 def _add_dirt(rng: Rng, world: _World, lines: Cols) -> Cols:

@@ -129,7 +129,8 @@ def _outcomes(orders: Any, start: float, end: float, config: Any) -> pl.DataFram
     shop = prepare({"orders": orders}, config=config)
     inside = (nw.col("t") >= start) & (nw.col("t") < end) & ~nw.col("is_return")
     per_customer = shop.orders.filter(inside).group_by("customer_id").agg(nw.col("revenue").sum())
-    return collect(per_customer).rename({"revenue": "_revenue"})
+    ids = nw.col("customer_id").cast(nw.String)  # integer ids stay integers in prepared data
+    return collect(per_customer.with_columns(ids)).rename({"revenue": "_revenue"})
 
 
 def _members(members: Any, *, reachable_only: bool) -> tuple[pl.LazyFrame, str]:
