@@ -172,7 +172,8 @@ def _timed(func: Any, step: str, spans: list[tuple[str, float, float]]) -> Any:
 
 def _steps(spans: list[tuple[str, float, float]], samples: list[tuple[float, int]],
            start: float, end: float) -> dict[str, Any]:  # fmt: skip
-    """Seconds per step, RSS when it started and its peak RSS (GB); the rest is 'other'."""
+    """Seconds per step, RSS when it started and its peak RSS (GB); the rest (reading and
+    validating the tables, loading models, joins, writing the scores) is 'other'."""
 
     def rss(t0: float, t1: float) -> tuple[float, float]:
         inside = [r for t, r in samples if t0 <= t <= t1] or [0]
@@ -186,8 +187,10 @@ def _steps(spans: list[tuple[str, float, float]], samples: list[tuple[float, int
         entry["seconds"] = round(entry["seconds"] + t1 - t0, 1)
         entry["peak_gb"] = max(entry["peak_gb"], rss(t0, t1)[1])
     accounted = sum(e["seconds"] for e in out.values())
+    outside = [r for t, r in samples if not any(t0 <= t <= t1 for _, t0, t1 in spans)] or [0]
     return {"job_s": round(end - start, 1), "steps": out,
-            "other_s": round(end - start - accounted, 1)}  # fmt: skip
+            "other_s": round(end - start - accounted, 1),
+            "other_peak_gb": round(max(outside) / 1e9, 2)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,7 +153,7 @@ def score_shop(
             reasons_top_k=reasons_top_k,
             reasons_for=reasons_for,
         )
-        part = inputs.join(scores, on="customer_id", how="left")
+        part = _attach(inputs, scores)
         frame = (
             part
             if frame is None
@@ -165,7 +165,16 @@ def score_shop(
             )
         )
     assert frame is not None
-    return frame.sort("customer_id")
+    return frame if frame["customer_id"].is_sorted() else frame.sort("customer_id")
+
+
+def _attach(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` left-joined with ``extra`` on ``customer_id``; when both list the same customers
+    in the same order (the scores of ``frame``), the columns are put side by side instead, which
+    copies none of ``frame``'s columns."""
+    if extra["customer_id"].equals(frame["customer_id"]):
+        return frame.hstack(extra.drop("customer_id"))
+    return frame.join(extra, on="customer_id", how="left")
 
 
 def cluster_inputs(
@@ -206,7 +215,7 @@ def assign_clusters(
         for start in range(0, table.height, chunk_size)
     ]
     assigned = pl.concat(parts).with_columns(pl.col("cluster__id").cast(pl.Int32))
-    return frame.join(assigned, on="customer_id", how="left")
+    return _attach(frame, assigned)
 
 
 def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:
