@@ -1,6 +1,7 @@
 """Explanations: per-customer reason codes from LightGBM's native TreeSHAP, global SHAP summary.
 
-Contributions are exact TreeSHAP values (``pred_contrib``, the algorithm the shap package uses)
+Contributions are exact TreeSHAP values (LightGBM's ``pred_contrib``, the algorithm the shap
+package uses, evaluated once per distinct path pattern of each tree: ``segml.models.treeshap``)
 on the model's raw scale: log-odds for purchase/lapse, log expected revenue for value. The
 calibration after it is monotone, so a positive contribution always raises the score.
 """

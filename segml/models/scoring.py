@@ -62,7 +62,8 @@ def score_customers(
 
     ``reasons_for``: None (every customer), a boolean array/Series selecting the customers to
     explain (for example those a rule set targets), or False for no reason codes at all.
-    Reason codes cost far more than scores (exact TreeSHAP), hence the selection.
+    Reason codes cost more than scores (exact TreeSHAP plus one JSON document per customer and
+    target: about 3 minutes for 1M customers x 3 models here, against seconds for the scores).
     """
     if is_spark(features):
         raise DataError(
