@@ -6,7 +6,10 @@ Builds a customer table in memory (features + scores with realistic shapes: ~45 
 recency for never-buyers, 0/1 consent flags), then times, each once: ``Segmenter.fit_transform``
 (thresholds, conditions, priorities, control draws, consent, report) and writing the run folder
 (members.parquet, audiences as Parquet and CSV with the qualifying
-scores, report, manifest). ``--hash-compare`` also times the control-draw
+scores, report, manifest), first as segml writes it now, then with the audiences built as before
+issue 5's speed-up (the wide members frame joined to every qualifying column, then filtered and
+sorted once per audience), checking that both give the same bytes in every file.
+``--hash-compare`` also times the control-draw
 hash both ways: DuckDB's vectorised md5 against Python's hashlib in a loop.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import resource
 import sys
 import tempfile
@@ -26,8 +30,9 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import segml.exports.audiences as audiences  # noqa: E402
 from segml.exports import write_segment_run  # noqa: E402
-from segml.segments import Segmenter, control_draws  # noqa: E402
+from segml.segments import RuleSet, Segmenter, control_draws  # noqa: E402
 
 CATEGORIES = ("home_decor", "electronics", "beauty", "sports", "kitchen", "fashion")
 
@@ -96,6 +101,75 @@ def hash_compare(n: int) -> None:
     print(f"control draws for {n:,} ids: DuckDB md5 {duck:.2f} s, hashlib loop {loop:.2f} s")
 
 
+def audience_frames_before(
+    members: pl.DataFrame,
+    *,
+    rule_set: RuleSet,
+    customers: pl.DataFrame,
+    qualifying: dict[str, list[str]],
+) -> dict[str, pl.DataFrame]:
+    """The audiences as segml built them before issue 5's speed-up: the members filtered once
+    per segment and again per channel, each audience sorted on its own."""
+    flags = [f"eligible__{c}" for c in rule_set.channels]
+    eligible = members.filter(pl.any_horizontal(flags))
+    wanted = sorted({c for cols in qualifying.values() for c in cols})
+    values = customers.select(pl.col("customer_id").cast(pl.String), *wanted)
+    eligible = eligible.join(values, on="customer_id", how="left")
+    out = {}
+    for rule in rule_set.ordered():
+        mine = eligible.filter(pl.col("segment") == rule.name)
+        window = rule.window
+        start = None if window is None or window.start is None else str(window.start)
+        end = None if window is None or window.end is None else str(window.end)
+        scores = [c for c in qualifying.get(rule.name, []) if c in mine.columns]
+        for channel in rule.channels:
+            out[f"{rule.name}/{channel}"] = (
+                mine.filter(pl.col(f"eligible__{channel}"))
+                .select(
+                    "customer_id",
+                    "segment",
+                    pl.lit(channel).alias("channel"),
+                    (pl.col("group") == "control").alias("control"),
+                    pl.lit(rule.message, pl.String).alias("message"),
+                    pl.lit(rule.offer, pl.String).alias("offer"),
+                    pl.lit(start, pl.String).alias("window_start"),
+                    pl.lit(end, pl.String).alias("window_end"),
+                    *scores,
+                )
+                .sort("customer_id")
+            )
+    return out
+
+
+def time_writes(table: pl.DataFrame, members: pl.DataFrame, seg: Segmenter) -> None:
+    """Write the run folder the current way, then the previous way; same bytes in every file."""
+    files = {}
+    for label in ("now", "before"):
+        current = audiences.audience_frames
+        if label == "before":
+            audiences.audience_frames = audience_frames_before
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                started, cpu = time.perf_counter(), sum(os.times()[:2])
+                manifest = write_segment_run(
+                    members,
+                    seg.report_,
+                    rule_set=seg.rule_set_,
+                    out=Path(tmp) / "run",
+                    customers=table,
+                    qualifying=seg.qualifying_,
+                )
+                wall, cpu = time.perf_counter() - started, sum(os.times()[:2]) - cpu
+        finally:
+            audiences.audience_frames = current
+        files[label] = manifest["files"]
+        print(f"write run folder, {label} ({len(manifest['files'])} files): {wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    same = files["now"] == files["before"]
+    print(f"same rows and SHA-256 in every file, now and before: {same}")
+    assert same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=5_000_000)
@@ -110,19 +184,9 @@ def main() -> None:
     members = seg.fit_transform(table)
     seconds = time.perf_counter() - started
     print(seg.report_)
-    print(f"segment: {table.height:,} customers, 15 segments: {seconds:.2f} s wall")
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        manifest = write_segment_run(
-            members,
-            seg.report_,
-            rule_set=seg.rule_set_,
-            out=Path(tmp) / "run",
-            customers=table,
-            qualifying=seg.qualifying_,
-        )
-        print(f"write run folder ({len(manifest['files'])} files): "
-              f"{time.perf_counter() - started:.2f} s wall")  # fmt: skip
+    print(f"segment: {table.height:,} customers, 15 segments: {seconds:.2f} s wall, "
+          f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    time_writes(table, members, seg)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak RSS {peak:.2f} GB")
     if args.hash_compare:

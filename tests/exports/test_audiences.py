@@ -15,7 +15,8 @@ import yaml
 import segml.exports.audiences as audiences_module
 from segml.cli import main
 from segml.errors import ConfigError
-from segml.exports import export_segments
+from segml.exports import audience_frames, export_segments
+from segml.segments import Segmenter
 from tests.segments.helpers import RULES, RULESET, scored_store, tiny
 
 
@@ -66,6 +67,63 @@ def test_reruns_give_identical_audiences(tmp_path: Path) -> None:
     shuffled = scored_store().sample(fraction=1.0, shuffle=True, seed=9)
     second = export_segments(shuffled, rules=RULES, out=tmp_path / "b").manifest["files"]
     assert first == second  # same bytes, whatever the input order
+
+
+def test_audiences_are_one_filter_per_segment_and_channel_in_id_order() -> None:
+    """The audiences equal the plain reference (filter the members by segment and channel,
+    join the qualifying values, sort by id), also for members in a shuffled order."""
+    seg = Segmenter(rules=RULES)
+    customers = scored_store()
+    members = seg.fit_transform(customers)
+    got = audience_frames(
+        members.sample(fraction=1.0, shuffle=True, seed=4),
+        rule_set=seg.rule_set_,
+        customers=customers,
+        qualifying=seg.qualifying_,
+    )
+    values = customers.select("customer_id", *sorted(set().union(*seg.qualifying_.values())))
+    joined = members.join(values, on="customer_id", how="left")
+    expected_keys = []
+    for rule in seg.rule_set_.ordered():
+        for channel in rule.channels:
+            key = f"{rule.name}/{channel}"
+            expected_keys.append(key)
+            mine = joined.filter(
+                (pl.col("segment") == rule.name) & pl.col(f"eligible__{channel}")
+            ).sort("customer_id")
+            assert got[key].get_column("customer_id").to_list() == mine["customer_id"].to_list()
+            assert (
+                got[key].get_column("control").to_list()
+                == (mine.get_column("group") == "control").to_list()
+            )
+            for column in seg.qualifying_[rule.name]:
+                assert got[key].get_column(column).equals(mine.get_column(column)), key
+    assert list(got) == expected_keys
+    assert sum(f.height for f in got.values()) > 0
+
+
+def test_days_since_counts_to_the_as_of_date_in_the_manifest(tmp_path: Path) -> None:
+    import datetime as dt
+
+    frame = tiny().with_columns(
+        pl.col("customer_id")
+        .replace_strict({"a": dt.date(2024, 5, 1), "b": dt.date(2024, 5, 30)}, default=None)
+        .alias("last_click")
+    )
+    rules = {
+        **RULESET,
+        "segments": [
+            {"name": "clicked", "priority": 1, "when": "days_since(last_click) <= 7",
+             "channels": ["onsite"]},
+        ],
+    }  # fmt: skip
+    run = export_segments(frame, rules=rules, out=tmp_path / "run", as_of="2024-06-01")
+    assert run.manifest["as_of"] == "2024-06-01T00:00:00"
+    audience = pl.read_csv(tmp_path / "run/audiences/clicked/onsite.csv")
+    assert audience.get_column("customer_id").to_list() == ["b"]  # 2 days; a: 31 days
+    with pytest.raises(ConfigError, match=r"days_since\(last_click\) needs the run's as-of"):
+        export_segments(frame, rules=rules, out=tmp_path / "run")
+    assert json.loads((tmp_path / "run/_manifest.json").read_text())["as_of"] is not None
 
 
 def test_a_failed_run_leaves_the_previous_folder(tmp_path: Path, monkeypatch) -> None:
