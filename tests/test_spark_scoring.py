@@ -8,12 +8,13 @@ import polars as pl
 import pytest
 
 from segml.cli import main
-from tests.jobs.fixtures import trained_shop
+from tests.jobs.fixtures import shop_config, trained_shop
 
 pytest.importorskip("pyspark", reason="install the spark extra: pip install 'segml[spark]'")
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 pytest_plugins = ["tests.jobs.fixtures"]  # the spark fixture
 AS_OF = "2024-11-01"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +61,31 @@ def test_spark_engine_gives_the_default_engines_scores(spark, trained: Path) -> 
         a, b = local[col].cast(pl.Float64), remote[col].cast(pl.Float64)
         close = (a - b).abs() <= 1e-5 * a.abs() + 1e-9
         assert close.fill_null(True).all() and a.is_null().equals(b.is_null()), col
+
+
+def test_spark_engine_with_a_rule_set_gives_the_default_engines_segments(
+    spark, trained: Path
+) -> None:
+    """With a rule set (evaluated on the driver, docs/spark.md) and reason codes for the
+    segmented customers only: the same members, audiences and reason codes."""
+    config = shop_config(
+        trained,
+        f"segments: {ROOT / 'configs' / 'segments.yaml'}",
+        "scoring: {missing_model: skip, reasons_for: segmented, reasons_top_k: 2}",
+        name="rules.yaml",
+    )
+    parts = {}
+    for engine in ("polars", "spark"):
+        out = trained / f"rules-{engine}"
+        argv = ["score", "--config", str(config), "--as-of", AS_OF, "--out", str(out)]
+        assert main([*argv, "--engine", engine]) == 0
+        parts[engine] = out / f"as_of={AS_OF}"
+    local, remote = parts["polars"], parts["spark"]
+    members = [pl.read_parquet(p / "segments" / "members.parquet") for p in (local, remote)]
+    assert members[0].height > 500 and members[1].equals(members[0])
+    files = sorted(f.relative_to(local) for f in (local / "segments").rglob("*.parquet"))
+    assert files == sorted(f.relative_to(remote) for f in (remote / "segments").rglob("*.parquet"))
+    reasons = [c for c in _read(local / "scores.parquet").columns if c.startswith("reasons__")]
+    assert reasons
+    got = [_read(p / "scores.parquet").select("customer_id", *reasons) for p in (local, remote)]
+    assert got[1].equals(got[0])
