@@ -212,7 +212,7 @@ def assign_clusters(
     table = table.select(columns)
     parts = [
         pl.from_pandas(clusterer.assign(table.slice(start, chunk_size).to_pandas()))
-        for start in range(0, table.height, chunk_size)
+        for start in range(0, max(table.height, 1), chunk_size)  # one (empty) chunk for none
     ]
     assigned = pl.concat(parts).with_columns(pl.col("cluster__id").cast(pl.Int32))
     return _attach(frame, assigned)
