@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     original_all = segml.engine.materialise
 
-    def materialise(frames: list[Any]) -> Any:
+    def materialise(frames: list[Any], **options: Any) -> Any:
         frames_ = traceback.extract_stack(limit=3)[:-1]
         where = " <- ".join(f"{f.name}:{f.lineno}" for f in reversed(frames_))
         where += f" [{len(frames)} queries]"
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = "".join(plans)
         scans = {t: plan.count(f"/{t}/part-0000.parquet") for t in ("events", "orders")}
         cpu, wall = _cpu(), time.perf_counter()
-        out = original_all(frames)
+        out = original_all(frames, **options)
         log.append((where, _cpu() - cpu, time.perf_counter() - wall, _peak_gb(), scans))
         return out
 

@@ -285,8 +285,11 @@ def score(
 def report(
     run_dir: Annotated[
         Path,
-        typer.Option("--run", help="a run partition as_of=DATE/ (of segml score or segml run), "
-                     "or the folder of partitions: its latest one"),
+        typer.Option(
+            "--run",
+            help="a run partition as_of=DATE/ (of segml score or segml run), "
+            "or the folder of partitions: its latest one",
+        ),
     ],
     out: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default: <run>/report.html)")
@@ -295,12 +298,19 @@ def report(
         Path | None, typer.Option("--config", "-c", help="config: its tracking store and names")
     ] = None,
     tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow store (default: from --config, "
-                                 "else the mlflow.db in the run folder or its parents)")
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow store (default: from --config, "
+            "else the mlflow.db in the run folder or its parents)",
+        ),
     ] = None,
     previous: Annotated[
-        Path | None, typer.Option("--previous", help="run to compare with (default: the "
-                                  "latest earlier as_of=DATE beside it)")
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="run to compare with (default: the latest earlier as_of=DATE beside it)",
+        ),
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,

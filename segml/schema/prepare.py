@@ -110,7 +110,8 @@ def _parse(
             checks[f"{c}__tz"] = nw.col(c).str.contains(_OFFSET).cast(nw.Int64).sum()
     for c in numbers:
         checks[f"{c}__bad"] = _bad(c, f"{c}__num", c in textual).sum()
-    results = [collect(q) for q in materialise([lf.select(**checks), *text.queries(lf)])]
+    queries = [lf.select(**checks), *text.queries(lf)]
+    results = [collect(q) for q in materialise(queries, share_scans=False)]
     counts = results[0].row(0, named=True)
     text.learn(counts, results[1:])
     n = int(counts["n"])
