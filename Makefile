@@ -40,6 +40,13 @@ lint: $(STAMP) ## ruff (lint + format check), mypy on segml/, import-linter laye
 bench: $(STAMP) ## feature-build benchmark at 10M/50M/200M events (slow; writes benchmarks/RESULTS.md)
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/run.py
 
+bench-all: bench $(STAMP) ## every benchmark: features, clusters, models, segments, scoring (hours)
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/clusters_bench.py speed
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/clusters_bench.py ari
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/models_bench.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/segments_bench.py --customers 5000000
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/scoring_bench.py --reasons
+
 cli-docs: $(STAMP) ## regenerate docs/cli.md from the commands' --help
 	@{ echo "# Command-line reference"; echo; echo "Generated from \`segml <command> --help\` (regenerate with \`make cli-docs\`)."; echo; \
 	  for c in "" validate features train cluster score segment run report; do \
@@ -52,4 +59,4 @@ lock: ## record the exact versions the suite passed with into constraints.txt
 clean: ## remove the virtual environment and generated runs
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install browser demo test lint bench cli-docs lock clean
+.PHONY: help install browser demo test lint bench bench-all cli-docs lock clean
