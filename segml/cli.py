@@ -148,6 +148,10 @@ def segment(
     ] = None,
     start: Annotated[str | None, typer.Option("--start", help="campaign window start")] = None,
     end: Annotated[str | None, typer.Option("--end", help="window end (exclusive)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="the date days_since() counts to (the scores' cutoff)"),
+    ] = None,
 ) -> None:
     """Assign rule-based segments with control groups and write the audiences per channel; or,
     with --readout RUN --start D --end D, compare treatment with control after the campaign."""
@@ -165,7 +169,7 @@ def segment(
             "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
         )
     path = rules if rules is not None else cfg.resolve(cfg.segments or "")
-    result = export_segments(scores, rules=path, out=out, previous=previous)
+    result = export_segments(scores, rules=path, out=out, previous=previous, as_of=as_of)
     typer.echo(str(result.report))
     audiences = [n for n in result.manifest["files"] if n.startswith("audiences/")]
     typer.echo(

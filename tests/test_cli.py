@@ -120,3 +120,27 @@ def test_failed_run_keeps_the_previous_output(shop_config: Path, tmp_path: Path)
         == 3
     )
     assert out.read_bytes() == before
+
+
+def test_segment_command_passes_the_as_of_date(tmp_path: Path, capsys) -> None:
+    scores = tmp_path / "scores.parquet"
+    pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "signup": pd.to_datetime(["2024-01-01", "2024-05-20", None]),
+        }
+    ).write_parquet(scores)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "channels: {}\ncontrol: {salt: s}\n"
+        "segments:\n  - {name: old, priority: 1, when: 'days_since(signup) > 30'}\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("data:\n  orders: {path: orders.csv}\n")
+    args = ["segment", "--config", str(config), "--scores", str(scores), "--rules", str(rules)]
+    assert main([*args, "--out", str(tmp_path / "none")]) == 2  # days_since needs the date
+    assert "days_since(signup) needs" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main([*args, "--out", str(out), "--as-of", "2024-06-01"]) == 0
+    members = pl.read_parquet(out / "members.parquet").sort("customer_id")
+    assert members.get_column("segment").to_list() == ["old", "no_segment", "no_segment"]
