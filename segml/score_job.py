@@ -95,7 +95,7 @@ def _score_locked(
             raise DriftError(_drift_message(drift, cfg, partition))
         with atomic_dir(partition) as tmp:
             if cfg.segments:
-                frame = _segment(frame, champions, cfg, tmp / "segments", manifest)
+                frame = _segment(frame, champions, cfg, tmp / "segments", manifest, as_of=cutoff)
                 timings["segments"] = _lap(started) - sum(timings.values())
             _write_scores(frame, tmp / "scores.parquet")
             timings["write"] = _lap(started) - sum(timings.values())
@@ -199,7 +199,13 @@ def _manifest(
 
 
 def _segment(
-    frame: Any, champions: Champions, cfg: Config, out: Path, manifest: dict[str, Any]
+    frame: Any,
+    champions: Champions,
+    cfg: Config,
+    out: Path,
+    manifest: dict[str, Any],
+    *,
+    as_of: dt.datetime,
 ) -> pl.DataFrame:
     """Apply the rule set; with reasons_for=segmented, explain only the segmented customers.
 
@@ -214,7 +220,7 @@ def _segment(
     rules = cfg.resolve(cfg.segments or "")
     s = cfg.scoring
     if s.reasons_for == "segmented" and s.reasons_top_k > 0:
-        segmenter = Segmenter(rules=rules)
+        segmenter = Segmenter(rules=rules, as_of=as_of)  # as_of: what days_since() counts to
         members = segmenter.fit_transform(frame)
         chosen = members.filter(pl.col("segment") != segmenter.rule_set_.default_segment)
         mask = frame["customer_id"].is_in(chosen["customer_id"].unique().to_list()).to_numpy()
@@ -227,7 +233,7 @@ def _segment(
         )
         cols = [c for c in reasons.columns if c.startswith("reasons__")]
         frame = frame.drop(cols).join(reasons.select("customer_id", *cols), on="customer_id")
-    result = export_segments(frame, rules=rules, out=out)
+    result = export_segments(frame, rules=rules, out=out, as_of=as_of)
     manifest["segments"] = {
         name: info["rows"] for name, info in result.manifest.get("files", {}).items()
     }
