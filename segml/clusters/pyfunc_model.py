@@ -13,6 +13,10 @@ Output: ``cluster__id`` (int; -1 = unclustered) and ``cluster__name`` (str), plu
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+
 from segml.tracking import python_model_base, set_code_model
 
 
@@ -26,8 +30,11 @@ class SegmlClustererModel(python_model_base()):  # type: ignore[misc]
         payload = json.loads(Path(context.artifacts["clusterer"]).read_text(encoding="utf-8"))
         self.model = CustomerClusterer.from_dict(payload)
 
-    # no type hints on predict: MLflow would try to derive a schema from them
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # MLflow reads these hints: a pandas DataFrame input is passed through as it is, with no
+    # schema derived from the hint and no "Add type hints" warning (a Polars frame also works)
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return self.model.assign(model_input)
 
 
