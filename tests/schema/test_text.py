@@ -33,7 +33,8 @@ def _coded(tables: dict[str, pd.DataFrame], as_type: str) -> dict[str, pd.DataFr
             "text": ids.map(lambda v: None if pd.isna(v) else str(int(v))),
         }[as_type]
         if name == "orders" and as_type == "int":
-            frame["order_id"] = frame["order_id"].map(lambda o: 9000 + hash(o) % 1000)
+            codes = {o: 9000 + i for i, o in enumerate(sorted(frame["order_id"].unique()))}
+            frame["order_id"] = frame["order_id"].map(codes)
         if name == "events" and as_type == "int":
             frame["session_id"] = frame["session_id"].str[1:].astype(int)
         out[name] = frame
