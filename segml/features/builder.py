@@ -168,7 +168,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             parts += attribute_frames(shop.customers, cut)
             finish += attribute_finish(shop.customers)
         if run:
-            done = materialise(whole + parts, share_scans=False)
+            done = materialise(whole + parts)
             whole, parts = done[: len(whole)], done[len(whole) :]
         plan = nw.concat([f.select("customer_id") for f in whole], how="vertical").unique()
         for frame in whole + parts:

@@ -111,7 +111,7 @@ def _parse(
     for c in numbers:
         checks[f"{c}__bad"] = _bad(c, f"{c}__num", c in textual).sum()
     queries = [lf.select(**checks), *text.queries(lf)]
-    results = [collect(q) for q in materialise(queries, share_scans=False)]
+    results = [collect(q) for q in materialise(queries)]
     counts = results[0].row(0, named=True)
     text.learn(counts, results[1:])
     n = int(counts["n"])
