@@ -132,10 +132,10 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
     def _plan(self, shop: ShopData, cut: float, *, run: bool = False) -> nw.LazyFrame[Any]:
         """The feature table as a plan over the per-customer aggregates.
 
-        With ``run``, the aggregates are computed first, all in one go (on Polars: one
-        ``collect_all`` that shares the scans), and the plan joins the small results; the
-        customers known at the cutoff are those with a row in an aggregate that sees every
-        order or event before it, or who signed up before it.
+        With ``run``, the aggregates are computed first, all in one go
+        (``segml.engine.materialise``), and the plan joins the small results; the customers
+        known at the cutoff are those with a row in an aggregate that sees every order or event
+        before it, or who signed up before it.
         """
         windows = sorted(set(self.windows_days))
         finish = rfm_finish(windows_days=windows)

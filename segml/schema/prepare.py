@@ -31,7 +31,7 @@ from segml.engine import collect, materialise, parse_float, parse_time_days, sta
 from segml.errors import DataError, example_values
 from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TableSpec
 from segml.schema.quality import QualityReport
-from segml.schema.text import TextPlan
+from segml.schema.text import TextPlan, as_text
 
 __all__ = ["prepare_customers", "prepare_events", "prepare_orders"]
 
@@ -178,7 +178,7 @@ def prepare_orders(
         _is_return(cfg, schema).alias("is_return"), _bad_price(names).alias("_bad_price")
     )
     nonprod = (
-        _as_text("product_id", schema).is_in(cfg.non_product_ids)
+        as_text("product_id", schema["product_id"]).is_in(cfg.non_product_ids)
         if "product_id" in names and cfg.non_product_ids
         else nw.lit(False)
     )
@@ -213,11 +213,6 @@ def _present(columns: tuple[str, ...], names: list[str]) -> list[str]:
     return [c for c in columns if c in names]
 
 
-def _as_text(column: str, schema: Any) -> nw.Expr:
-    col = nw.col(column)
-    return col if schema[column] == nw.String else col.cast(nw.String)
-
-
 def _is_return(cfg: OrdersConfig, schema: Any) -> nw.Expr:
     names = schema.names()
     expr = nw.col("revenue") < 0
@@ -228,7 +223,7 @@ def _is_return(cfg: OrdersConfig, schema: Any) -> nw.Expr:
             False
         )
     if cfg.return_order_prefix:
-        prefixed = _as_text("order_id", schema).str.starts_with(cfg.return_order_prefix)
+        prefixed = as_text("order_id", schema["order_id"]).str.starts_with(cfg.return_order_prefix)
         expr = expr | prefixed.fill_null(False)
     return expr.fill_null(False)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 
-__all__ = ["ID_COLUMNS", "TextPlan", "integer_ids"]
+__all__ = ["ID_COLUMNS", "TextPlan", "as_text", "integer_ids"]
 
 ID_COLUMNS = ("customer_id", "order_id", "product_id", "session_id")
 _FLOAT_ID = r"^(\d+)\.0+$"
@@ -116,8 +116,13 @@ class TextPlan:
         return lf.with_columns(*exprs) if exprs else lf
 
     def _raw(self, column: str) -> nw.Expr:
-        col = nw.col(column)
-        return col if self.dtypes[column] == nw.String else col.cast(nw.String)
+        return as_text(column, self.dtypes[column])
+
+
+def as_text(column: str, dtype: Any) -> nw.Expr:
+    """``column`` as a string expression (a cast only when its ``dtype`` is not already text)."""
+    col = nw.col(column)
+    return col if dtype == nw.String else col.cast(nw.String)
 
 
 def _clean_value(column: str, value: str | None) -> str | None:
