@@ -34,6 +34,7 @@ __all__ = [
     "file_sha256",
     "read_spark_table",
     "read_yaml",
+    "remove_stale_scratch",
     "scan_table",
     "scan_typed",
     "spark_session",
@@ -167,15 +168,41 @@ def scratch_path(suffix: str) -> Path:
     """A new file name in this process's scratch folder (under ``TMPDIR``).
 
     Intermediate tables spilled out of memory live there; the folder is removed when the
-    process exits.
+    process exits. A process that is killed cannot remove its folder; the folder's name holds
+    the process id, so the next segml process removes folders whose process is gone.
     """
     if not _SCRATCH:
-        folder = Path(tempfile.mkdtemp(prefix="segml-scratch-"))
+        remove_stale_scratch(Path(tempfile.gettempdir()))
+        folder = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         _SCRATCH.append(folder)
     fd, name = tempfile.mkstemp(suffix=suffix, dir=_SCRATCH[0])
     os.close(fd)
     return Path(name)
+
+
+def remove_stale_scratch(root: Path) -> list[Path]:
+    """Remove the scratch folders under ``root`` left by segml processes that no longer run."""
+    removed = []
+    for folder in root.glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(_SCRATCH_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and folder.is_dir() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_SCRATCH_PREFIX = "segml-scratch-"
 
 
 @contextlib.contextmanager

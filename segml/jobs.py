@@ -25,11 +25,7 @@ def build_feature_table(
 ) -> tuple[pl.DataFrame, FeatureBuilder]:
     """Features as of the cutoff as a Polars frame, with the fitted builder."""
     builder = FeatureBuilder(**cfg.features.builder_params()).fit(shop, as_of=as_of)
-    native = builder.transform(shop, as_of=as_of)
-    if isinstance(native, pl.DataFrame):
-        table = native
-    elif is_spark(native):
-        table = pl.DataFrame(pl.from_arrow(native.toArrow()))
-    else:
-        table = pl.from_pandas(native)
+    table = builder.transform_table(shop, as_of=as_of)
+    if is_spark(table):
+        table = pl.DataFrame(pl.from_arrow(table.toArrow()))
     return table, builder

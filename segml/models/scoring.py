@@ -20,7 +20,7 @@ import polars as pl
 from segml.engine import is_spark
 from segml.errors import DataError
 from segml.features import FeatureBuilder
-from segml.models.dataset import CutoffCache, materialize, spark_features
+from segml.models.dataset import CutoffCache, spark_features
 from segml.models.explain import reason_codes
 from segml.models.metrics import deciles
 from segml.models.propensity import PropensityModel, _apply_calibrator
@@ -43,7 +43,7 @@ def model_inputs(
     ``metadata_["features"]``, including the fixed ``categories``). A Polars DataFrame; for
     Spark input a Spark DataFrame, built on Spark (see ``segml.scores.spark`` for scoring it).
     """
-    shop = materialize(prepare(data, config=config))
+    shop = prepare(data, config=config)  # one cutoff: no point in collecting the tables first
     builder = FeatureBuilder(**feature_params).fit(shop, as_of=as_of)
     if shop.kind == "spark":
         return spark_features(shop, builder, as_of, horizons=horizons)

@@ -15,6 +15,7 @@ import pandas as pd
 import polars as pl
 
 from segml import tracking
+from segml.engine import beside
 from segml.errors import DataError, ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.models.propensity import PropensityModel
@@ -173,7 +174,7 @@ def _attach(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     in the same order (the scores of ``frame``), the columns are put side by side instead, which
     copies none of ``frame``'s columns."""
     if extra["customer_id"].equals(frame["customer_id"]):
-        return frame.hstack(extra.drop("customer_id"))
+        return beside(frame, extra.drop("customer_id"))
     return frame.join(extra, on="customer_id", how="left")
 
 
@@ -192,7 +193,7 @@ def cluster_inputs(
     cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
     builder = FeatureBuilder(**feature_params, top_k_categories=max(len(cats), 1),
                              categories=cats).fit(shop, as_of=as_of)  # fmt: skip
-    return builder.transform(shop, as_of=as_of), columns
+    return builder.transform_table(shop, as_of=as_of), columns
 
 
 def assign_clusters(

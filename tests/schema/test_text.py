@@ -21,12 +21,14 @@ def _clean() -> dict[str, pd.DataFrame]:
     return {"orders": tiny_orders(), "events": tiny_events(), "customers": tiny_customers()}
 
 
-def _coded(tables: dict[str, pd.DataFrame], as_type: str) -> dict[str, pd.DataFrame]:
+def _coded(
+    tables: dict[str, pd.DataFrame], as_type: str, ids_of: dict[str, int] = CODES
+) -> dict[str, pd.DataFrame]:
     """The same shop with customer (and order, session) ids as integers, floats or digit text."""
     out = {}
     for name, frame in tables.items():
         frame = frame.copy()
-        ids = frame["customer_id"].map(CODES)
+        ids = frame["customer_id"].map(ids_of)
         frame["customer_id"] = {
             "int": ids.astype("Int64"),
             "float": ids.astype(float),  # guests become NaN, as pandas reads them from CSV
@@ -60,6 +62,18 @@ def test_id_types_give_the_same_features(reference: pd.DataFrame, as_type: str) 
     out = _features(tables)
     assert out["customer_id"].tolist() == ["101", "102", "103", "104"]
     pd.testing.assert_frame_equal(out, reference)
+
+
+def test_rows_come_in_text_order_of_the_ids() -> None:
+    # Integer ids are sorted before the feature joins (which keep that order), as text: 10 < 2.
+    tables = _coded(_clean(), "int", {"a": 9, "b": 10, "c": 100, "d": 2, "e": 1000})
+    builder = segml.FeatureBuilder(top_k_categories=2).fit(tables, as_of=AS_OF)
+    table = builder.transform_table(tables, as_of=AS_OF)
+    assert table["customer_id"].to_list() == ["10", "100", "2", "9"]
+    assert table.columns == ["customer_id", *builder.feature_names_out_]
+    pd.testing.assert_frame_equal(
+        builder.transform(tables, as_of=AS_OF), table.to_pandas(), check_dtype=False
+    )
 
 
 def test_mixed_id_types_across_tables(reference: pd.DataFrame) -> None:
