@@ -32,7 +32,14 @@ from segml.errors import DriftError
 from segml.io import atomic_dir, exclusive_lock, write_json
 from segml.jobs import config_hash
 from segml.schema import ShopData
-from segml.scores.job import Champions, assign_clusters, load_champions, monitor, score_shop
+from segml.scores.job import (
+    Champions,
+    assign_clusters,
+    attach,
+    load_champions,
+    monitor,
+    score_shop,
+)
 from segml.tracking import default_tracking_uri, start_run
 
 __all__ = ["score_job"]
@@ -223,7 +230,7 @@ def _segment(
         segmenter = Segmenter(rules=rules, as_of=as_of)  # as_of: what days_since() counts to
         members = segmenter.fit_transform(frame)
         chosen = members.filter(pl.col("segment") != segmenter.rule_set_.default_segment)
-        mask = frame["customer_id"].is_in(chosen["customer_id"].unique().to_list()).to_numpy()
+        mask = frame["customer_id"].is_in(chosen["customer_id"].unique()).to_numpy()
         reasons = score_customers(
             frame,
             champions.models,
@@ -232,7 +239,7 @@ def _segment(
             reasons_for=mask,
         )
         cols = [c for c in reasons.columns if c.startswith("reasons__")]
-        frame = frame.drop(cols).join(reasons.select("customer_id", *cols), on="customer_id")
+        frame = attach(frame.drop(cols), reasons.select("customer_id", *cols))
     result = export_segments(frame, rules=rules, out=out, as_of=as_of)
     manifest["segments"] = {
         name: info["rows"] for name, info in result.manifest.get("files", {}).items()

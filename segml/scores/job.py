@@ -27,6 +27,7 @@ __all__ = [
     "REFERENCE_ARTIFACT",
     "Champions",
     "assign_clusters",
+    "attach",
     "cluster_inputs",
     "feature_groups",
     "load_champions",
@@ -154,7 +155,7 @@ def score_shop(
             reasons_top_k=reasons_top_k,
             reasons_for=reasons_for,
         )
-        part = _attach(inputs, scores)
+        part = attach(inputs, scores)
         frame = (
             part
             if frame is None
@@ -169,7 +170,7 @@ def score_shop(
     return frame if frame["customer_id"].is_sorted() else frame.sort("customer_id")
 
 
-def _attach(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+def attach(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
     """``frame`` left-joined with ``extra`` on ``customer_id``; when both list the same customers
     in the same order (the scores of ``frame``), the columns are put side by side instead, which
     copies none of ``frame``'s columns."""
@@ -216,7 +217,7 @@ def assign_clusters(
         for start in range(0, max(table.height, 1), chunk_size)  # one (empty) chunk for none
     ]
     assigned = pl.concat(parts).with_columns(pl.col("cluster__id").cast(pl.Int32))
-    return _attach(frame, assigned)
+    return attach(frame, assigned)
 
 
 def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:
