@@ -1,7 +1,8 @@
 """Scoring-job benchmark (issue 6): time and peak memory of ``segml score``, the command users run.
 
     flock /tmp/segml-bench.lock env OMP_WAIT_POLICY=PASSIVE \
-        .venv/bin/python benchmarks/scoring_bench.py [--cases 1M:20M,5M:20M] [--reasons]
+        .venv/bin/python benchmarks/scoring_bench.py [--cases 1M:20M,5M:20M] [--reasons] \
+        [--baseline GIT_REF]
 
 1. Stores: ``benchmarks/generate.py``'s generator (its ``generate`` and chunk functions, unchanged)
    with the customer population set explicitly instead of ``events / 100``, so 1M customers can
@@ -15,6 +16,10 @@
    own resident memory every 20 ms and notes when each step of the job starts and ends (wrappers
    that only time the job's own functions), so the table shows where the time and memory go;
    the parent reads the child's peak RSS from ``os.wait4`` (``ru_maxrss``).
+
+4. With ``--baseline REF``: each case also runs, right before, with segml as of the git commit
+   REF (a worktree under ``benchmarks/out/``, first on the child's ``PYTHONPATH``), same store,
+   same registered models, same machine minutes; the table gets the ratio of the two.
 
 Targets: 1M customers / 20M events end to end within 180 s; 5M customers within 8 GB peak,
 the chunked scoring step not growing with the number of customers. Results are printed and
@@ -105,23 +110,42 @@ def train_once() -> None:
     (OUT / "trained.json").write_text(json.dumps({"store": TRAIN, "seconds": seconds}))
 
 
-def run_case(n_customers: int, n_events: int, *, reasons: bool) -> dict[str, Any]:
-    """One ``segml score`` in a child process: wall, peak RSS and the child's step report."""
+def baseline_tree(ref: str) -> Path:
+    """A git worktree of segml at ``ref`` (reused when it exists)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref], check=True,
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    tree = OUT.parent / f"baseline-{sha}"
+    if not (tree / "segml").is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-f", "--detach", str(tree),
+                        sha], check=True)  # fmt: skip
+    return tree
+
+
+def run_case(
+    n_customers: int, n_events: int, *, reasons: bool, tree: Path | None = None
+) -> dict[str, Any]:
+    """One ``segml score`` in a child process: wall, peak RSS and the child's step report.
+    ``tree``: run the segml of that source tree instead of this one."""
     store = ensure_store(n_customers, n_events)
     name = f"{generate.size_label(n_customers)}c_{generate.size_label(n_events)}e"
     name += "_reasons" if reasons else ""
     config = write_config(store, name, reasons=reasons)
+    name += f"_{tree.name}" if tree else ""
     report = OUT / f"{name}.steps.json"
     argv = ["score", "--config", str(config), "--as-of", AS_OF, "--out", str(OUT / name)]
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
     load = os.getloadavg()
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "child", str(report), *argv])
+    proc = subprocess.Popen([sys.executable, __file__, "child", str(report), *argv], env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     steps = json.loads(report.read_text())
     manifest = json.loads((OUT / name / f"as_of={AS_OF}" / "_manifest.json").read_text())
     return {
-        "case": name, "customers": manifest["rows_out"], "events": n_events,
+        "case": name, "segml": str(tree or ROOT), "customers": manifest["rows_out"],
+        "events": n_events,
         "exit": os.waitstatus_to_exitcode(status), "wall_s": round(wall, 1),
         "peak_rss_gb": round(usage.ru_maxrss / 1e6, 2), "load_before": load,
         "load_after": os.getloadavg(), **steps,
@@ -204,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="then the first case again with reason codes for segmented customers",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        help="also run each case with segml as of this commit, just before",
+    )
     args_ = parser.parse_args(args)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     train_once()
@@ -211,9 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(c, e, False) for c, e in cases]
     if args_.reasons:
         runs.append((*cases[0], True))
+    tree = baseline_tree(args_.baseline) if args_.baseline else None
     results = []
     for n_customers, n_events, reasons in runs:
+        before = run_case(n_customers, n_events, reasons=reasons, tree=tree) if tree else None
         result = run_case(n_customers, n_events, reasons=reasons)
+        if before is not None:
+            print(json.dumps(before), flush=True)
+            results.append(before)
+            result["vs_baseline"] = {
+                "ref": args_.baseline,
+                "wall_ratio": round(result["wall_s"] / before["wall_s"], 2),
+                "peak_rss_ratio": round(result["peak_rss_gb"] / before["peak_rss_gb"], 2),
+            }
         print(json.dumps(result), flush=True)
         results.append(result)
     (OUT.parent / "scoring.json").write_text(json.dumps(results, indent=1))

@@ -72,7 +72,8 @@ def _score_locked(
     shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
 ) -> dict[str, Any]:
     """Both engines: on Spark the per-customer work stays on the executors (see
-    ``segml.scores.spark`` and ``_segment``); the driver holds the drift sample."""
+    ``segml.scores.spark`` and ``_segment``); the driver holds the drift sample and, with a
+    rule set, the columns the rule set reads."""
     s, timings, started = cfg.scoring, {}, time.perf_counter()
     on_spark = shop.kind == "spark"
     shop.check_cutoff(cutoff)
@@ -165,7 +166,7 @@ def _drift_message(drift: Any, cfg: Config, partition: Path) -> str:
 def _write_scores(frame: Any, path: Path) -> None:
     """One Parquet file, or on Spark a folder of part files in customer order."""
     if is_spark(frame):
-        frame.write.parquet(str(path))
+        frame.sort("customer_id").write.parquet(str(path))
     else:
         frame.write_parquet(path)
 
@@ -213,34 +214,45 @@ def _segment(
     manifest: dict[str, Any],
     *,
     as_of: dt.datetime,
-) -> pl.DataFrame:
+) -> Any:
     """Apply the rule set; with reasons_for=segmented, explain only the segmented customers.
 
-    On Spark the scored frame is collected first: the rule set's thresholds, reports and
-    audience files are computed over the whole table (docs/spark.md, "Rule sets on Spark")."""
+    On Spark only the columns the rule set reads (``segml.segments.columns_read``: ids,
+    condition, threshold, consent and score columns) are collected to the driver, where the
+    thresholds, reports and audience files are computed over all customers exactly as the
+    default engine does; reason codes are computed on the executors (docs/spark.md)."""
     from segml.exports import export_segments
     from segml.models.scoring import score_customers
-    from segml.segments import Segmenter
+    from segml.scores import spark
+    from segml.segments import Segmenter, columns_read
 
-    if is_spark(frame):
-        frame = collect(nw.from_native(frame))
     rules = cfg.resolve(cfg.segments or "")
+    table = frame
+    if is_spark(frame):
+        schema = pl.DataFrame(pl.from_arrow(frame.limit(0).toArrow())).schema
+        needed = columns_read(rules, schema, as_of=as_of)
+        table = collect(nw.from_native(frame.select(*[f"`{c}`" for c in needed])))
     s = cfg.scoring
     if s.reasons_for == "segmented" and s.reasons_top_k > 0:
         segmenter = Segmenter(rules=rules, as_of=as_of)  # as_of: what days_since() counts to
-        members = segmenter.fit_transform(frame)
+        members = segmenter.fit_transform(table)
         chosen = members.filter(pl.col("segment") != segmenter.rule_set_.default_segment)
-        mask = frame["customer_id"].is_in(chosen["customer_id"].unique()).to_numpy()
-        reasons = score_customers(
-            frame,
-            champions.models,
-            chunk_size=s.chunk_size,
-            reasons_top_k=s.reasons_top_k,
-            reasons_for=mask,
-        )
-        cols = [c for c in reasons.columns if c.startswith("reasons__")]
-        frame = attach(frame.drop(cols), reasons.select("customer_id", *cols))
-    result = export_segments(frame, rules=rules, out=out, as_of=as_of)
+        ids = chosen["customer_id"].unique()
+        if is_spark(frame):
+            frame = spark.explain_customers(
+                frame, champions.models, customer_ids=ids.to_list(), top_k=s.reasons_top_k
+            )
+        else:
+            reasons = score_customers(
+                frame,
+                champions.models,
+                chunk_size=s.chunk_size,
+                reasons_top_k=s.reasons_top_k,
+                reasons_for=frame["customer_id"].is_in(ids).to_numpy(),
+            )
+            cols = [c for c in reasons.columns if c.startswith("reasons__")]
+            frame = attach(frame.drop(cols), reasons.select("customer_id", *cols))
+    result = export_segments(table, rules=rules, out=out, as_of=as_of)
     manifest["segments"] = {
         name: info["rows"] for name, info in result.manifest.get("files", {}).items()
     }

@@ -66,8 +66,9 @@ def test_spark_engine_gives_the_default_engines_scores(spark, trained: Path) -> 
 def test_spark_engine_with_a_rule_set_gives_the_default_engines_segments(
     spark, trained: Path
 ) -> None:
-    """With a rule set (evaluated on the driver, docs/spark.md) and reason codes for the
-    segmented customers only: the same members, audiences and reason codes."""
+    """With a rule set (evaluated on the driver over the columns it reads, docs/spark.md) and
+    reason codes for the segmented customers only (on the executors): the same members,
+    audiences and reason codes; the scored table stays on Spark (part files, customer order)."""
     config = shop_config(
         trained,
         f"segments: {ROOT / 'configs' / 'segments.yaml'}",
@@ -89,3 +90,8 @@ def test_spark_engine_with_a_rule_set_gives_the_default_engines_segments(
     assert reasons
     got = [_read(p / "scores.parquet").select("customer_id", *reasons) for p in (local, remote)]
     assert got[1].equals(got[0])
+    parts = sorted((remote / "scores.parquet").glob("*.parquet"))
+    assert (remote / "scores.parquet").is_dir() and parts
+    assert pl.concat([pl.read_parquet(f, columns=["customer_id"]) for f in parts])[
+        "customer_id"
+    ].is_sorted()

@@ -35,7 +35,14 @@ from segml.models.propensity import PropensityModel, _apply_calibrator
 from segml.models.scoring import model_inputs
 from segml.schema import ShopData
 
-__all__ = ["assign_clusters", "model_payloads", "sample_rows", "score_shop", "score_spark"]
+__all__ = [
+    "assign_clusters",
+    "explain_customers",
+    "model_payloads",
+    "sample_rows",
+    "score_shop",
+    "score_spark",
+]
 
 _RAW = "_raw__"
 _WORKER_MODELS: dict[str, dict[str, PropensityModel]] = {}
@@ -124,6 +131,44 @@ def score_spark(
     for t in targets:
         columns += [f"score__{t}", f"decile__{t}", f"reasons__{t}"]
     return scored.select(*[f"`{c}`" for c in columns])
+
+
+def explain_customers(
+    scored: Any, models: Mapping[str, PropensityModel], *, customer_ids: Any, top_k: int = 3
+) -> Any:
+    """``scored`` (a Spark DataFrame of model inputs and scores) with ``reasons__<target>``
+    computed on the executors for the customers in ``customer_ids`` (a list, Series or array of
+    ids, e.g. those a rule set selected) and null for everyone else: the reason codes
+    ``score_customers(..., reasons_for=mask)`` gives on the default engine."""
+    from pyspark.sql import functions as F
+
+    payloads = model_payloads(models)
+    key = hashlib.sha256(json.dumps(payloads, sort_keys=True).encode()).hexdigest()
+    shared = _broadcast(scored, payloads)
+    targets = list(models)
+    ids = pd.DataFrame({"customer_id": pd.Series(list(customer_ids), dtype=object).astype(str)})
+    chosen = scored.sparkSession.createDataFrame(ids.drop_duplicates()).withColumn(
+        "_explain", F.lit(True)
+    )
+    marked = scored.drop(*[f"reasons__{t}" for t in targets if f"reasons__{t}" in scored.columns])
+    marked = marked.join(F.broadcast(chosen), on="customer_id", how="left")
+    new = [f"`reasons__{t}` string" for t in targets]
+
+    def explain(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        loaded = _load_models(key, shared.value)
+        for batch in batches:
+            pick = batch.pop("_explain").fillna(False).to_numpy(dtype=bool)
+            rows = pl.from_pandas(batch[pick]) if pick.any() else None
+            for t in targets:
+                codes = pd.Series([None] * len(batch), index=batch.index, dtype=object)
+                if rows is not None:
+                    codes[pick] = reason_codes(loaded[t], rows, top_k=top_k)
+                batch[f"reasons__{t}"] = codes
+            yield batch
+
+    schema = _ddl(marked.drop("_explain"), new)
+    out = marked.mapInPandas(explain, schema)
+    return out.select(*[f"`{c}`" for c in scored.columns])
 
 
 def _ddl(frame: Any, extra: list[str]) -> str:

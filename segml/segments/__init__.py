@@ -15,7 +15,7 @@ from segml.segments.rules import (
     Threshold,
     load_rule_set,
 )
-from segml.segments.segmenter import Segmenter
+from segml.segments.segmenter import Segmenter, columns_read
 from segml.segments.syntax import ConditionError
 from segml.segments.thresholds import ThresholdValue
 
@@ -31,6 +31,7 @@ __all__ = [
     "Segmenter",
     "Threshold",
     "ThresholdValue",
+    "columns_read",
     "control_draw",
     "control_draws",
     "load_rule_set",

@@ -29,9 +29,9 @@ from segml.segments.overlap import overlap_report
 from segml.segments.report import SegmentReport, segment_stats
 from segml.segments.rules import PowerSettings, RuleSet, as_rule_set
 from segml.segments.syntax import ConditionError, Name, children
-from segml.segments.thresholds import derive_thresholds
+from segml.segments.thresholds import derive_thresholds, threshold_exprs
 
-__all__ = ["Segmenter", "check_customer_table", "open_customer_table"]
+__all__ = ["Segmenter", "check_customer_table", "columns_read", "open_customer_table"]
 
 _PROBABILITIES = ("score__purchase", "score__lapse")
 _DECILES = ("decile__purchase", "decile__lapse", "decile__value")
@@ -164,32 +164,9 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     def _conditions(self, schema: Mapping[str, pl.DataType]) -> list[Compiled | None]:
         """Each rule's compiled condition in priority order; None for a skipped optional rule
         (its reason in ``skipped_``)."""
-        out: list[Compiled | None] = []
-        errors: list[str] = []
-        self.skipped_: dict[str, str] = {}
-        for rule in self.rule_set_.ordered():
-            try:
-                out.append(
-                    compile_condition(
-                        rule.when, schema=schema, params=self._params(), as_of=self.as_of_
-                    )
-                )
-            except ConditionError as err:
-                absent = _absent_features(rule.when, schema) if rule.optional else []
-                if not absent:
-                    errors.append(f"  segment {rule.name!r}: {err}")
-                    continue
-                self.skipped_[rule.name] = (
-                    f"the data has no {absent} (segml features its tables cannot produce, e.g. "
-                    "intent__* without events)"
-                )
-                out.append(None)
-        if errors:
-            raise ConfigError(
-                f"{self.source_}: {len(errors)} segment condition(s) do not fit the data:\n"
-                + "\n".join(errors)
-                + "\nFix them in the rule set; docs/segments.md describes the condition language."
-            )
+        out, self.skipped_ = _compile_rules(
+            self.rule_set_, schema, params=self._params(), as_of=self.as_of_, source=self.source_
+        )
         return out
 
     def _transform(self, frame: pl.LazyFrame) -> pl.DataFrame:
@@ -228,6 +205,66 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             notes=notes + stat_notes,
         )
         return members.select(pl.exclude("_baseline", "^_cs__.*$"))
+
+
+def _compile_rules(
+    rs: RuleSet,
+    schema: Mapping[str, pl.DataType],
+    *,
+    params: dict[str, float],
+    as_of: dt.datetime | None,
+    source: str,
+) -> tuple[list[Compiled | None], dict[str, str]]:
+    """Each rule's compiled condition in priority order (None for a skipped optional rule) and
+    why each skipped rule was skipped; every condition that does not fit is reported at once."""
+    out: list[Compiled | None] = []
+    errors: list[str] = []
+    skipped: dict[str, str] = {}
+    for rule in rs.ordered():
+        try:
+            out.append(compile_condition(rule.when, schema=schema, params=params, as_of=as_of))
+        except ConditionError as err:
+            absent = _absent_features(rule.when, schema) if rule.optional else []
+            if not absent:
+                errors.append(f"  segment {rule.name!r}: {err}")
+                continue
+            skipped[rule.name] = (
+                f"the data has no {absent} (segml features its tables cannot produce, e.g. "
+                "intent__* without events)"
+            )
+            out.append(None)
+    if errors:
+        raise ConfigError(
+            f"{source}: {len(errors)} segment condition(s) do not fit the data:\n"
+            + "\n".join(errors)
+            + "\nFix them in the rule set; docs/segments.md describes the condition language."
+        )
+    return out, skipped
+
+
+def columns_read(rules: Any, schema: Mapping[str, Any], *, as_of: Any = None) -> list[str]:
+    """The columns of a customer table with ``schema`` that a Segmenter with ``rules`` reads:
+    ``customer_id``, the columns of every condition, derived threshold, consent rule and the
+    power baseline, and the score and decile columns it checks and reports.
+
+    ``Segmenter`` and ``segml.exports.export_segments`` give the same members, report and
+    audiences over these columns as over the whole table (the Spark scoring job collects only
+    them to the driver). A rule set that does not fit ``schema`` raises the ConfigError ``fit``
+    would.
+    """
+    rs = as_rule_set(rules)
+    cutoff = None if as_of is None else parse_as_of(as_of)
+    source = str(rules) if isinstance(rules, str | Path) else "rules"
+    params = {name: 0.0 for name in rs.thresholds}  # values do not change what is read
+    conditions, _ = _compile_rules(rs, schema, params=params, as_of=cutoff, source=source)
+    exprs = [c.expr for c in conditions if c is not None]
+    exprs += threshold_exprs(rs.thresholds, schema, source=source, as_of=cutoff)
+    exprs += consent_states(rs, schema)[0].values()
+    baseline, _ = _baseline(rs.power, schema, params, cutoff)
+    exprs += [] if baseline is None else [baseline]
+    names = {name for e in exprs for name in e.meta.root_names()}
+    names |= {c for c in (*_PROBABILITIES, *_DECILES, *_SCORES) if c in schema}
+    return ["customer_id", *sorted(names - {"customer_id"})]
 
 
 def _absent_features(condition: str, schema: Mapping[str, pl.DataType]) -> list[str]:

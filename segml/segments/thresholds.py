@@ -15,7 +15,7 @@ from segml.segments.compile import compile_condition, compile_value
 from segml.segments.rules import Threshold
 from segml.segments.syntax import ConditionError
 
-__all__ = ["ThresholdValue", "derive_thresholds"]
+__all__ = ["ThresholdValue", "derive_thresholds", "threshold_exprs"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,32 @@ def _plan(
     )
 
 
+def threshold_exprs(
+    thresholds: Mapping[str, Threshold],
+    schema: Mapping[str, pl.DataType],
+    *,
+    source: str = "rules",
+    as_of: dt.datetime | None = None,
+) -> list[pl.Expr]:
+    """The aggregations that derive the data-driven thresholds (``q_<name>``, the quantile, and
+    ``n_<name>``, how many values it was taken over); every threshold that does not fit
+    ``schema`` is reported in one ConfigError."""
+    exprs: list[pl.Expr] = []
+    errors: list[str] = []
+    for name, t in thresholds.items():
+        if t.value is not None:
+            continue
+        try:
+            exprs.extend(_plan(name, t, schema, as_of))
+        except ConditionError as err:
+            errors.append(f"  thresholds.{name}: {err}")
+    if errors:
+        raise ConfigError(
+            f"{source}: {len(errors)} threshold(s) do not fit the data:\n" + "\n".join(errors)
+        )
+    return exprs
+
+
 def derive_thresholds(
     frame: pl.LazyFrame,
     thresholds: Mapping[str, Threshold],
@@ -64,26 +90,14 @@ def derive_thresholds(
 ) -> dict[str, ThresholdValue]:
     """Every threshold's value: fixed ones as given, derived ones from ``frame`` in one pass
     (``as_of``: the run's as-of date, for ``days_since`` in ``of:`` and ``where:``)."""
-    schema = frame.collect_schema()
-    fixed = {
+    exprs = threshold_exprs(thresholds, frame.collect_schema(), source=source, as_of=as_of)
+    row = frame.select(exprs).collect().row(0, named=True) if exprs else {}
+    out = {
         name: ThresholdValue(name, float(t.value), "fixed")
         for name, t in thresholds.items()
         if t.value is not None
     }
     derived = {name: t for name, t in thresholds.items() if t.value is None}
-    exprs: list[pl.Expr] = []
-    errors: list[str] = []
-    for name, t in derived.items():
-        try:
-            exprs.extend(_plan(name, t, schema, as_of))
-        except ConditionError as err:
-            errors.append(f"  thresholds.{name}: {err}")
-    if errors:
-        raise ConfigError(
-            f"{source}: {len(errors)} threshold(s) do not fit the data:\n" + "\n".join(errors)
-        )
-    row = frame.select(exprs).collect().row(0, named=True) if exprs else {}
-    out = dict(fixed)
     for name, t in derived.items():
         n, value = row[f"n_{name}"], row[f"q_{name}"]
         if not n or value is None:

@@ -3,6 +3,7 @@ invariant that every customer gets exactly one primary segment."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segml.errors import ConfigError, DataError
-from segml.segments import Segmenter, control_draw
+from segml.segments import Segmenter, columns_read, control_draw
 from tests.segments.helpers import (
     EXPECTED,
     LAPSE_DAYS,
@@ -299,3 +300,33 @@ def test_every_customer_gets_exactly_one_primary_segment(rows, conditions, prior
     for row in frame.iter_rows(named=True):
         first = next((i for i in ordered if _kleene(conditions[i][1], row) is True), None)
         assert got[row["customer_id"]] == ("no_segment" if first is None else f"seg{first}")
+
+
+def test_the_columns_read_alone_give_the_same_run(tmp_path: Path) -> None:
+    """What the Spark scoring job relies on to collect only these columns to the driver."""
+    from segml.exports import export_segments
+
+    scored = scored_store()
+    needed = columns_read(RULES, scored.schema, as_of="2024-06-01")
+    assert needed[0] == "customer_id" and len(needed) < scored.width / 2
+    assert {"rfm__recency_days", "attr__email_consent", "score__purchase"} <= set(needed)
+    assert "rfm__monetary_max" not in needed  # no rule reads it
+    runs = {}
+    for name, table in {"whole": scored, "narrow": scored.select(needed)}.items():
+        export_segments(table, rules=RULES, out=tmp_path / name, as_of="2024-06-01")
+        runs[name] = tmp_path / name
+    files = sorted(p.relative_to(runs["whole"]) for p in runs["whole"].rglob("*.*"))
+    assert len(files) > 10
+    assert files == sorted(p.relative_to(runs["narrow"]) for p in runs["narrow"].rglob("*.*"))
+    for f in files:
+        if f.suffix == ".parquet":
+            whole, narrow = (pl.read_parquet(runs[k] / f) for k in ("whole", "narrow"))
+            assert narrow.equals(whole), f
+    report = [json.loads((runs[k] / "report.json").read_text()) for k in ("whole", "narrow")]
+    assert report[1] == report[0]
+
+
+def test_columns_read_reports_conditions_that_do_not_fit() -> None:
+    scored = scored_store().drop("rfm__recency_days")
+    with pytest.raises(ConfigError, match="rfm__recency_days"):
+        columns_read(RULES, scored.schema)
