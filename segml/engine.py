@@ -237,8 +237,8 @@ def left_join_in_order(
 
 
 def contiguous(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame``'s columns each in one piece, copied one column at a time (``frame`` is left
-    empty).
+    """``frame``'s columns each in one piece, copied one column at a time (when a copy is
+    needed, ``frame`` is left empty).
 
     A streaming query's result comes in many pieces. Polars re-chunks a whole table whose
     columns are cut differently the first time an operation needs them aligned (a select, a
