@@ -229,7 +229,7 @@ def _segment(
     rules = cfg.resolve(cfg.segments or "")
     table = frame
     if is_spark(frame):
-        schema = pl.DataFrame(pl.from_arrow(frame.limit(0).toArrow())).schema
+        schema = collect(nw.from_native(frame.limit(0))).schema
         needed = columns_read(rules, schema, as_of=as_of)
         table = collect(nw.from_native(frame.select(*[f"`{c}`" for c in needed])))
     s = cfg.scoring

@@ -76,6 +76,14 @@ def _load_models(key: str, payloads: Mapping[str, Mapping[str, str]]) -> dict[st
     return _WORKER_MODELS[key]
 
 
+def _ship(frame: Any, models: Mapping[str, PropensityModel]) -> tuple[str, Any]:
+    """The models' texts broadcast to the executors, and the key ``_load_models`` caches them
+    under in each Python worker."""
+    payloads = model_payloads(models)
+    key = hashlib.sha256(json.dumps(payloads, sort_keys=True).encode()).hexdigest()
+    return key, _broadcast(frame, payloads)
+
+
 def _broadcast(frame: Any, value: Any) -> Any:
     """A Spark broadcast of ``value`` (plain data), or the value itself without a SparkContext
     (Spark Connect ships it with the function)."""
@@ -103,9 +111,7 @@ def score_spark(
         raise DataError(f"score_spark takes a Spark DataFrame; got {type(features).__name__}.")
     if "customer_id" not in features.columns:
         raise DataError(f"features need a customer_id column; found {features.columns[:6]}...")
-    payloads = model_payloads(models)
-    key = hashlib.sha256(json.dumps(payloads, sort_keys=True).encode()).hexdigest()
-    shared = _broadcast(features, payloads)
+    key, shared = _ship(features, models)
     targets, explain = list(models), reasons and reasons_top_k > 0
     new = []
     for t in targets:
@@ -142,9 +148,7 @@ def explain_customers(
     ``score_customers(..., reasons_for=mask)`` gives on the default engine."""
     from pyspark.sql import functions as F
 
-    payloads = model_payloads(models)
-    key = hashlib.sha256(json.dumps(payloads, sort_keys=True).encode()).hexdigest()
-    shared = _broadcast(scored, payloads)
+    key, shared = _ship(scored, models)
     targets = list(models)
     ids = pd.DataFrame({"customer_id": pd.Series(list(customer_ids), dtype=object).astype(str)})
     chosen = scored.sparkSession.createDataFrame(ids.drop_duplicates()).withColumn(

@@ -149,7 +149,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     def _fit(self, frame: pl.LazyFrame) -> Segmenter:
         rule_set = as_rule_set(self.rules)
         check_customer_table(frame)
-        self.source_ = str(self.rules) if isinstance(self.rules, str | Path) else "rules"
+        self.source_ = _source(self.rules)
         self.as_of_ = None if self.as_of is None else parse_as_of(self.as_of)
         self.thresholds_ = derive_thresholds(
             frame, rule_set.thresholds, source=self.source_, as_of=self.as_of_
@@ -207,6 +207,11 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         return members.select(pl.exclude("_baseline", "^_cs__.*$"))
 
 
+def _source(rules: Any) -> str:
+    """How error messages name the rule set: its file, or 'rules'."""
+    return str(rules) if isinstance(rules, str | Path) else "rules"
+
+
 def _compile_rules(
     rs: RuleSet,
     schema: Mapping[str, pl.DataType],
@@ -254,7 +259,7 @@ def columns_read(rules: Any, schema: Mapping[str, Any], *, as_of: Any = None) ->
     """
     rs = as_rule_set(rules)
     cutoff = None if as_of is None else parse_as_of(as_of)
-    source = str(rules) if isinstance(rules, str | Path) else "rules"
+    source = _source(rules)
     params = {name: 0.0 for name in rs.thresholds}  # values do not change what is read
     conditions, _ = _compile_rules(rs, schema, params=params, as_of=cutoff, source=source)
     exprs = [c.expr for c in conditions if c is not None]
