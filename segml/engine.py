@@ -23,8 +23,8 @@ from segml.io import scratch_path
 __all__ = [
     "Backend",
     "as_of_days",
+    "attach",
     "backend_of",
-    "beside",
     "collect",
     "contiguous",
     "frame_kind",
@@ -250,13 +250,23 @@ def contiguous(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame([frame.drop_in_place(name).rechunk() for name in list(frame.columns)])
 
 
-def beside(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
-    """``extra``'s columns next to ``frame``'s (the same rows in the same order), cut into the
-    same pieces, so that no later operation re-chunks the whole table (see ``contiguous``);
-    ``frame``'s columns are shared, not copied."""
+def attach(frame: pl.DataFrame, extra: pl.DataFrame, *, on: str = "customer_id") -> pl.DataFrame:
+    """``frame`` left-joined with ``extra`` (at most one row per ``on`` value), in ``frame``'s
+    row order, without copying ``frame``'s columns.
+
+    A join would copy every column of ``frame`` (the scored table: ~3 GB at 5M customers).
+    Instead ``extra`` is lined up with ``frame``'s ids (a join of the id column alone, skipped
+    when the ids already match row for row) and its columns are put beside ``frame``'s, cut
+    into the same pieces so that no later operation re-chunks the whole table (see
+    ``contiguous``).
+    """
+    if not extra[on].equals(frame[on]):
+        extra = frame.select(on).join(
+            extra, on=on, how="left", validate="m:1", maintain_order="left"
+        )
     if frame.n_chunks() != 1:
         frame = frame.rechunk()
-    return frame.hstack(extra.rechunk())
+    return frame.hstack(extra.drop(on).rechunk())
 
 
 def materialise(frames: list[nw.LazyFrame[Any]]) -> list[nw.LazyFrame[Any]]:

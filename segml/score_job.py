@@ -27,19 +27,12 @@ import numpy as np
 import polars as pl
 
 from segml.config import Config
-from segml.engine import collect, is_spark, parse_as_of
+from segml.engine import attach, collect, is_spark, parse_as_of
 from segml.errors import DriftError
 from segml.io import atomic_dir, exclusive_lock, write_json
 from segml.jobs import config_hash
 from segml.schema import ShopData
-from segml.scores.job import (
-    Champions,
-    assign_clusters,
-    attach,
-    load_champions,
-    monitor,
-    score_shop,
-)
+from segml.scores.job import Champions, assign_clusters, load_champions, monitor, score_shop
 from segml.tracking import default_tracking_uri, start_run
 
 __all__ = ["score_job"]

@@ -21,7 +21,7 @@ import pandas as pd
 import polars as pl
 from sklearn.exceptions import ConvergenceWarning
 
-from segml.engine import as_of_days, beside, collect, is_spark, parse_as_of
+from segml.engine import as_of_days, attach, collect, is_spark, parse_as_of
 from segml.features import FeatureBuilder, rfm_summary
 from segml.labels import label_plan
 from segml.models.btyd import BetaGeoModel, GammaGammaModel, expected_value
@@ -216,12 +216,7 @@ class CutoffCache:
             base = _to_polars(self.builder.transform_table(self.shop, as_of=cut))
             btyd = _to_polars(btyd_frame(self.shop, cut, horizons=self.horizons,
                               max_fit_rows=self.max_fit_rows, seed=self.seed))  # fmt: skip
-            # btyd lists the customers with a purchase; aligned to base's rows and put beside
-            # its columns, which a join would copy (5M customers: 2.6 GB).
-            aligned = base.select("customer_id").join(
-                btyd, on="customer_id", how="left", maintain_order="left"
-            )
-            self._frames[cut] = beside(base, aligned.drop("customer_id"))
+            self._frames[cut] = attach(base, btyd)  # btyd: the customers with a purchase
         return self._frames[cut]
 
     def labelled(

@@ -15,7 +15,7 @@ import pandas as pd
 import polars as pl
 
 from segml import tracking
-from segml.engine import beside
+from segml.engine import attach
 from segml.errors import DataError, ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.models.propensity import PropensityModel
@@ -27,7 +27,6 @@ __all__ = [
     "REFERENCE_ARTIFACT",
     "Champions",
     "assign_clusters",
-    "attach",
     "cluster_inputs",
     "feature_groups",
     "load_champions",
@@ -168,15 +167,6 @@ def score_shop(
         )
     assert frame is not None
     return frame if frame["customer_id"].is_sorted() else frame.sort("customer_id")
-
-
-def attach(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` left-joined with ``extra`` on ``customer_id``; when both list the same customers
-    in the same order (the scores of ``frame``), the columns are put side by side instead, which
-    copies none of ``frame``'s columns."""
-    if extra["customer_id"].equals(frame["customer_id"]):
-        return beside(frame, extra.drop("customer_id"))
-    return frame.join(extra, on="customer_id", how="left")
 
 
 def cluster_inputs(
