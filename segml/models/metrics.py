@@ -22,6 +22,7 @@ __all__ = [
     "classification_metrics",
     "decile_table",
     "deciles",
+    "metric_function",
     "reliability_table",
     "value_metrics",
 ]
@@ -146,3 +147,41 @@ def beats(target: str, model: dict[str, float], other: dict[str, float]) -> bool
 
 def metrics_for(target: str, y: Any, score: Any) -> dict[str, float]:
     return (value_metrics if target == "value" else classification_metrics)(y, score)
+
+
+def _auc(y: Array, p: Array) -> float:
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def _ap(y: Array, p: Array) -> float:
+    return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def _logloss(y: Array, p: Array) -> float:
+    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+
+
+def _spearman(y: Array, v: Array) -> float:
+    return (
+        float(stats.spearmanr(y, v).statistic) if np.std(v) > 0 and np.std(y) > 0 else float("nan")
+    )
+
+
+# name -> (function of (y, score), +1 when higher is better, -1 when lower is better)
+_SCALAR: dict[str, tuple[Any, float]] = {
+    "roc_auc": (_auc, 1.0),
+    "pr_auc": (_ap, 1.0),
+    "log_loss": (_logloss, -1.0),
+    "brier": (lambda y, p: float(brier_score_loss(y, np.clip(p, 0, 1))), -1.0),
+    "gini": (lambda y, v: _normalised_gini(y, v), 1.0),
+    "spearman": (_spearman, 1.0),
+    "mae": (lambda y, v: float(np.mean(np.abs(y - v))), -1.0),
+}
+
+
+def metric_function(name: str) -> tuple[Any, float]:
+    """The metric ``name`` as a function of (labels, scores) and its direction (+1 higher is
+    better, -1 lower is better); used by the paired comparisons in ``segml.models.compare``."""
+    if name not in _SCALAR:
+        raise ValueError(f"unknown metric {name!r}; expected one of {sorted(_SCALAR)}")
+    return _SCALAR[name]
