@@ -47,33 +47,11 @@ from segml.segments.syntax import (
     Node,
     Not,
     Param,
-    children,
     depth,
     pointer,
 )
 
-__all__ = [  # the syntax tree's names are re-exported: callers import them from here
-    "MAX_DEPTH",
-    "MAX_LENGTH",
-    "Arith",
-    "Between",
-    "Call",
-    "Compare",
-    "ConditionError",
-    "Const",
-    "In",
-    "IsNull",
-    "Logic",
-    "Name",
-    "Neg",
-    "Node",
-    "Not",
-    "Param",
-    "children",
-    "parse_condition",
-    "pointer",
-    "tokenize",
-]
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "Token", "parse_condition", "tokenize"]
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 48
