@@ -89,7 +89,10 @@ def _tie_groups(score: Array, *columns: Array) -> tuple[Array, list[Array]]:
     """Per distinct score, highest first: the number of customers and the sum of each column."""
     values, inverse = np.unique(score, return_inverse=True)
     counts = np.bincount(inverse, minlength=values.size).astype(np.float64)[::-1]
-    sums = [np.bincount(inverse, weights=c, minlength=values.size)[::-1] for c in columns]
+    sums = [
+        np.bincount(inverse, weights=c, minlength=values.size).astype(np.float64)[::-1]
+        for c in columns
+    ]
     return counts, sums
 
 
@@ -161,7 +164,7 @@ def decile_table(y: Array, score: Array, predicted: Array | None = None) -> pl.D
     actual = np.diff(np.interp(edges, knots, cum_y))
     total, mean = cum_y[-1], cum_y[-1] / n
     return _decile_frame({
-        "decile": np.arange(10, 0, -1),
+        "decile": np.arange(10, 0, -1, dtype=np.float64),
         "n": size,
         "share": size / n,
         "cum_share": edges[1:] / n,
