@@ -29,7 +29,6 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 from scipy import stats
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from segml.errors import DataError
 
@@ -290,25 +289,43 @@ def metrics_for(target: str, y: Any, score: Any) -> dict[str, float]:
 
 
 def _auc(y: Array, p: Array) -> float:
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    """ROC AUC by the rank-sum (Mann-Whitney) formula with average ranks: a tied positive and
+    negative pair counts a half. NaN unless both classes are present."""
+    pos = y == 1
+    n1 = int(pos.sum())
+    n0 = y.size - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = stats.rankdata(p)
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def _ap(y: Array, p: Array) -> float:
-    return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    """Average precision over the distinct thresholds (a tied group enters at once):
+    sum over thresholds of (gain in recall) x precision. NaN unless both classes are present."""
+    total = float(y.sum())
+    if total == 0 or total == y.size:
+        return float("nan")
+    counts, (pos,) = _tie_groups(p, y)
+    precision = np.cumsum(pos) / np.cumsum(counts)
+    return float(np.sum(pos / total * precision))
 
 
 def _logloss(y: Array, p: Array) -> float:
-    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))) if y.size else float("nan")
 
 
 def _brier(y: Array, p: Array) -> float:
-    return float(brier_score_loss(y, np.clip(p, 0, 1), labels=[0, 1]))
+    return float(np.mean((np.clip(p, 0, 1) - y) ** 2)) if y.size else float("nan")
 
 
 def _spearman(y: Array, v: Array) -> float:
-    return (
-        float(stats.spearmanr(y, v).statistic) if np.std(v) > 0 and np.std(y) > 0 else float("nan")
-    )
+    """Pearson correlation of the average ranks (Spearman's rho with ties); NaN when either
+    side is constant."""
+    if y.size < 2 or np.std(v) == 0 or np.std(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(stats.rankdata(y), stats.rankdata(v))[0, 1])
 
 
 # name -> (function of (y, score), +1 when higher is better, -1 when lower is better)

@@ -245,3 +245,26 @@ def test_metric_functions_match_the_metric_tables(name: str, sign: float) -> Non
     assert direction == sign
     table = value_metrics if name == "gini" else classification_metrics
     assert fn(TIED_TOP_Y, TIED_TOP_S) == pytest.approx(table(TIED_TOP_Y, TIED_TOP_S)[name])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_metrics_match_sklearn_and_scipy_with_ties(seed: int) -> None:
+    from scipy import stats
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        log_loss,
+        roc_auc_score,
+    )
+
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=300) < 0.3).astype(float)
+    p = np.round(rng.uniform(size=300), 1)  # 11 distinct values: heavy ties
+    m = classification_metrics(y, p)
+    pc = np.clip(p, 1e-6, 1 - 1e-6)
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, pc))
+    assert m["pr_auc"] == pytest.approx(average_precision_score(y, pc))
+    assert m["log_loss"] == pytest.approx(log_loss(y, pc))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, pc))
+    v = rng.gamma(1.0, size=300) * y
+    assert value_metrics(v, p)["spearman"] == pytest.approx(stats.spearmanr(v, p).statistic)
