@@ -128,6 +128,19 @@ def test_log_loss_and_brier_by_hand() -> None:
     ] == pytest.approx((-math.log(1e-6) - math.log(1 - 1e-6)) / 2)
 
 
+def test_roc_and_pr_auc_by_hand_with_a_tie() -> None:
+    # y = 1, 0, 1, 0 scored 0.8, 0.8, 0.5, 0.2.
+    # ROC AUC over the 4 positive-negative pairs: (0.8 vs 0.8) tie = 1/2, (0.8 vs 0.2) = 1,
+    # (0.5 vs 0.8) = 0, (0.5 vs 0.2) = 1 -> 2.5 / 4 = 0.625.
+    # PR AUC over the distinct thresholds: >= 0.8 takes both tied rows (precision 1/2, recall
+    # 1/2), >= 0.5 adds a positive (precision 2/3, recall 1): 1/2 x 1/2 + 1/2 x 2/3 = 7/12.
+    y = np.array([1, 0, 1, 0], dtype=float)
+    p = np.array([0.8, 0.8, 0.5, 0.2])
+    m = classification_metrics(y, p)
+    assert m["roc_auc"] == pytest.approx(0.625)
+    assert m["pr_auc"] == pytest.approx(7 / 12)
+
+
 def test_ece_by_hand() -> None:
     # bins of width 0.1: 0.05 -> bin 0, 0.15 -> bin 1, 0.95 -> bin 9
     # bin 0: 1 row, predicted 0.05, observed 0   -> 1/5 x 0.05 = 0.01
@@ -200,7 +213,8 @@ def test_every_metric_ignores_row_order(rows: list[tuple[int, int]], rnd: object
         a, b = fn(y, s), fn(y[perm], s[perm])
         np.testing.assert_allclose(list(a.values()), list(b.values()), equal_nan=True)
     ta, tb = decile_table(y, s), decile_table(y[perm], s[perm])
-    assert ta.equals(tb)
+    np.testing.assert_allclose(ta.to_numpy().astype(float), tb.to_numpy().astype(float),
+                               equal_nan=True)  # fmt: skip
 
 
 def test_deciles_label_each_customer_once_and_ties_together() -> None:
