@@ -37,7 +37,7 @@ def metric_winners(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
-    max_rows: int = 100_000,
+    max_rows: int = 20_000,
 ) -> dict[str, Any]:
     """Per metric of ``REPORTED`` for ``target``: ``best`` (best value), ``winner`` (``best`` if
     it beats every other candidate beyond noise, else None) and ``versus`` (difference and
