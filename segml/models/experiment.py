@@ -23,7 +23,9 @@ from segml import tracking
 from segml.features import FeatureBuilder
 from segml.models.dataset import CutoffCache
 from segml.models.explain import shap_summary_figure
-from segml.models.metrics import beats, metrics_for
+from segml.models.leaderboard import WINNERS_ARTIFACT, metric_winners
+from segml.models.metrics import beats, gain_at, gain_curve, metrics_for
+from segml.models.palette import model_style
 from segml.models.propensity import feature_columns
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
@@ -123,6 +125,7 @@ def _log(
         run.metrics({"beats_baselines": float(r.beats_baselines), "train_seconds": r.seconds})
         for key, table in r.tables().items():
             run.json(table.to_dicts(), f"tables/{key}.json")
+        run.json(metric_winners(r.test_frame, target=r.target), WINNERS_ARTIFACT)
         test_rows = r.test_rows
         _plots(run, r, test_rows)
         if outcome.reference is not None:
@@ -211,21 +214,30 @@ def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
 
     tables = r.tables()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    y = r.test_frame["label"].to_numpy()
     for who in ("model", "rfm", "btyd"):
+        label, color = model_style(who)
         if r.target != "value":
             rel = tables[f"reliability_{who}"]
-            axes[0].plot(rel["predicted"], rel["observed"], marker="o", label=who)
+            axes[0].plot(rel["predicted"], rel["observed"], marker="o", label=label, color=color)
         else:
             dec = tables[f"deciles_{who}"]
-            axes[0].plot(dec["pred_mean"], dec["actual_mean"], marker="o", label=who)
-        dec = tables[f"deciles_{who}"]
-        axes[1].plot(np.arange(1, dec.height + 1) / 10, dec["cum_gain"], marker="o", label=who)
+            axes[0].plot(dec["pred_mean"], dec["actual_mean"], marker="o", label=label,
+                         color=color)  # fmt: skip
+        # the expected gain at each share of customers (ties split proportionally), not a
+        # point per decile label placed by position
+        share, gain = gain_curve(y, r.test_frame[f"score__{who}"].to_numpy())
+        grid = np.linspace(0, 1, 201)
+        axes[1].plot(grid, np.interp(grid, share, gain), label=label, color=color)
+        axes[1].plot(0.1, gain_at(y, r.test_frame[f"score__{who}"].to_numpy(), 0.1), "o",
+                     color=color)  # fmt: skip
     lim = axes[0].get_xlim()
     axes[0].plot(lim, lim, "k--", lw=0.8)
     axes[0].set(title="calibration" if r.target != "value" else "decile calibration",
                 xlabel="predicted", ylabel="observed")  # fmt: skip
     axes[1].plot([0, 1], [0, 1], "k--", lw=0.8)
-    axes[1].set(title="cumulative gain", xlabel="share of customers (by score)",
+    axes[1].axvline(0.1, color="grey", lw=0.6, ls=":")
+    axes[1].set(title="cumulative gain (dot: top 10%)", xlabel="share of customers (by score)",
                 ylabel="share of positives / revenue")  # fmt: skip
     for ax in axes:
         ax.legend()

@@ -2,8 +2,23 @@
 
 Classifiers: ROC AUC, PR AUC (average precision), log loss, Brier score, expected calibration
 error (10 equal-width bins, weighted by bin size), the reliability table, lift and cumulative gain
-by decile, top-decile capture. Value: normalised Gini, Spearman correlation, decile calibration
-(mean predicted vs actual per decile), top-decile revenue share, mean absolute error.
+by decile, top-decile capture and lift. Value: normalised Gini, Spearman correlation, decile
+calibration (mean predicted vs actual per decile), top-decile revenue share, mean absolute error.
+
+Ties. Baselines such as the RFM cell table give thousands of customers the same score, so every
+share-of-customers metric is defined by share, with ties handled explicitly: a group of tied
+customers counts as if its members were ordered at random, i.e. by its expected value under
+random tie-breaking. The cumulative gain curve (``gain_curve``) has a point at every boundary
+between tied groups and is linear inside a group; ``gain_at(q)`` reads it at exactly ``q`` of the
+customers, so a tied group that straddles the cut contributes its positives in proportion to the
+part of it inside. "Top decile" is the top 10% of customers exactly; ``decile_table`` cuts 10
+groups of exactly a tenth of the customers each, splitting a tied group that straddles an edge
+proportionally (column ``split_ties`` says how much of each group that is). The normalised Gini
+is the trapezoid area of the same tie-grouped curve, the average over all tie orderings, so row
+order never changes it. ROC AUC counts tied pairs as half, Spearman uses average ranks.
+
+``deciles`` is something else: the customer's decile label written by scoring (1..10, tied
+customers share one); it is a label for targeting, not the basis of any metric here.
 """
 
 from __future__ import annotations
@@ -14,7 +29,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 from scipy import stats
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+from segml.errors import DataError
 
 __all__ = [
     "PRIMARY",
@@ -22,6 +38,8 @@ __all__ = [
     "classification_metrics",
     "decile_table",
     "deciles",
+    "gain_at",
+    "gain_curve",
     "metric_function",
     "reliability_table",
     "value_metrics",
@@ -34,10 +52,16 @@ PRIMARY = {
     "lapse": {"roc_auc": "max", "log_loss": "min"},
     "value": {"gini": "max", "spearman": "max"},
 }
+TOP_SHARE = 0.1  # "top decile": exactly this share of the customers
 
 
 def deciles(score: Array) -> NDArray[np.int64]:
-    """1..10 by descending score rank, 10 = the highest tenth (ties share a decile)."""
+    """Each customer's decile label, 1..10 by descending score rank, 10 = the highest tenth.
+
+    Deterministic and tie-consistent: tied customers share one decile (the one of the top rank of
+    their tie), so with heavy ties a label holds more or fewer than a tenth of the customers. Use
+    it to label customers; for metrics by share of customers use ``decile_table`` / ``gain_at``.
+    """
     score = np.asarray(score, dtype=np.float64)
     if score.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -45,8 +69,66 @@ def deciles(score: Array) -> NDArray[np.int64]:
     return np.clip(np.ceil(ranks / score.size * 10), 1, 10).astype(np.int64)
 
 
+def _check(y: Array, score: Array, what: str) -> None:
+    if y.shape != score.shape or y.ndim != 1:
+        raise DataError(
+            f"{what} needs one label per score; got labels of shape {y.shape} and scores of "
+            f"shape {score.shape}. Pass two 1-d arrays of the same customers."
+        )
+    bad = ~np.isfinite(score)
+    if bad.any():
+        raise DataError(
+            f"{what} needs finite scores; found {int(bad.sum())} of {score.size} not finite "
+            f"(first: {score[bad][0]!r} at row {int(np.flatnonzero(bad)[0])}). Score every "
+            "customer before computing metrics."
+        )
+
+
+def _tie_groups(score: Array, *columns: Array) -> tuple[Array, list[Array]]:
+    """Per distinct score, highest first: the number of customers and the sum of each column."""
+    values, inverse = np.unique(score, return_inverse=True)
+    counts = np.bincount(inverse, minlength=values.size).astype(np.float64)[::-1]
+    sums = [
+        np.bincount(inverse, weights=c, minlength=values.size).astype(np.float64)[::-1]
+        for c in columns
+    ]
+    return counts, sums
+
+
+def _cumulative(y: Array, score: Array, *more: Array) -> tuple[Array, list[Array]]:
+    """Customers and column totals accumulated over the tie groups, from (0, 0): the knots of
+    the piecewise-linear expected cumulative curves under random tie-breaking."""
+    counts, sums = _tie_groups(score, y, *more)
+    knots = np.concatenate([[0.0], np.cumsum(counts)])
+    return knots, [np.concatenate([[0.0], np.cumsum(s)]) for s in sums]
+
+
+def gain_curve(y: Array, score: Array) -> tuple[Array, Array]:
+    """The cumulative gain curve, highest score first: share of customers (x) and share of the
+    label total (positives, or revenue) captured (y), one point per tie-group boundary from
+    (0, 0) to (1, 1). Inside a tied group the curve is linear (expected value under random
+    tie-breaking). All NaN when the labels sum to 0."""
+    y, score = np.asarray(y, dtype=np.float64), np.asarray(score, dtype=np.float64)
+    _check(y, score, "gain_curve")
+    if y.size == 0:
+        return np.zeros(1), np.full(1, np.nan)
+    knots, (cum_y,) = _cumulative(y, score)
+    total = cum_y[-1]
+    return knots / y.size, (cum_y / total if total else np.full(cum_y.size, np.nan))
+
+
+def gain_at(y: Array, score: Array, share: float = TOP_SHARE) -> float:
+    """Share of the label total captured by the top ``share`` of customers by score; a tied
+    group across the cut counts in proportion to its part above the cut. NaN without labels."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be in [0, 1]; got {share}")
+    x, g = gain_curve(y, score)
+    return float(np.interp(share, x, g)) if np.isfinite(g).all() else float("nan")
+
+
 def reliability_table(y: Array, p: Array, bins: int = 10) -> pl.DataFrame:
-    """Per equal-width probability bin: rows, mean predicted, observed rate."""
+    """Per equal-width probability bin (``bins`` bins on [0, 1], 1.0 in the last): rows, mean
+    predicted, observed rate; empty bins are left out."""
     idx = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
     return (
         pl.DataFrame({"bin": idx, "p": p, "y": y})
@@ -58,77 +140,134 @@ def reliability_table(y: Array, p: Array, bins: int = 10) -> pl.DataFrame:
 
 
 def decile_table(y: Array, score: Array, predicted: Array | None = None) -> pl.DataFrame:
-    """Per score decile (10 = highest): rows, actual total and mean, lift, cumulative gain."""
-    d = deciles(score)
-    frame = pl.DataFrame(
-        {
-            "decile": d,
-            "y": np.asarray(y, dtype=np.float64),
-            "pred": np.asarray(score if predicted is None else predicted),
-        }
-    )
-    y_arr = frame["y"].to_numpy()
-    total, mean = float(y_arr.sum()), float(y_arr.mean()) if y_arr.size else 0.0
-    table = (
-        frame.group_by("decile")
-        .agg(pl.len().alias("n"), pl.col("y").sum().alias("actual_total"),
-             pl.col("y").mean().alias("actual_mean"), pl.col("pred").mean().alias("pred_mean"))
-        .sort("decile", descending=True)
-    )  # fmt: skip
-    return table.with_columns(
-        (pl.col("actual_mean") / mean if mean else pl.lit(None)).alias("lift"),
-        (pl.col("actual_total").cum_sum() / total if total else pl.lit(None)).alias("cum_gain"),
-    )
+    """Ten groups of exactly a tenth of the customers each, by descending score (decile 10 =
+    the top tenth); a tied group across an edge is split proportionally between the groups.
+
+    Columns: ``decile``, ``n`` (customers, N/10), ``share`` (0.1) and ``cum_share`` (where the
+    group ends on the share-of-customers axis), ``actual_total`` and ``actual_mean`` (expected
+    under random tie-breaking), ``pred_mean`` (of ``predicted``, default the score), ``lift``
+    (group mean / overall mean), ``cum_gain`` (share of the label total in this and the higher
+    groups) and ``split_ties`` (share of the group's customers from a tied group that an edge
+    cuts, 0 when none is). Empty without rows; ``lift`` and ``cum_gain`` null without labels.
+    """
+    y, score = np.asarray(y, dtype=np.float64), np.asarray(score, dtype=np.float64)
+    pred = score if predicted is None else np.asarray(predicted, dtype=np.float64)
+    _check(y, score, "decile_table")
+    _check(y, pred, "decile_table (predicted)")
+    n = y.size
+    if n == 0:
+        return _decile_frame({k: np.zeros(0) for k in _DECILE_COLUMNS})
+    knots, (cum_y, cum_p) = _cumulative(y, score, pred)
+    edges = np.arange(11) * n / 10
+    size = np.diff(edges)
+    actual = np.diff(np.interp(edges, knots, cum_y))
+    total, mean = cum_y[-1], cum_y[-1] / n
+    return _decile_frame({
+        "decile": np.arange(10, 0, -1, dtype=np.float64),
+        "n": size,
+        "share": size / n,
+        "cum_share": edges[1:] / n,
+        "actual_total": actual,
+        "actual_mean": actual / size,
+        "pred_mean": np.diff(np.interp(edges, knots, cum_p)) / size,
+        "lift": actual / size / mean if mean else np.full(10, np.nan),
+        "cum_gain": np.cumsum(actual) / total if total else np.full(10, np.nan),
+        "split_ties": _split_ties(knots, edges) / size,
+    })  # fmt: skip
 
 
-def _ece(y: Array, p: Array) -> float:
-    table = reliability_table(y, p)
-    weights = table["n"].to_numpy() / len(y)
-    gap = table["predicted"].to_numpy() - table["observed"].to_numpy()
-    return float(np.sum(weights * np.abs(gap)))
+_DECILE_COLUMNS = ("decile", "n", "share", "cum_share", "actual_total", "actual_mean",
+                   "pred_mean", "lift", "cum_gain", "split_ties")  # fmt: skip
+
+
+def _decile_frame(columns: dict[str, Array]) -> pl.DataFrame:
+    frame = pl.DataFrame({k: columns[k] for k in _DECILE_COLUMNS})
+    return frame.with_columns(pl.col("decile").cast(pl.Int64), pl.col("lift", "cum_gain")
+                              .fill_nan(None))  # fmt: skip
+
+
+def _split_ties(knots: Array, edges: Array) -> Array:
+    """Per group between ``edges``: customers from tied groups (between ``knots``, two or more
+    customers) that an interior edge cuts strictly inside."""
+    inner = edges[1:-1]
+    at = np.searchsorted(knots, inner, side="right") - 1
+    hi = knots[np.minimum(at + 1, knots.size - 1)]
+    cut = (knots[at] < inner) & (inner < hi) & (hi - knots[at] > 1)  # a tie: 2+ customers
+    out = np.zeros(edges.size - 1)
+    for g in np.unique(at[cut]):
+        lo, hi = knots[g], knots[g + 1]
+        out += np.clip(np.minimum(hi, edges[1:]) - np.maximum(lo, edges[:-1]), 0, None)
+    return out
+
+
+def _ece(y: Array, p: Array, bins: int = 10) -> float:
+    """Expected calibration error: sum over equal-width bins of (bin rows / rows) x
+    |mean predicted - observed rate|."""
+    if y.size == 0:
+        return float("nan")
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    gap = np.bincount(idx, weights=p, minlength=bins) - np.bincount(idx, weights=y, minlength=bins)
+    return float(np.sum(np.abs(gap)) / y.size)  # n_b/N * |sum_b(p - y)| / n_b
+
+
+def _top_lift(y: Array, s: Array) -> float:
+    """Mean label of the top tenth of customers (expected, by share) / overall mean."""
+    capture = gain_at(y, s, TOP_SHARE)
+    return capture / TOP_SHARE if capture == capture else float("nan")
 
 
 def classification_metrics(y: Array, p: Array) -> dict[str, float]:
-    y, p = np.asarray(y, dtype=np.float64), np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    both = len(np.unique(y)) == 2
-    table = decile_table(y, p)
-    top = table.filter(pl.col("decile") == 10)
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    _check(y, p, "classification_metrics")
+    p = np.clip(p, 1e-6, 1 - 1e-6)
     return {
-        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
-        "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, p)),
+        "roc_auc": _auc(y, p),
+        "pr_auc": _ap(y, p),
+        "log_loss": _logloss(y, p),
+        "brier": _brier(y, p),
         "ece": _ece(y, p),
-        "top_decile_lift": float(top["lift"][0]) if top.height and top["lift"][0] else float("nan"),
-        "top_decile_capture": float(top["cum_gain"][0])
-        if top.height and top["cum_gain"][0]
-        else float("nan"),
+        "top_decile_lift": _top_lift(y, p),
+        "top_decile_capture": gain_at(y, p, TOP_SHARE),
+        "largest_tie_share": _largest_tie(p),
         "base_rate": float(y.mean()),
         "mean_predicted": float(p.mean()),
         "rows": float(len(y)),
     }
 
 
-def _normalised_gini(y: Array, v: Array) -> float:
-    def gini(order_by: Array) -> float:
-        order = np.lexsort((np.arange(len(y)), -order_by))
-        cum = np.cumsum(y[order]) / y.sum()
-        return float(np.sum(cum - (np.arange(1, len(y) + 1) / len(y))) / len(y))
+def _largest_tie(s: Array) -> float:
+    """Share of the customers in the largest group of tied scores."""
+    return float(_tie_groups(s)[0].max() / s.size) if s.size else float("nan")
 
-    return gini(v) / gini(y) if y.sum() > 0 else float("nan")
+
+def _normalised_gini(y: Array, v: Array) -> float:
+    """Gini of ``v`` over Gini of the perfect ordering (by ``y`` itself), each twice the area
+    between the tie-grouped gain curve and the diagonal (trapezoid rule: the mean over every
+    ordering of tied customers, so independent of row order). NaN when the labels sum to <= 0
+    or are all equal."""
+    y, v = np.asarray(y, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    if y.size == 0 or y.sum() <= 0:
+        return float("nan")
+
+    def gini(score: Array) -> float:
+        x, g = gain_curve(y, score)
+        return float(np.trapezoid(g, x)) - 0.5
+
+    best = gini(y)
+    return gini(v) / best if best > 0 else float("nan")
 
 
 def value_metrics(y: Array, v: Array) -> dict[str, float]:
     y, v = np.asarray(y, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    table = decile_table(y, v)
-    top = table.filter(pl.col("decile") == 10)
+    _check(y, v, "value_metrics")
     return {
         "gini": _normalised_gini(y, v),
-        "spearman": float(stats.spearmanr(y, v).statistic) if np.std(v) > 0 else float("nan"),
-        "top_decile_revenue_share": float(top["cum_gain"][0]) if top.height else float("nan"),
-        "mae": float(np.mean(np.abs(y - v))),
-        "mean_actual": float(y.mean()),
-        "mean_predicted": float(v.mean()),
+        "spearman": _spearman(y, v),
+        "top_decile_revenue_share": gain_at(y, v, TOP_SHARE) if y.size else float("nan"),
+        "mae": float(np.mean(np.abs(y - v))) if y.size else float("nan"),
+        "largest_tie_share": _largest_tie(v),
+        "mean_actual": float(y.mean()) if y.size else float("nan"),
+        "mean_predicted": float(v.mean()) if y.size else float("nan"),
         "rows": float(len(y)),
     }
 
@@ -150,21 +289,43 @@ def metrics_for(target: str, y: Any, score: Any) -> dict[str, float]:
 
 
 def _auc(y: Array, p: Array) -> float:
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    """ROC AUC by the rank-sum (Mann-Whitney) formula with average ranks: a tied positive and
+    negative pair counts a half. NaN unless both classes are present."""
+    pos = y == 1
+    n1 = int(pos.sum())
+    n0 = y.size - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = stats.rankdata(p)
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def _ap(y: Array, p: Array) -> float:
-    return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    """Average precision over the distinct thresholds (a tied group enters at once):
+    sum over thresholds of (gain in recall) x precision. NaN unless both classes are present."""
+    total = float(y.sum())
+    if total == 0 or total == y.size:
+        return float("nan")
+    counts, (pos,) = _tie_groups(p, y)
+    precision = np.cumsum(pos) / np.cumsum(counts)
+    return float(np.sum(pos / total * precision))
 
 
 def _logloss(y: Array, p: Array) -> float:
-    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))) if y.size else float("nan")
+
+
+def _brier(y: Array, p: Array) -> float:
+    return float(np.mean((np.clip(p, 0, 1) - y) ** 2)) if y.size else float("nan")
 
 
 def _spearman(y: Array, v: Array) -> float:
-    return (
-        float(stats.spearmanr(y, v).statistic) if np.std(v) > 0 and np.std(y) > 0 else float("nan")
-    )
+    """Pearson correlation of the average ranks (Spearman's rho with ties); NaN when either
+    side is constant."""
+    if y.size < 2 or np.std(v) == 0 or np.std(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(stats.rankdata(y), stats.rankdata(v))[0, 1])
 
 
 # name -> (function of (y, score), +1 when higher is better, -1 when lower is better)
@@ -172,7 +333,11 @@ _SCALAR: dict[str, tuple[Any, float]] = {
     "roc_auc": (_auc, 1.0),
     "pr_auc": (_ap, 1.0),
     "log_loss": (_logloss, -1.0),
-    "brier": (lambda y, p: float(brier_score_loss(y, np.clip(p, 0, 1))), -1.0),
+    "brier": (_brier, -1.0),
+    "ece": (lambda y, p: _ece(y, np.clip(p, 0, 1)), -1.0),
+    "top_decile_capture": (gain_at, 1.0),
+    "top_decile_lift": (_top_lift, 1.0),
+    "top_decile_revenue_share": (gain_at, 1.0),
     "gini": (lambda y, v: _normalised_gini(y, v), 1.0),
     "spearman": (_spearman, 1.0),
     "mae": (lambda y, v: float(np.mean(np.abs(y - v))), -1.0),

@@ -1,4 +1,7 @@
-"""The report's own figures (matplotlib, Agg backend): labelled, readable, returned open."""
+"""The report's own figures (matplotlib, Agg backend): labelled, readable, returned open.
+
+Models keep one colour in every figure (``segml.models.palette.model_style``, shared with the
+plots each training run logs); the other colours here are for things that are not models."""
 
 from __future__ import annotations
 
@@ -8,14 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.models.palette import model_style
+
 __all__ = ["cluster_comparison", "lift_by_decile", "psi_bars", "segment_sizes"]
 
-_BLUE, _GREY, _RED, _GREEN, _ORANGE = "#3b6ea5", "#9aa5b1", "#c44e52", "#55a868", "#dd8452"
-_WHO = {
-    "model": ("model", _BLUE),
-    "rfm": ("RFM baseline", _GREY),
-    "btyd": ("BG/NBD baseline", _ORANGE),
-}
+_BLUE, _RED, _GREEN, _ORANGE = "#3b6ea5", "#c44e52", "#55a868", "#dd8452"
 
 
 def _pyplot() -> Any:
@@ -28,19 +28,26 @@ def _pyplot() -> Any:
 
 
 def lift_by_decile(target: str, tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> Any:
-    """Grouped bars: lift per score decile (10 = highest) of the model and both baselines."""
+    """Grouped bars: lift per tenth of the customers by score (10 = highest), of the model and
+    both baselines, each in its fixed colour (``segml.models.palette``).
+
+    Bars sit at their decile: a table from an older segml, whose tied scores merged deciles
+    (no ``share`` column), leaves the merged deciles empty instead of shifting bars, and its
+    legend entry says so."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
     width = 0.8 / max(len(tables), 1)
     for i, (who, rows) in enumerate(tables.items()):
-        frame = pd.DataFrame(list(rows)).sort_values("decile", ascending=False)
-        label, color = _WHO.get(who, (who, None))
-        x = np.arange(len(frame)) + i * width
+        frame = pd.DataFrame(list(rows))
+        label, color = model_style(who)
+        if "share" not in frame:
+            label += " (older table: tied scores merged deciles)"
+        x = 10 - frame["decile"].astype(int).to_numpy() + i * width
         ax.bar(x, frame["lift"].astype(float), width=width, label=label, color=color)
-        ticks = frame["decile"].astype(int).tolist()
     ax.axhline(1.0, color="black", lw=0.8, ls="--")
-    ax.set_xticks(np.arange(len(ticks)) + width * (len(tables) - 1) / 2, [str(t) for t in ticks])
-    ax.set(xlabel="score decile (10 = highest score)", ylabel="lift (decile mean / overall mean)",
+    ax.set_xticks(np.arange(10) + width * (len(tables) - 1) / 2, [str(d) for d in range(10, 0, -1)])
+    ax.set(xlabel="tenth of the customers by score (10 = highest)",
+           ylabel="lift (mean / overall mean)",
            title=f"{target}: lift by decile on the backtest")  # fmt: skip
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segml import tracking
+from segml.models.leaderboard import WINNERS_ARTIFACT
 from segml.models.metrics import PRIMARY
 from segml.report import _mlflow
 from segml.report.figures import lift_by_decile
@@ -108,28 +109,54 @@ def quality_section(run: RunInputs) -> Section:
     return Section("quality", "Data quality", intro + table_html)
 
 
-def _backtest_table(m: ModelRun) -> str:
+def _backtest_table(m: ModelRun, winners: dict[str, Any] | None) -> str:
+    """The metrics of the model and both baselines; a value is bold only when ``winners``
+    (the run's paired-bootstrap comparisons) says it beats both others beyond noise."""
     metrics = (m.record or {}).get("metrics", {})
     cols = _COLUMNS["value" if m.target == "value" else "classifier"]
-    best = {}
-    for name, direction in cols:
-        values = {w: metrics.get(f"{w}_{name}") for w in _WHO}
-        present = {w: v for w, v in values.items() if v is not None and v == v}
-        if present:
-            pick = max if direction == "max" else min
-            best[name] = pick(present, key=lambda w: present[w])
+    verdicts = (winners or {}).get("metrics", {})
     rows = []
     for who, label in _WHO.items():
         cells: list[Any] = [label]
         for name, _ in cols:
             v = metrics.get(f"{who}_{name}")
             text = "\u2013" if v is None else f"{v:,.3f}"
-            cells.append(Markup(f"<b>{text}</b>" if best.get(name) == who else text))
+            won = verdicts.get(name, {})
+            if won.get("winner") == who:
+                cells.append(Markup(f'<b title="{esc(_margins(won))}">{text}</b>'))
+            else:
+                cells.append(text)
         rows.append(cells)
     primary = PRIMARY.get(m.target, {})
     header = ["who", *[f"{n}{'*' if n in primary else ''} {'↑' if d == 'max' else '↓'}"
                        for n, d in cols]]  # fmt: skip
-    return table(header, rows)
+    notes = [_ties_note(metrics)]
+    if winners is None:
+        notes.append(para(f"No per-metric comparison ({WINNERS_ARTIFACT}) in run "
+                          f"{m.run_id} (trained by an older segml): values shown without a "
+                          "winner."))  # fmt: skip
+    return table(header, rows) + "".join(notes)
+
+
+def _margins(won: dict[str, Any]) -> str:
+    """'beats rfm by 0.054 [0.037, 0.071]; ...' for the tooltip of a bold value."""
+    parts = []
+    for other, c in (won.get("versus") or {}).items():
+        parts.append(f"beats {other} by {c.get('diff') or 0:.3g} "
+                     f"[{c.get('low') or 0:.3g}, {c.get('high') or 0:.3g}]")  # fmt: skip
+    return "; ".join(parts)
+
+
+def _ties_note(metrics: dict[str, Any]) -> str:
+    """Says when a score gives many customers the same value (share metrics split the tie)."""
+    tied = {w: metrics.get(f"{w}_largest_tie_share") for w in _WHO}
+    big = {w: v for w, v in tied.items() if v is not None and v >= 0.05}
+    if not big:
+        return ""
+    who = ", ".join(f"{_WHO[w]} {v:.0%}" for w, v in big.items())
+    return para(f"Largest group of customers with one and the same score: {who}. Top-decile "
+                "capture and the lift/gain charts count such a tie by share of customers (as "
+                "if ordered at random inside the tie).")  # fmt: skip
 
 
 def _verdict(m: ModelRun) -> str:
@@ -170,8 +197,11 @@ def backtest_section(models: list[ModelRun], tracking_uri: str | None) -> Sectio
             f"No trained models in {where}; train them with `segml train --config C`."),
             available=False)  # fmt: skip
     parts = [para("Each model and both baselines scored on the same out-of-time backtest "
-                  "cutoff; bold: best in the column (↑ higher is better, ↓ lower); *: the "
-                  "metrics on which a model must beat both baselines to be promoted.")]  # fmt: skip
+                  "cutoff (↑ higher is better, ↓ lower). Bold: the best in the column beyond "
+                  "noise, i.e. a paired bootstrap over the backtest customers puts its "
+                  "difference to each other row above zero (95% interval; hover for the "
+                  "margins); a column without bold has no clear winner. *: the metrics on which "
+                  "a model must beat both baselines to be promoted.")]  # fmt: skip
     for m in models:
         p = (m.record or {}).get("params", {})
         parts.append(
@@ -180,10 +210,17 @@ def backtest_section(models: list[ModelRun], tracking_uri: str | None) -> Sectio
                    f"{p.get('test_label_window_end', '?')}, {_count(p.get('test'))} customers; "
                    f"trained on {_cutoffs(p.get('train_cutoffs'))}; MLflow run {m.run_id}.")
         )  # fmt: skip
-        parts.append(_backtest_table(m) if m.record else missing(
+        parts.append(_backtest_table(m, _winners(tracking_uri, m)) if m.record else missing(
             f"run {m.run_id} is not in the tracking store."))  # fmt: skip
         parts.append(_verdict(m))
     return Section("backtest", title, "".join(parts))
+
+
+def _winners(uri: str | None, m: ModelRun) -> dict[str, Any] | None:
+    if uri is None:
+        return None
+    found = tracking.load_run_json(tracking_uri=uri, run_id=m.run_id, path=WINNERS_ARTIFACT)
+    return found if isinstance(found, dict) else None
 
 
 def _artifact(uri: str, run_id: str, path: str, alt: str) -> str:
@@ -210,10 +247,12 @@ def plots_section(models: list[ModelRun], tracking_uri: str | None) -> Section:
                                                "section)."), available=False)  # fmt: skip
     parts = [para("Per model, on the backtest: left, predicted against observed (the dashed "
                   "diagonal is perfect calibration); right, cumulative gain (share of positives, "
-                  "or of revenue for value, captured by the top-scored customers). In these two "
-                  "plots rfm is the RFM baseline and btyd the BG/NBD baseline. Then lift per "
-                  "score decile and the SHAP summary of the model's inputs (red: high feature "
-                  "value; right of 0: pushes the score up).")]  # fmt: skip
+                  "or of revenue for value, captured by the top-scored customers, at each share "
+                  "of customers; customers with tied scores count as if ordered at random). "
+                  "Then lift per tenth of the customers by score and the SHAP summary of the "
+                  "model's inputs (red: high feature value; right of 0: pushes the score up). "
+                  "Each model keeps one colour in every plot: the model blue, the RFM baseline "
+                  "purple, BG/NBD orange.")]  # fmt: skip
     for m in models:
         parts.append(f"<h3>{esc(m.target)} (v{esc(m.version)})</h3>")
         parts.append(_artifact(tracking_uri, m.run_id, "plots/calibration_gain.png",
