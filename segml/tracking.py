@@ -73,6 +73,11 @@ def check_store(tracking_uri: str, *, must_exist: bool = False, write: bool = Fa
                 "config at the folder that holds mlflow.db."
             )
         return
+    if path.is_dir():
+        raise TrackingStoreError(
+            f"the tracking store {path} is a folder; expected an MLflow SQLite database file. "
+            "Point tracking_uri at the file (sqlite:///<folder>/mlflow.db)."
+        )
     _check_database(path)
     if write:
         _check_writable(path)
