@@ -152,7 +152,9 @@ def test_read_only_store_is_refused_before_a_run(registered: str, tmp_path: Path
             pass
         with pytest.raises(TrackingStoreError, match="is read-only"):
             set_alias(tracking_uri=uri, name="m", alias="old", version="1")
-    with read_only(tmp_path, recursive=False):  # the file is writable, its folder is not
-        with pytest.raises(TrackingStoreError, match=f"{tmp_path} is not writable"):
-            check_store(uri, write=True)
+    with (
+        read_only(tmp_path, recursive=False),  # the file is writable, its folder is not
+        pytest.raises(TrackingStoreError, match=f"{tmp_path} is not writable"),
+    ):
+        check_store(uri, write=True)
     check_store(uri, write=True)
