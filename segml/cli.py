@@ -139,7 +139,7 @@ def features(
     )
 
 
-@app.command()
+@app.command(short_help="The whole job as of the cutoff: validate, train, cluster, score, segment.")
 def run(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option("--out", help="folder of as_of=DATE partitions")] = Path(
@@ -172,7 +172,7 @@ def run(
     typer.echo(f"seconds:   {result['seconds']}")
 
 
-@app.command()
+@app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")
 def segment(
     config: ConfigOpt,
     scores: Annotated[
@@ -258,7 +258,7 @@ def _segment_readout(
         typer.echo(f"wrote the readout to {out}")
 
 
-@app.command()
+@app.command(short_help="Train propensity models; print the backtest vs baselines and the run ids.")
 def train(
     config: ConfigOpt,
     target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = "all",
@@ -316,7 +316,7 @@ def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     typer.echo(f"registered {ref.name} version {ref.version} (alias champion), run {ref.run_id}")
 
 
-@app.command()
+@app.command(short_help="Score every customer with the champion models and write the partition.")
 def score(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option("--out", help="folder of as_of=DATE partitions")],
@@ -338,7 +338,7 @@ def score(
     typer.echo(f"results: {out / ('as_of=' + manifest['as_of'][:10])}")
 
 
-@app.command()
+@app.command(short_help="Write one self-contained HTML report of a run.")
 def report(
     run_dir: Annotated[
         Path,
