@@ -158,3 +158,10 @@ def test_read_only_store_is_refused_before_a_run(registered: str, tmp_path: Path
     ):
         check_store(uri, write=True)
     check_store(uri, write=True)
+
+
+def test_a_relative_store_path_is_checked_too(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("mlflow.db").write_bytes(b"garbage, not SQLite " * 50)
+    with pytest.raises(TrackingStoreError, match=r"the tracking store mlflow\.db cannot be read"):
+        check_store("sqlite:///mlflow.db")
