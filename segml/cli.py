@@ -1,12 +1,12 @@
-"""The ``segml`` command line. Errors print one clear message and exit non-zero; ``--debug``
-adds the traceback. Exit codes: 0 success, 1 unexpected error, 2 bad config or usage,
-3 bad input data, 4 missing model, 5 drift beyond the failure threshold, 6 output locked by
-another job."""
+"""The ``segml`` command line. Errors print one clear message and exit with a documented code
+(``segml.errors.EXIT_CODES``, listed in ``segml --help``); ``--debug`` adds the traceback."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -15,13 +15,15 @@ from typing import Annotated, Any
 import typer
 
 from segml.config import Config, load_config
-from segml.errors import ConfigError, SegmlError
+from segml.errors import ConfigError, SegmlError, format_exit_codes
 
 app = typer.Typer(
     help="segml: customer features, propensity scores, segments and audiences for ecommerce.",
-    no_args_is_help=True,
+    epilog="\b\nExit codes:\n" + format_exit_codes(),
+    rich_markup_mode=None,  # plain click help: flags show no <bool> metavar, defaults are shown
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"max_content_width": 100},
 )
 _STATE = {"debug": False}
 
@@ -31,9 +33,53 @@ AsOfOpt = Annotated[
 ]
 
 
-@app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+def _show_version(value: bool) -> None:
+    if value:
+        from segml import __version__
+
+        typer.echo(f"segml {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="print the version and exit", is_eager=True,
+                     callback=_show_version),
+    ] = False,
+) -> None:  # fmt: skip
     _STATE["debug"] = debug
+    if ctx.invoked_subcommand is None:  # a bare `segml`: the help, and success
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+def _check_out(out: Path, *, folder: bool) -> None:
+    """Refuse (exit 2), before any work, an ``--out`` the job could not write: a file where a
+    folder is expected or the reverse, a path under a file, or a location this user cannot
+    create files in (tried by creating and removing a probe folder)."""
+    kind = "a folder" if folder else "a file path"
+    if out.exists() and out.is_dir() != folder:
+        found = "a folder" if out.is_dir() else "a file"
+        raise ConfigError(f"--out {out} is {found}; expected {kind}. Choose another --out.")
+    existing = (out if folder else out.parent).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(
+            f"--out {out} cannot be created: {existing} exists and is not a folder. Choose "
+            "a path under a folder."
+        )
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".segml-write-probe-", dir=existing))
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out} is not writable: cannot create files in {existing} "
+            f"({err.strerror}). Choose a writable location or fix its permissions."
+        ) from err
 
 
 def _as_of(cfg: Config, as_of: str | None) -> str:
@@ -77,6 +123,9 @@ def features(
     """Build one row of features per customer as of the cutoff and write them atomically."""
     from segml.jobs import build_feature_table
 
+    if out.suffix.lower() not in {".parquet", ".csv"}:
+        raise ConfigError(f"--out {out} must end in .parquet or .csv; found {out.suffix!r}.")
+    _check_out(out, folder=False)
     cfg, shop = _load(config)
     started = time.perf_counter()
     table, builder = build_feature_table(shop, cfg, as_of=_as_of(cfg, as_of))
@@ -90,7 +139,7 @@ def features(
     )
 
 
-@app.command()
+@app.command(short_help="The whole job as of the cutoff: validate, train, cluster, score, segment.")
 def run(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option("--out", help="folder of as_of=DATE partitions")] = Path(
@@ -104,6 +153,7 @@ def run(
     from segml.models.training import format_table
     from segml.pipeline import run_pipeline
 
+    _check_out(out, folder=True)
     cfg, shop = _load(config)
     typer.echo(str(shop.quality))
     result = run_pipeline(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait, tune=tune)
@@ -122,7 +172,7 @@ def run(
     typer.echo(f"seconds:   {result['seconds']}")
 
 
-@app.command()
+@app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")
 def segment(
     config: ConfigOpt,
     scores: Annotated[
@@ -156,6 +206,8 @@ def segment(
     """Assign rule-based segments with control groups and write the audiences per channel; or,
     with --readout RUN --start D --end D, compare treatment with control after the campaign."""
     cfg = load_config(config)
+    if out is not None:
+        _check_out(out, folder=readout_run is None)
     if readout_run is not None:
         _segment_readout(cfg, readout_run, orders=orders, start=start, end=end, out=out)
         return
@@ -206,7 +258,7 @@ def _segment_readout(
         typer.echo(f"wrote the readout to {out}")
 
 
-@app.command()
+@app.command(short_help="Train propensity models; print the backtest vs baselines and the run ids.")
 def train(
     config: ConfigOpt,
     target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = "all",
@@ -264,7 +316,7 @@ def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     typer.echo(f"registered {ref.name} version {ref.version} (alias champion), run {ref.run_id}")
 
 
-@app.command()
+@app.command(short_help="Score every customer with the champion models and write the partition.")
 def score(
     config: ConfigOpt,
     out: Annotated[Path, typer.Option("--out", help="folder of as_of=DATE partitions")],
@@ -277,6 +329,7 @@ def score(
     """Score every customer with the champion models, apply the rule set, write the partition."""
     from segml.score_job import score_job
 
+    _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
     manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
     typer.echo(str(shop.quality))
@@ -285,7 +338,7 @@ def score(
     typer.echo(f"results: {out / ('as_of=' + manifest['as_of'][:10])}")
 
 
-@app.command()
+@app.command(short_help="Write one self-contained HTML report of a run.")
 def report(
     run_dir: Annotated[
         Path,
@@ -322,6 +375,8 @@ def report(
     from segml.report import write_report
 
     names: dict[str, Any] = {}
+    if out is not None:
+        _check_out(out, folder=False)
     if config is not None:
         from segml.tracking import default_tracking_uri
 
@@ -335,25 +390,28 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turn segml's errors into a message and an exit code."""
+    """Entry point: run the app, turn errors into a message and an exit code (EXIT_CODES)."""
+    _STATE["debug"] = False
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="segml", standalone_mode=False)
     except SegmlError as err:
         if _STATE["debug"]:
             traceback.print_exc()
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"{err.severity}: {err}", err=True)
         return err.exit_code
     except typer.Exit as ex:
         return int(ex.exit_code or 0)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         return 130
-    except Exception as err:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            return 2
+    except typer.TyperException as err:  # click's usage errors: the usage line, then the error
+        show = getattr(err, "show", None)
+        if show is None:
+            typer.echo(f"error: {err.format_message()}", err=True)
+        else:
+            show()
+        return 2 if err.exit_code in (0, 1) else err.exit_code
+    except Exception as err:  # anything unexpected
         if _STATE["debug"]:
             traceback.print_exc()
         typer.echo(f"error: unexpected {type(err).__name__}: {err} (rerun with --debug)", err=True)

@@ -12,7 +12,9 @@ rule set, and one partition ``<out>/as_of=DATE/`` written atomically under a loc
   data-quality counts, drift summary, timings.
 
 A drift beyond ``scoring.psi_fail`` publishes nothing and exits 5 (the drift report is kept in
-``<out>/_rejected/as_of=DATE/``).
+``<out>/_rejected/as_of=DATE/``). A missing tracking store exits 4 and an unusable one (corrupt,
+read-only) exits 7, both before any work; a store that fails after the partition was published
+exits 8 (RunNotRecordedError: the partition is valid, the MLflow run is missing).
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ import polars as pl
 
 from segml.config import Config
 from segml.engine import attach, collect, is_spark, parse_as_of
-from segml.errors import DriftError
+from segml.errors import DriftError, RunNotRecordedError, TrackingStoreError
 from segml.io import atomic_dir, exclusive_lock, write_json
 from segml.jobs import config_hash
 from segml.schema import ShopData
 from segml.scores.job import Champions, assign_clusters, load_champions, monitor, score_shop
-from segml.tracking import default_tracking_uri, start_run
+from segml.tracking import check_store, default_tracking_uri, start_run
 
 __all__ = ["score_job"]
 
@@ -71,6 +73,7 @@ def _score_locked(
     on_spark = shop.kind == "spark"
     shop.check_cutoff(cutoff)
     uri = _tracking_uri(cfg)
+    check_store(uri, must_exist=True, write=True)  # the run is recorded after publishing
     champions = _champions(cfg, uri)
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
@@ -106,7 +109,13 @@ def _score_locked(
     finally:
         if on_spark:
             persisted.unpersist()
-    _log_run(uri, cfg, manifest, drift, partition)
+    try:
+        _log_run(uri, cfg, manifest, drift, partition)
+    except TrackingStoreError as err:
+        raise RunNotRecordedError(
+            f"published {partition} (complete and valid), but the run was not recorded in "
+            f"the tracking store: {err}"
+        ) from err
     return manifest
 
 

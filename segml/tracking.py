@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segml.errors import ModelNotFoundError
+from segml.errors import ModelNotFoundError, TrackingStoreError
 
 __all__ = [
     "ModelRef",
     "RunLogger",
+    "check_store",
     "default_tracking_uri",
     "find_model",
     "load_pyfunc",
@@ -43,8 +44,128 @@ def default_tracking_uri(root: str | Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def _client(tracking_uri: str) -> Any:
+# --------------------------------------------------------------------------- store checks
+def _sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for a server or another database)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def check_store(tracking_uri: str, *, must_exist: bool = False, write: bool = False) -> None:
+    """Fail with a coded error, naming the file, before anything relies on a local store.
+
+    ``must_exist``: a missing (or empty) database is ModelNotFoundError (exit 4) instead of
+    MLflow silently creating an empty one. A file that is not an SQLite database, or one
+    without MLflow's tables, is TrackingStoreError (exit 7). ``write``: the store must take a
+    write (tried inside a transaction that is rolled back), else TrackingStoreError. A
+    tracking server is not checked here: MLflow reports its own errors.
+    """
+    path = _sqlite_path(tracking_uri)
+    if path is None:
+        return
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        if must_exist:
+            raise ModelNotFoundError(
+                f"no tracking store at {path}: expected the MLflow database that segml train "
+                f"created (with the registered models); found {_found(path)}. Train first "
+                "(segml train --config C), or point tracking_uri (or output_dir) in the "
+                "config at the folder that holds mlflow.db."
+            )
+        return
+    if path.is_dir():
+        raise TrackingStoreError(
+            f"the tracking store {path} is a folder; expected an MLflow SQLite database file. "
+            "Point tracking_uri at the file (sqlite:///<folder>/mlflow.db)."
+        )
+    _check_database(path)
+    if write:
+        _check_writable(path)
+
+
+def _found(path: Path) -> str:
+    return "an empty file" if path.exists() else "no such file"
+
+
+def _check_database(path: Path) -> None:
+    import sqlite3
+
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as con:
+            tables = {
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as err:
+        raise TrackingStoreError(
+            f"the tracking store {path} cannot be read: {err}. Expected an MLflow SQLite "
+            "database; restore it from a backup, or point tracking_uri (or output_dir) at "
+            "another store (segml train creates a new one)."
+        ) from err
+    if tables and "experiments" not in tables:
+        raise TrackingStoreError(
+            f"{path} is an SQLite database but not an MLflow tracking store: no 'experiments' "
+            f"table; found {sorted(tables)[:5]}. Point tracking_uri (or output_dir) at the "
+            "mlflow.db that segml train created."
+        )
+
+
+def _check_writable(path: Path) -> None:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=20, isolation_level=None)) as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("CREATE TABLE segml_write_probe (x INTEGER)")
+            finally:
+                con.execute("ROLLBACK")
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):  # busy with another writer: writable, just slow
+            return
+        unwritable = path if not os.access(path, os.W_OK) else path.parent
+        raise TrackingStoreError(
+            f"the tracking store {path} is read-only ({err}; {unwritable} is not writable), "
+            "and segml records every job's run there. Make it writable for this user, or "
+            "point tracking_uri (or output_dir) at a writable copy."
+        ) from err
+
+
+def _is_store_failure(err: BaseException) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(err.__cause__, SQLAlchemyError)
+
+
+@contextlib.contextmanager
+def _store_errors(tracking_uri: str) -> Iterator[None]:
+    """MLflow's database failures as TrackingStoreError naming the store. MLflow logs them
+    at ERROR with a traceback; that log is silenced here (``--debug`` shows the cause)."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    level, db_log.level = db_log.level, logging.CRITICAL
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError) as err:
+        if isinstance(err, MlflowException) and not _is_store_failure(err):
+            raise
+        where = _sqlite_path(tracking_uri) or tracking_uri
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TrackingStoreError(
+            f"the tracking store {where} failed: {first}. Check that it is writable and "
+            "not corrupt (rerun with --debug for the details)."
+        ) from err
+    finally:
+        db_log.setLevel(level)
+
+
+def _client(tracking_uri: str, *, write: bool = False) -> Any:
     import mlflow
+
+    check_store(tracking_uri, write=write)
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -110,18 +231,19 @@ class RunLogger:
 def start_run(
     *, tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, Any] | None = None
 ) -> Iterator[RunLogger]:
-    """Open a run in ``experiment``; it is marked FAILED if the block raises."""
+    """Open a run in ``experiment``; it is marked FAILED if the block raises. A store that
+    cannot take the run (read-only, corrupt) raises TrackingStoreError before the block runs."""
     import mlflow
 
-    client = _client(tracking_uri)
-    experiment_id = _experiment_id(client, experiment, tracking_uri)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
-        tags={k: str(v) for k, v in (tags or {}).items()},
-    ) as run:
-        yield RunLogger(run.info.run_id, client)
+    client = _client(tracking_uri, write=True)
+    with _store_errors(tracking_uri):
+        experiment_id = _experiment_id(client, experiment, tracking_uri)
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            tags={k: str(v) for k, v in (tags or {}).items()},
+        ) as run:
+            yield RunLogger(run.info.run_id, client)
 
 
 @dataclass(frozen=True)
@@ -140,13 +262,16 @@ def register_model(*, tracking_uri: str, model_uri: str, name: str) -> ModelRef:
     """Register a logged model under ``name``; returns the new version."""
     import mlflow
 
-    _client(tracking_uri)
-    mv = mlflow.register_model(model_uri, name)
+    _client(tracking_uri, write=True)
+    with _store_errors(tracking_uri):
+        mv = mlflow.register_model(model_uri, name)
     return ModelRef(name, str(mv.version), str(mv.run_id), str(mv.source))
 
 
 def set_alias(*, tracking_uri: str, name: str, alias: str, version: str) -> None:
-    _client(tracking_uri).set_registered_model_alias(name, alias, version)
+    client = _client(tracking_uri, write=True)
+    with _store_errors(tracking_uri):
+        client.set_registered_model_alias(name, alias, version)
 
 
 def find_model(*, tracking_uri: str, name: str, alias: str) -> ModelRef | None:
@@ -154,10 +279,13 @@ def find_model(*, tracking_uri: str, name: str, alias: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
-    try:
-        mv = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    with _store_errors(tracking_uri):
+        try:
+            mv = client.get_model_version_by_alias(name, alias)
+        except MlflowException as err:
+            if _is_store_failure(err):
+                raise
+            return None
     return ModelRef(name, str(mv.version), str(mv.run_id), str(mv.source))
 
 
@@ -171,9 +299,12 @@ def load_pyfunc(*, tracking_uri: str, name: str, alias: str) -> tuple[Any, Model
             f"no model {name!r} with alias {alias!r} in the registry at {tracking_uri}; "
             f"train one first (segml train --config C) or point tracking_uri at the right store."
         )
-    with warnings.catch_warnings():
+    # Loaded from a temporary copy: loading a models:/ URI straight from a local store writes
+    # a registered_model_meta file into the model's folder, which fails on read-only artifacts.
+    # The segml pyfuncs read their artifacts into memory in load_context, so the copy can go.
+    with tempfile.TemporaryDirectory(prefix="segml-model-") as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*[Tt]ype hint", category=UserWarning)
-        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}"), ref
+        return mlflow.pyfunc.load_model(f"models:/{name}/{ref.version}", dst_path=tmp), ref
 
 
 # --------------------------------------------------------------------------- models from code

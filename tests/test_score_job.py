@@ -68,6 +68,10 @@ def test_missing_champion_exits_4(trained: Path, tmp_path: Path, capsys) -> None
     for name in ("orders", "events", "customers"):
         shutil.copy(trained / f"{name}.csv", tmp_path)
     config = _config(tmp_path)  # a fresh, empty registry under tmp_path/runs
+    from segml.tracking import default_tracking_uri, find_model
+
+    # an existing store without models (with no store at all the job says "no tracking store")
+    find_model(tracking_uri=default_tracking_uri(tmp_path / "runs"), name="x", alias="champion")
     assert main(["score", "--config", str(config), "--as-of", AS_OF,
                  "--out", str(tmp_path / "s")]) == 4  # fmt: skip
     err = capsys.readouterr().err
