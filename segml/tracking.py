@@ -28,9 +28,12 @@ __all__ = [
     "default_tracking_uri",
     "find_model",
     "load_pyfunc",
+    "load_run_artifact",
+    "load_run_json",
     "log_code_model",
     "python_model_base",
     "register_model",
+    "run_record",
     "set_alias",
     "set_code_model",
     "start_run",
@@ -366,8 +369,56 @@ def load_run_json(*, tracking_uri: str, run_id: str, path: str) -> Any | None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    if _store_missing(tracking_uri):
+        return None
     _client(tracking_uri)
     try:
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
     except (MlflowException, OSError):
         return None
+
+
+def _store_missing(tracking_uri: str) -> bool:
+    """True for a local SQLite store whose file does not exist (read-only look-ups then find
+    nothing instead of letting MLflow create an empty store)."""
+    path = _sqlite_path(tracking_uri)
+    return path is not None and not path.is_file()
+
+
+def run_record(*, tracking_uri: str, run_id: str) -> dict[str, Any] | None:
+    """A run's metrics, parameters and tags, or None when the run (or the store) is not there.
+    Read-only: nothing is written to the store."""
+    from mlflow.exceptions import MlflowException
+
+    if _store_missing(tracking_uri):
+        return None
+    try:
+        run = _client(tracking_uri).get_run(run_id)
+    except (MlflowException, OSError):
+        return None
+    return {
+        "metrics": dict(run.data.metrics),
+        "params": dict(run.data.params),
+        "tags": dict(run.data.tags),
+        "name": run.info.run_name,
+    }
+
+
+def load_run_artifact(*, tracking_uri: str, run_id: str, path: str) -> bytes | None:
+    """The bytes of one artifact file of a run (e.g. ``plots/shap_summary.png``), or None.
+    Read-only: the artifact is copied to a temporary folder."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if _store_missing(tracking_uri):
+        return None
+    _client(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=tracking_uri
+            )
+        except (MlflowException, OSError):
+            return None
+        file = Path(local)
+        return file.read_bytes() if file.is_file() else None

@@ -9,7 +9,6 @@ from typing import Any
 from segml import tracking
 from segml.models.leaderboard import WINNERS_ARTIFACT
 from segml.models.metrics import PRIMARY
-from segml.report import _mlflow
 from segml.report.figures import lift_by_decile
 from segml.report.html import Markup, Section, esc, figure_img, missing, para, png_img, table
 from segml.report.inputs import RunInputs
@@ -52,7 +51,7 @@ def find_model_runs(run: RunInputs, tracking_uri: str | None, prefix: str) -> li
             if registered is None:
                 continue
             found = registered
-        found.record = _mlflow.run_record(tracking_uri=tracking_uri, run_id=found.run_id)
+        found.record = tracking.run_record(tracking_uri=tracking_uri, run_id=found.run_id)
         out.append(found)
     return out
 
@@ -224,7 +223,7 @@ def _winners(uri: str | None, m: ModelRun) -> dict[str, Any] | None:
 
 
 def _artifact(uri: str, run_id: str, path: str, alt: str) -> str:
-    data = _mlflow.load_run_artifact(tracking_uri=uri, run_id=run_id, path=path)
+    data = tracking.load_run_artifact(tracking_uri=uri, run_id=run_id, path=path)
     return png_img(data, alt) if data else missing(f"no {path} in MLflow run {run_id}.")
 
 

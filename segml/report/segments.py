@@ -8,7 +8,6 @@ import pandas as pd
 
 from segml import tracking
 from segml.clusters.profiles import KEY_FEATURES, profile_segments
-from segml.report import _mlflow
 from segml.report.figures import cluster_comparison, psi_bars, segment_sizes
 from segml.report.html import Section, esc, figure_img, missing, para, png_img, table
 from segml.report.inputs import RunInputs
@@ -58,7 +57,7 @@ def clusters_section(run: RunInputs, tracking_uri: str | None, registry_name: st
         parts.append(figure_img(cluster_comparison(profile, ratio_cols),
                                 "cluster sizes and feature ratios"))  # fmt: skip
     if reg_run and tracking_uri:
-        data = _mlflow.load_run_artifact(tracking_uri=tracking_uri, run_id=reg_run,
+        data = tracking.load_run_artifact(tracking_uri=tracking_uri, run_id=reg_run,
                                          path="clusters/k_selection.png")  # fmt: skip
         if data:
             parts.append("<h3>Choosing k</h3>" + png_img(data, "choosing k"))
