@@ -13,9 +13,18 @@ import pytest
 from segml.labels import label_window_end
 from segml.models.experiment import train_models
 from segml.models.metrics import beats
+from segml.models.promotion import PromotionRule
 from segml.models.training import fit_target, format_table, plan_split
-from segml.tracking import find_model, load_pyfunc
+from segml.tracking import (
+    default_tracking_uri,
+    find_model,
+    load_pyfunc,
+    set_alias,
+    version_details,
+)
 from tests.models.conftest import FAST, NOW
+
+QUICK = PromotionRule(n_boot=50)  # fewer resamples than the default: a fast test
 
 
 @pytest.mark.parametrize("now", ["2024-07-15", "2025-01-01", "2024-03-01"])
@@ -64,38 +73,107 @@ def test_tracked_registered_and_promoted(
 ) -> None:
     kw = dict(now=NOW, targets={"purchase": {"horizon_days": 30}, "value": {"horizon_days": 60}},
               n_cutoffs=3, feature_params={"top_k_categories": 4}, model_params=FAST,
-              tracking_uri=tracking_uri, experiment="segml-test")  # fmt: skip
+              tracking_uri=tracking_uri, experiment="segml-test", promotion=QUICK)  # fmt: skip
     first = train_models(small_shop, **kw)
     assert "purchase (horizon 30d" in format_table([o.result for o in first])
     for o in first:
-        assert o.run_id and o.version == "1"
-        assert o.champion == o.result.beats_baselines
+        assert o.run_id and o.version == "1" and o.decision is not None
+        assert o.champion == o.decision.promote and o.note.startswith("first model")
+        assert (
+            o.result.model.metadata_["data_end"]
+            == f"{label_window_end(o.result.split.test, o.result.split.horizon_days):%FT%T}"
+        )
     import mlflow
 
     run = mlflow.MlflowClient(tracking_uri=tracking_uri).get_run(first[0].run_id)
     assert {"model_roc_auc", "rfm_roc_auc", "btyd_roc_auc", "model_ece"} <= set(run.data.metrics)
     assert run.data.params["valid_cutoff"] and run.data.params["train"]
+    assert run.data.tags["promotion.decision"] == "promoted" and run.data.metrics["promoted"] == 1
     # a worse challenger (a stump) is registered but does not take the champion alias
-    worse = train_models(
-        small_shop,
-        **(
-            kw
-            | {
-                "targets": {"purchase": {"horizon_days": 30}},
-                "model_params": FAST | {"n_estimators": 1},
-            }
-        ),
-    )
+    stump = {
+        "targets": {"purchase": {"horizon_days": 30}},
+        "model_params": FAST | {"n_estimators": 1},
+    }
+    worse = train_models(small_shop, **(kw | stump))
     assert worse[0].version == "2" and not worse[0].champion
-    champ = find_model(tracking_uri=tracking_uri, name="segml-purchase", alias="champion")
-    chall = find_model(tracking_uri=tracking_uri, name="segml-purchase", alias="challenger")
-    assert champ is not None and champ.version == "1" and chall is not None and chall.version == "2"
+    assert _aliases(tracking_uri) == {"champion": "1", "challenger": "2"}
+    v2 = version_details(tracking_uri=tracking_uri, name="segml-purchase", version="2")
+    assert (
+        v2.tags["promotion.decision"] == "rejected" and v2.tags["promotion.champion_version"] == "1"
+    )
+    assert v2.tags["promotion.reason"].startswith("does not beat champion v1 beyond the noise")
+    assert float(v2.tags["promotion.champion.roc_auc"]) == pytest.approx(
+        first[0].result.metrics["model"]["roc_auc"], abs=1e-6)  # fmt: skip
+    assert int(v2.tags["promotion.rows"]) == worse[0].result.rows["test"]
+    assert v2.tags["training.data_end"] == worse[0].result.model.metadata_["data_end"]
+    assert v2.description.startswith("NOT promoted: does not beat champion v1")
+    assert "vs champion: roc_auc" in v2.description and "vs rfm: log_loss" in v2.description
     model, _ = load_pyfunc(tracking_uri=tracking_uri, name="segml-purchase", alias="champion")
     rows = first[0].result.test_rows.head(20)
     inputs = rows.select(first[0].result.model.feature_names_in_).to_pandas()
     out = model.predict(inputs, params={"reasons_top_k": 2})
     np.testing.assert_allclose(out["score__purchase"], first[0].result.model.predict(rows))
     assert out["reasons__purchase"].str.startswith('[{"feature"').all()
+    # the stump made champion by hand: a real model beats it beyond the noise and replaces it;
+    # the challenger alias goes (champion and challenger never on one version)
+    set_alias(tracking_uri=tracking_uri, name="segml-purchase", alias="champion", version="2")
+    better = train_models(small_shop, **(kw | {"targets": stump["targets"]}))
+    assert better[0].champion and better[0].note.startswith("beats champion v2 beyond the noise")
+    assert _aliases(tracking_uri) == {"champion": "3"}
+    old = version_details(tracking_uri=tracking_uri, name="segml-purchase", version="2")
+    assert old.tags["promotion.replaced_by"] == "3"
+
+
+def _aliases(uri: str, name: str = "segml-purchase") -> dict[str, str]:
+    found = {
+        a: find_model(tracking_uri=uri, name=name, alias=a) for a in ("champion", "challenger")
+    }
+    return {a: ref.version for a, ref in found.items() if ref is not None}
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::UserWarning")
+def test_champion_is_rescored_with_its_own_btyd_columns(small_shop: Any, tmp_path: Path) -> None:
+    """Issue 12: the champion was trained with purchase and value (BG/NBD columns for 30 and 60
+    days); a purchase-only run builds only the 30-day ones. Rescored on the challenger's table
+    the champion lost its 60-day inputs (NaN) and an equivalent challenger "beat" it."""
+    uri = default_tracking_uri(tmp_path)
+    kw = dict(now=NOW, n_cutoffs=3, feature_params={"top_k_categories": 4}, model_params=FAST,
+              tracking_uri=uri, experiment="segml-test", promotion=QUICK)  # fmt: skip
+    both = {"purchase": {"horizon_days": 30}, "value": {"horizon_days": 60}}
+    v1 = train_models(small_shop, targets=both, **kw)[0]
+    v2 = train_models(small_shop, targets={"purchase": {"horizon_days": 30}}, **kw)[0]
+    lost = set(v1.result.model.feature_names_in_) - set(v2.result.test_rows.columns)
+    assert lost and all("_60d" in c for c in lost)  # the trap: the challenger's table lacks them
+    assert v1.champion and not v2.champion
+    tags = version_details(tracking_uri=uri, name="segml-purchase", version="2").tags
+    for metric in ("roc_auc", "log_loss"):  # the champion's own backtest numbers, not degraded
+        assert float(tags[f"promotion.champion.{metric}"]) == pytest.approx(
+            v1.result.metrics["model"][metric], abs=1e-6)  # fmt: skip
+    assert _aliases(uri) == {"champion": "1", "challenger": "2"}
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::UserWarning")
+def test_champion_is_rescored_with_its_own_feature_settings(
+    small_shop: Any, tmp_path: Path
+) -> None:
+    """The champion's feature settings (categories, windows) differ from the challenger's: its
+    inputs are rebuilt from its stored settings, so its recorded metrics are its own."""
+    uri = default_tracking_uri(tmp_path)
+    kw = dict(now=NOW, n_cutoffs=3, targets={"purchase": {"horizon_days": 30}},
+              model_params=FAST, tracking_uri=uri, experiment="segml-test",
+              promotion=QUICK)  # fmt: skip
+    v1 = train_models(small_shop, feature_params={"top_k_categories": 4}, **kw)[0]
+    v2 = train_models(small_shop, feature_params={"top_k_categories": 1,
+                                                  "windows_days": (30, 365)}, **kw)[0]  # fmt: skip
+    lost = set(v1.result.model.feature_names_in_) - set(v2.result.test_rows.columns)
+    assert any("_7d" in c for c in lost) and any(c.startswith("affinity__") for c in lost)
+    tags = version_details(tracking_uri=uri, name="segml-purchase", version="2").tags
+    for metric in ("roc_auc", "log_loss"):
+        assert float(tags[f"promotion.champion.{metric}"]) == pytest.approx(
+            v1.result.metrics["model"][metric], abs=1e-6)  # fmt: skip
+    assert v2.champion == (tags["promotion.decision"] == "promoted")
+    expected = {"champion": "2"} if v2.champion else {"champion": "1", "challenger": "2"}
+    assert _aliases(uri) == expected
 
 
 def test_optuna_study_resumes(cache: Any, tmp_path: Path) -> None:

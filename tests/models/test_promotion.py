@@ -115,9 +115,25 @@ def test_value_target_uses_gini_then_spearman() -> None:
     assert d.promote
 
 
+def test_a_large_backtest_is_compared_on_a_sample_of_max_rows() -> None:
+    y, signal = _task(n=3000)
+    rng = np.random.default_rng(7)
+    a, b = _prob(2 * signal), _prob(2 * signal + 2 * rng.normal(size=y.size))
+    d = decide(y, a, target="purchase", baselines={}, champion=b,
+               rule=PromotionRule(n_boot=50, max_rows=1000))  # fmt: skip
+    assert d.rows == 3000 and d.comparisons["champion"]["primary"].rows == 1000
+    assert "sample of 1,000 of the 3,000" in d.notes[0] and "promotion.notes" in d.tags()
+
+
 @pytest.mark.parametrize(
     "kw",
-    [{"level": 1.0}, {"n_boot": 10}, {"min_gain": -0.1}, {"secondary_tolerance": -1.0}],
+    [
+        {"level": 1.0},
+        {"n_boot": 10},
+        {"min_gain": -0.1},
+        {"secondary_tolerance": -1.0},
+        {"max_rows": 10},
+    ],
 )
 def test_bad_rule(kw: dict[str, float]) -> None:
     with pytest.raises(DataError, match=r"PromotionRule needs 0\.5 <= level < 1"):
