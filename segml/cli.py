@@ -1,7 +1,7 @@
 """The ``segml`` command line. Errors print one clear message and exit non-zero; ``--debug``
 adds the traceback. Exit codes: 0 success, 1 unexpected error, 2 bad config or usage,
 3 bad input data, 4 missing model, 5 drift beyond the failure threshold, 6 output locked by
-another job."""
+another job, 7 a model trained on data past the scoring cutoff (``--allow-future-models``)."""
 
 from __future__ import annotations
 
@@ -273,12 +273,25 @@ def score(
         str | None, typer.Option("--engine", help="polars (default) or spark")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
+    allow_future_models: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future-models",
+            help="score even with models trained on data past --as-of (a backfill that uses "
+            "the future; recorded in the manifest). Without it such a run exits 7.",
+        ),
+    ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
     from segml.score_job import score_job
 
     cfg, shop = _load(config, engine=engine)
-    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
+    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait,
+                         allow_future_models=allow_future_models)  # fmt: skip
+    for f in manifest["point_in_time"]["future_models"]:
+        note = f"trained on data up to {f['data_end'][:10]}, after the as-of"
+        typer.echo(f"warning: {f['name']} version {f['version']} {note} (--allow-future-models)",
+                   err=True)  # fmt: skip
     typer.echo(str(shop.quality))
     typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
                           indent=2))  # fmt: skip

@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DriftError",
+    "FutureModelError",
     "JobLockedError",
     "ModelNotFoundError",
     "SegmlError",
@@ -50,6 +51,13 @@ class JobLockedError(SegmlError):
     """Another job holds the lock for the same output partition."""
 
     exit_code = 6
+
+
+class FutureModelError(SegmlError):
+    """A model's training data reaches past the scoring cutoff (a backfill would use the
+    future); ``segml score --allow-future-models`` overrides."""
+
+    exit_code = 7
 
 
 def example_values(values: list[object], limit: int = 3) -> str:
