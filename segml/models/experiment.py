@@ -4,9 +4,12 @@ Per target one MLflow run logs the parameters, the training span and size, every
 metric of the model and of both baselines (``model_*``, ``rfm_*``, ``btyd_*``), the decile and
 reliability tables, plots (calibration, lift/gain, SHAP summary), and the model as a
 models-from-code pyfunc (``segml/models/pyfunc_model.py`` + LightGBM's model text + JSON).
-The model is registered as ``<prefix>-<target>`` with alias ``challenger``; ``champion`` moves
-to it only when it beats both baselines and the current champion, scored on the same latest
-backtest rows.
+The model is registered as ``<prefix>-<target>``; ``champion`` moves to it only when it wins
+beyond the noise (``segml.models.promotion``: no loss to either baseline, a win over the current
+champion rescored with its own inputs on the same backtest rows), else it gets ``challenger``
+(never both). The decision, both models' metrics, the rows and the margin are set as tags and
+the description of the new version (``promotion.*``), with its training span
+(``training.data_end``: the end of the last label window the run read).
 """
 
 from __future__ import annotations

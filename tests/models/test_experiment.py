@@ -3,6 +3,7 @@ loads without pickles, Optuna resuming, the train command; and no label window a
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -152,28 +153,58 @@ def test_champion_is_rescored_with_its_own_btyd_columns(small_shop: Any, tmp_pat
     assert _aliases(uri) == {"champion": "1", "challenger": "2"}
 
 
-@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::UserWarning")
+def _with_settings(result: Any, cache: Any) -> Any:
+    """The model of ``result`` with the metadata train_models stores (its inputs' settings)."""
+    model = copy.deepcopy(result.model)
+    b = cache.builder
+    model.metadata_ |= {"features": {**b.get_params(), "categories": b.categories_},
+                        "btyd_horizons": list(cache.horizons)}  # fmt: skip
+    return model
+
+
 def test_champion_is_rescored_with_its_own_feature_settings(
-    small_shop: Any, tmp_path: Path
+    small_shop: Any, cache: Any, purchase_result: Any
 ) -> None:
-    """The champion's feature settings (categories, windows) differ from the challenger's: its
-    inputs are rebuilt from its stored settings, so its recorded metrics are its own."""
-    uri = default_tracking_uri(tmp_path)
-    kw = dict(now=NOW, n_cutoffs=3, targets={"purchase": {"horizon_days": 30}},
-              model_params=FAST, tracking_uri=uri, experiment="segml-test",
-              promotion=QUICK)  # fmt: skip
-    v1 = train_models(small_shop, feature_params={"top_k_categories": 4}, **kw)[0]
-    v2 = train_models(small_shop, feature_params={"top_k_categories": 1,
-                                                  "windows_days": (30, 365)}, **kw)[0]  # fmt: skip
-    lost = set(v1.result.model.feature_names_in_) - set(v2.result.test_rows.columns)
-    assert any("_7d" in c for c in lost) and any(c.startswith("affinity__") for c in lost)
-    tags = version_details(tracking_uri=uri, name="segml-purchase", version="2").tags
-    for metric in ("roc_auc", "log_loss"):
-        assert float(tags[f"promotion.champion.{metric}"]) == pytest.approx(
-            v1.result.metrics["model"][metric], abs=1e-6)  # fmt: skip
-    assert v2.champion == (tags["promotion.decision"] == "promoted")
-    expected = {"champion": "2"} if v2.champion else {"champion": "1", "challenger": "2"}
-    assert _aliases(uri) == expected
+    """The challenger's table has other feature settings (categories, windows, BG/NBD horizons):
+    the champion's inputs are rebuilt from its own stored settings, so it scores exactly as on
+    its own backtest, not with missing columns."""
+    from segml.features import FeatureBuilder
+    from segml.models.dataset import CutoffCache
+    from segml.models.promotion import rebuild_inputs
+
+    champion, r = _with_settings(purchase_result, cache), purchase_result
+    builder = FeatureBuilder(top_k_categories=1, windows_days=(30, 365)).fit(
+        small_shop, as_of=r.split.test)  # fmt: skip
+    other = CutoffCache(small_shop, builder, horizons=[30.0])
+    theirs = other.features(r.split.test)
+    lost = set(champion.feature_names_in_) - set(theirs.columns)
+    assert all(any(k in c for c in lost) for k in ("_7d", "_60d", "affinity__"))
+    ids = r.test_frame.sample(fraction=1.0, shuffle=True, seed=1)  # any row order
+    rebuilt = rebuild_inputs(other, champion, cutoff=r.split.test, ids=ids)
+    assert rebuilt["customer_id"].to_list() == ids["customer_id"].to_list()
+    own = r.test_rows.select("customer_id", *champion.feature_names_in_)
+    expected = ids.select("customer_id").join(own, on="customer_id", maintain_order="left")
+    np.testing.assert_array_equal(champion.predict(rebuilt), champion.predict(expected))
+    # the same settings as the cache: its own table is reused
+    same = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=r.test_frame)
+    np.testing.assert_array_equal(champion.predict(same), r.test_frame["score__model"].to_numpy())
+
+
+def test_a_champion_whose_inputs_the_data_cannot_give_is_refused(
+    cache: Any, purchase_result: Any
+) -> None:
+    from segml.errors import DataError
+    from segml.models.promotion import rebuild_inputs
+
+    champion = _with_settings(purchase_result, cache)
+    champion.feature_names_in_ = [*champion.feature_names_in_, "intent__gone_30d"]
+    with pytest.raises(DataError, match=r"no longer gives 1 input column\(s\) .*intent__gone_30d"):
+        rebuild_inputs(cache, champion, cutoff=purchase_result.split.test,
+                       ids=purchase_result.test_frame)  # fmt: skip
+    champion.metadata_ = {}
+    with pytest.raises(DataError, match="metadata has no feature settings"):
+        rebuild_inputs(cache, champion, cutoff=purchase_result.split.test,
+                       ids=purchase_result.test_frame)  # fmt: skip
 
 
 def test_optuna_study_resumes(cache: Any, tmp_path: Path) -> None:
