@@ -197,7 +197,12 @@ def _verdict(
         if _material_loss(s, rule):
             return False, f"loses materially to the {who} baseline ({_describe(s)})"
     if "champion" not in comps:
-        return True, "first model: does not lose to either baseline beyond the noise; now champion"
+        if not comps:
+            return True, "first model (no baselines to compare with); now champion"
+        said = ", ".join(
+            f"{c['primary'].verdict} {w} on {c['primary'].metric}" for w, c in comps.items()
+        )
+        return True, f"first model: {said} (no loss beyond the noise); now champion"
     p, s = comps["champion"]["primary"], comps["champion"]["secondary"]
     if not p.low > rule.min_gain:
         return False, (
