@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from segml import tracking
-from segml.errors import DataError
+from segml.errors import ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
@@ -226,28 +226,32 @@ def _promote(
     try:
         pyfunc, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
         champion = pyfunc.unwrap_python_model().model
-    except Exception as err:  # an old format or a broken artifact: scoring cannot use it either
+        inputs = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=f)
+    except ModelNotFoundError as err:  # an old model format: the scoring job cannot load it either
         decision = decide(y, ours, **kw)
-        decision.notes.append(f"Champion v{current.version} could not be loaded ("
-                              f"{str(err).splitlines()[0][:200]}); judged against the baselines "
-                              "only.")  # fmt: skip
+        decision.notes.append(
+            f"Champion v{current.version} is not a loadable segml model "
+            f"({_first_line(err)}); judged against the baselines only."
+        )
         decision.reason += f" (champion v{current.version} cannot be loaded)"
         return decision
-    try:
-        inputs = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=f)
-    except DataError as err:
+    except Exception as err:  # inputs the data no longer gives, a store that does not answer
         decision = decide(y, ours, **kw)
         decision.promote = False
         decision.reason = (
             f"champion v{current.version} cannot be rescored with the inputs it was trained "
-            f"with: {err} Champion unchanged; compare by hand and move the alias with "
-            f"MlflowClient().set_registered_model_alias({name!r}, 'champion', VERSION)."
+            f"with ({_first_line(err)}). Champion unchanged; compare by hand and move the alias "
+            f"with MlflowClient().set_registered_model_alias({name!r}, 'champion', VERSION)."
         )
         return decision
     decision = decide(y, ours, champion=champion.predict(inputs),
                       champion_version=current.version, **kw)  # fmt: skip
     decision.notes += _champion_notes(champion.metadata_, r)
     return decision
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0][:300] if str(err) else type(err).__name__
 
 
 def _champion_notes(meta: Mapping[str, Any], r: TargetResult) -> list[str]:

@@ -207,6 +207,48 @@ def test_a_champion_whose_inputs_the_data_cannot_give_is_refused(
                        ids=purchase_result.test_frame)  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("failure", "promoted", "reason"),
+    [
+        ("inputs", False, "champion v5 cannot be rescored with the inputs it was trained with "
+                          "(the data no longer gives 1 input column(s)"),
+        ("store", False, "champion v5 cannot be rescored with the inputs it was trained with "
+                         "(OSError)"),
+        ("format", True, "(champion v5 cannot be loaded)"),
+    ],
+)  # fmt: skip
+def test_a_champion_that_cannot_be_rescored(
+    cache: Any, purchase_result: Any, monkeypatch: Any, failure: str, promoted: bool, reason: str
+) -> None:
+    """Its inputs gone from the data, or the store not answering: nothing is promoted (the
+    reason says how to move the alias by hand). Not a loadable segml model at all (an old
+    format the scoring job cannot load either): the challenger is judged on the baselines."""
+    from segml import tracking
+    from segml.errors import ModelNotFoundError
+    from segml.models import experiment
+
+    champion = _with_settings(purchase_result, cache)
+    champion.feature_names_in_ = [*champion.feature_names_in_, "intent__gone_30d"]
+
+    def load(**kw: Any) -> Any:
+        if failure == "store":
+            raise OSError
+        if failure == "format":
+            raise ModelNotFoundError("model format 0 is not supported by this segml")
+        return type(
+            "P", (), {"unwrap_python_model": lambda self: type("M", (), {"model": champion})()}
+        )(), None
+
+    ref = tracking.ModelRef("segml-purchase", "5", "run", "src")
+    monkeypatch.setattr(tracking, "find_model", lambda **kw: ref)
+    monkeypatch.setattr(tracking, "load_pyfunc", load)
+    d = experiment._promote(purchase_result, cache, tracking_uri="sqlite://", name="segml-purchase",
+                            rule=QUICK)  # fmt: skip
+    assert d.promote is promoted and reason in d.reason + " ".join(d.notes)
+    if not promoted:
+        assert "set_registered_model_alias('segml-purchase', 'champion', VERSION)" in d.reason
+
+
 def test_optuna_study_resumes(cache: Any, tmp_path: Path) -> None:
     import optuna
 
