@@ -335,6 +335,7 @@ def train_from_config(
         experiment=t.experiment,
         registry_prefix=t.registry_prefix,
         data_name=_data_name(config),
+        promotion=PromotionRule(**t.promotion.model_dump(), seed=t.seed),
     )  # fmt: skip
 
 

@@ -5,11 +5,12 @@ baselines beyond the noise."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 
-from segml.errors import DataError
+from segml.errors import DataError, SegmlError
 from segml.models.promotion import PromotionRule, decide
 
 RULE = PromotionRule(n_boot=50)
@@ -138,3 +139,15 @@ def test_a_large_backtest_is_compared_on_a_sample_of_max_rows() -> None:
 def test_bad_rule(kw: dict[str, float]) -> None:
     with pytest.raises(DataError, match=r"PromotionRule needs 0\.5 <= level < 1"):
         PromotionRule(**kw)  # type: ignore[arg-type]
+
+
+def test_the_config_carries_the_rule(tmp_path: Any) -> None:
+    from segml.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("training: {promotion: {min_gain: 0.005, n_boot: 80}}\n")
+    p = load_config(path).training.promotion
+    assert PromotionRule(**p.model_dump()) == PromotionRule(min_gain=0.005, n_boot=80)
+    path.write_text("training: {promotion: {min_gian: 0.005}}\n")
+    with pytest.raises(SegmlError, match="min_gian"):
+        load_config(path)
