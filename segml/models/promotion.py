@@ -105,7 +105,7 @@ class Decision:
             "promotion.rows": str(self.rows),
             "promotion.champion_version": self.champion_version or "none",
             "promotion.rule": json.dumps(dataclasses.asdict(self.rule), sort_keys=True),
-            "promotion.comparisons": json.dumps(self._table(), sort_keys=True)[:4900],
+            "promotion.comparisons": json.dumps(self._table(), sort_keys=True),  # ~1.5 kB
         }
         if self.notes:
             tags["promotion.notes"] = " ".join(self.notes)[:4000]
