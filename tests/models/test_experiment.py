@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import types
 from pathlib import Path
 from typing import Any
 
@@ -235,9 +236,8 @@ def test_a_champion_that_cannot_be_rescored(
             raise OSError
         if failure == "format":
             raise ModelNotFoundError("model format 0 is not supported by this segml")
-        return type(
-            "P", (), {"unwrap_python_model": lambda self: type("M", (), {"model": champion})()}
-        )(), None
+        wrapper = types.SimpleNamespace(model=champion)  # what unwrap_python_model() gives
+        return types.SimpleNamespace(unwrap_python_model=lambda: wrapper), None
 
     ref = tracking.ModelRef("segml-purchase", "5", "run", "src")
     monkeypatch.setattr(tracking, "find_model", lambda **kw: ref)
