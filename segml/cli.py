@@ -325,13 +325,26 @@ def score(
         str | None, typer.Option("--engine", help="polars (default) or spark")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
+    allow_future_models: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future-models",
+            help="score even with models trained on data past --as-of (a backfill that uses "
+            "the future; recorded in the manifest). Without it such a run exits 9.",
+        ),
+    ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
     from segml.score_job import score_job
 
     _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
-    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
+    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait,
+                         allow_future_models=allow_future_models)  # fmt: skip
+    for f in manifest["point_in_time"]["future_models"]:
+        note = f"trained on data up to {f['data_end'][:10]}, after the as-of"
+        typer.echo(f"warning: {f['name']} version {f['version']} {note} (--allow-future-models)",
+                   err=True)  # fmt: skip
     typer.echo(str(shop.quality))
     typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
                           indent=2))  # fmt: skip

@@ -132,6 +132,20 @@ class TargetConfig(_Strict):
     )
 
 
+class PromotionConfig(_Strict):
+    """When a new model replaces the champion (``segml.models.promotion.PromotionRule``)."""
+
+    min_gain: float = Field(
+        default=0.0, ge=0, description="the primary metric's interval must clear this margin"
+    )
+    secondary_tolerance: float = Field(
+        default=0.01, ge=0, description="relative loss on the secondary metric that is material"
+    )
+    level: float = Field(default=0.95, ge=0.5, lt=1, description="bootstrap interval level")
+    n_boot: int = Field(default=200, ge=50, description="bootstrap resamples")
+    max_rows: int = Field(default=100_000, ge=1000, description="backtest rows compared at most")
+
+
 class TrainingConfig(_Strict):
     """``segml train``: cutoffs, targets, LightGBM settings, tracking and tuning."""
 
@@ -157,6 +171,7 @@ class TrainingConfig(_Strict):
     optuna_storage: str | None = Field(
         default=None, description="Optuna study storage; default sqlite:///<output_dir>/optuna.db"
     )
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 
 
 class ClusteringConfig(_Strict):

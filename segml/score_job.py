@@ -9,12 +9,15 @@ rule set, and one partition ``<out>/as_of=DATE/`` written atomically under a loc
 - ``drift.csv``: PSI and KS per column and model, with a status;
 - ``segments/``: members, audiences per segment and channel, report (when a rule set is set);
 - ``_manifest.json``: model names and versions, config hash, data span, rows in and out,
-  data-quality counts, drift summary, timings.
+  data-quality counts, drift summary, timings, and ``point_in_time`` (models whose training
+  data reaches past the cutoff, scored only with ``--allow-future-models``).
 
 A drift beyond ``scoring.psi_fail`` publishes nothing and exits 5 (the drift report is kept in
 ``<out>/_rejected/as_of=DATE/``). A missing tracking store exits 4 and an unusable one (corrupt,
 read-only) exits 7, both before any work; a store that fails after the partition was published
 exits 8 (RunNotRecordedError: the partition is valid, the MLflow run is missing).
+A model trained on data past the cutoff (a backfill that would use the future) is refused with
+exit 9 before anything is scored (``segml.scores.job.check_point_in_time``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ from segml.errors import DriftError, RunNotRecordedError, TrackingStoreError
 from segml.io import atomic_dir, exclusive_lock, write_json
 from segml.jobs import config_hash
 from segml.schema import ShopData
-from segml.scores.job import Champions, assign_clusters, load_champions, monitor, score_shop
+from segml.scores.job import (
+    Champions,
+    assign_clusters,
+    check_point_in_time,
+    load_champions,
+    monitor,
+    score_shop,
+)
 from segml.tracking import check_store, default_tracking_uri, start_run
 
 __all__ = ["score_job"]
@@ -54,17 +64,20 @@ def _data_span(shop: ShopData) -> dict[str, str]:
 
 
 def score_job(
-    shop: ShopData, cfg: Config, *, as_of: Any, out: Path, wait: bool = False
-) -> dict[str, Any]:
-    """Run one scoring job; returns the manifest. Raises DriftError (exit 5) on drift."""
+    shop: ShopData, cfg: Config, *, as_of: Any, out: Path, wait: bool = False,
+    allow_future_models: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """Run one scoring job; returns the manifest. Raises DriftError (exit 5) on drift and
+    FutureModelError (exit 9) when a model's training data reaches past ``as_of``, unless
+    ``allow_future_models`` (then recorded in the manifest under ``point_in_time``)."""
     cutoff = parse_as_of(as_of)
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     with exclusive_lock(partition, wait=wait):
-        return _score_locked(shop, cfg, cutoff, partition)
+        return _score_locked(shop, cfg, cutoff, partition, allow_future=allow_future_models)
 
 
 def _score_locked(
-    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
+    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path, *, allow_future: bool
 ) -> dict[str, Any]:
     """Both engines: on Spark the per-customer work stays on the executors (see
     ``segml.scores.spark`` and ``_segment``); the driver holds the drift sample and, with a
@@ -75,6 +88,7 @@ def _score_locked(
     uri = _tracking_uri(cfg)
     check_store(uri, must_exist=True, write=True)  # the run is recorded after publishing
     champions = _champions(cfg, uri)
+    future = check_point_in_time(champions, as_of=cutoff, tracking_uri=uri, allow=allow_future)
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
     frame = score_shop(
@@ -93,6 +107,7 @@ def _score_locked(
     rows_out = frame.count() if on_spark else frame.height
     manifest = _manifest(shop, cfg, cutoff, champions, rows_out, drift)
     manifest["tracking_uri"] = uri
+    manifest["point_in_time"] = {"allow_future_models": allow_future, "future_models": future}
     try:
         if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
             _reject(partition, drift, manifest)

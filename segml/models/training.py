@@ -212,6 +212,7 @@ def format_table(results: Sequence[TargetResult]) -> str:
                            for n, w in zip(names, widths, strict=True))  # fmt: skip
             lines.append(f"  {who:10}{vals}")
         verdict = "beats both baselines" if r.beats_baselines else (
-            "DOES NOT beat the best baseline: it will not become champion")  # fmt: skip
+            "DOES NOT beat both baselines on these point estimates (promotion needs it not "
+            "to lose to either beyond the noise: see the note)")  # fmt: skip
         lines.append(f"  verdict: model {verdict}\n")
     return "\n".join(lines)

@@ -163,11 +163,14 @@ def _verdict(m: ModelRun) -> str:
     if beats is None:
         return ""
     primary = " and ".join(PRIMARY.get(m.target, {})) or "its primary metrics"
+    promoted = (m.record or {}).get("metrics", {}).get("promoted")  # see docs/models.md
+    said = "" if promoted is None else (
+        " Promoted to champion." if promoted >= 0.5 else " Not promoted to champion.")  # fmt: skip
     if beats >= 0.5:
         return (f'<p><span class="win">The model beats both baselines</span> on {esc(primary)} '
-                "(* in the header).</p>")  # fmt: skip
+                f"(* in the header).{said}</p>")  # fmt: skip
     return (f'<p><span class="lose">The model does not beat both baselines</span> on '
-            f"{esc(primary)} (* in the header): not promoted to champion.</p>")  # fmt: skip
+            f"{esc(primary)} (* in the header).{said}</p>")  # fmt: skip
 
 
 def _count(value: Any) -> str:
