@@ -63,7 +63,9 @@ def prepare_customers(
                 "flags",
                 "Expected true/false, yes/no or 1/0 (missing means no consent).",
             )
-    lf = text.apply(lf).with_columns(*[_flag(f).fill_null(False).alias(f) for f in flags])
+    lf = text.apply(lf)
+    if flags:
+        lf = lf.with_columns(*[_flag(f).fill_null(False).alias(f) for f in flags])
     lf = lf.filter(~nw.col("customer_id").is_null())
     report.add("customers", "rows", n, "read", kind="read")
     report.add("customers", "guest_rows", counts["guest"], "dropped: no customer id", kind="dropped")
