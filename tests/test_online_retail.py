@@ -46,7 +46,7 @@ def test_quality_report_matches_the_data_set_readme(features) -> None:
     assert terms["read"] == terms["used"] + terms["dropped"] + terms["set_aside"]
     # the ~1.7% cancellation lines (C invoices), of those used (with a customer id, ...)
     assert 8_000 < q["return_rows"] < 9_300
-    assert q["non_product_rows"] > 1_000 and q["bad_price_rows"] > 0
+    assert q["non_product_rows"] > 1_000 and q["zero_amount_rows"] > 0
 
 
 def test_features_are_sane(features) -> None:

@@ -43,8 +43,12 @@ class QualityReport:
         """Record a count; a later count of the same table and check replaces the earlier."""
         if kind not in KINDS:
             raise ValueError(f"quality kind must be one of {KINDS}, got {kind!r}")
-        self.rows = [r for r in self.rows if (r.table, r.check) != (table, check)]
-        self.rows.append(QualityRow(table, check, int(rows), action, kind))
+        row = QualityRow(table, check, int(rows), action, kind)
+        keys = [(r.table, r.check) for r in self.rows]
+        if (table, check) in keys:
+            self.rows[keys.index((table, check))] = row
+        else:
+            self.rows.append(row)
 
     def warn(self, message: str) -> None:
         """Record a warning about the input (printed with the report, never twice)."""
