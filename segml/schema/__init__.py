@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ import narwhals.stable.v2 as nw
 
 from segml.config import Config, CustomersConfig, DataConfig, EventsConfig, OrdersConfig
 from segml.engine import as_of_days, collect, frame_kind, parse_as_of, to_lazy
-from segml.errors import DataError
-from segml.io import scan_table
+from segml.errors import DataError, SegmlError
+from segml.io import explain_csv_error, scan_table
 from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TABLES, TableSpec
 from segml.schema.checks import count_if
 from segml.schema.customers import customers_at, prepare_customers, visible_at
@@ -158,15 +159,24 @@ def prepare(data: Any, *, config: Config | DataConfig | None = None) -> ShopData
         [lf.collect_schema() for lf in lazy.values()],
         [mappings[n].columns.get("customer_id", "customer_id") for n in lazy],
     )
-    orders, zero = prepare_orders(lazy["orders"], dcfg.orders, report, int_ids=ids)
+    with _naming_files(raw, "orders"):
+        orders, zero = prepare_orders(lazy["orders"], dcfg.orders, report, int_ids=ids)
+    with _naming_files(raw, "events"):
+        events = (
+            prepare_events(lazy["events"], events_cfg, report, int_ids=ids)
+            if "events" in lazy
+            else None
+        )
+    with _naming_files(raw, "customers"):
+        customers = (
+            prepare_customers(lazy["customers"], customers_cfg, report, int_ids=ids)
+            if "customers" in lazy
+            else None
+        )
     shop = ShopData(
         orders=orders,
-        events=prepare_events(lazy["events"], events_cfg, report, int_ids=ids)
-        if "events" in lazy
-        else None,
-        customers=prepare_customers(lazy["customers"], customers_cfg, report, int_ids=ids)
-        if "customers" in lazy
-        else None,
+        events=events,
+        customers=customers,
         kind="pandas" if kind == "path" else kind,
         quality=report,
         zero_amount_orders=zero,
@@ -176,6 +186,26 @@ def prepare(data: Any, *, config: Config | DataConfig | None = None) -> ShopData
 
 def _open(obj: Any, name: str, dcfg: DataConfig) -> nw.LazyFrame[Any]:
     if isinstance(obj, str | Path):
-        table_cfg = getattr(dcfg, name) or OrdersConfig()
-        return nw.from_native(scan_table(obj, table=name, fmt=table_cfg.format))
+        cfg = getattr(dcfg, name) or OrdersConfig()
+        with _naming_files({name: obj}, name):
+            lf = scan_table(
+                obj, table=name, fmt=cfg.format, encoding=cfg.encoding, separator=cfg.separator
+            )
+            lf.collect_schema()  # reads the header: an unreadable file fails here, named
+        return nw.from_native(lf)
     return to_lazy(obj, table=name)
+
+
+@contextmanager
+def _naming_files(raw: dict[str, Any], name: str) -> Iterator[None]:
+    """Turn a Polars error while reading a CSV file of ``name`` into a DataError naming it."""
+    try:
+        yield
+    except SegmlError:
+        raise
+    except Exception as err:
+        source = raw.get(name)
+        better = explain_csv_error(source, err, table=name) if isinstance(source, str | Path) else None
+        if better is None:
+            raise
+        raise better from err
