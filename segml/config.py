@@ -78,7 +78,9 @@ class _TableConfig(_Strict):
     def _one_character(cls, v: str) -> str:
         v = {"\\t": "\t", "tab": "\t"}.get(v, v)
         if len(v) != 1 or not v.isascii():
-            raise ValueError(f"separator must be one ASCII character (e.g. ';' or '\\t'), got {v!r}")
+            raise ValueError(
+                f"separator must be one ASCII character (e.g. ';' or '\\t'), got {v!r}"
+            )
         return v
 
 

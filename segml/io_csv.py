@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import gzip
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from segml.errors import DataError
 
@@ -34,7 +34,9 @@ _MAGIC = {
 
 def open_bytes(path: str | Path) -> IO[bytes]:
     """The file's bytes, decompressed when its name ends in .gz."""
-    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
+    if str(path).endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 def check_head(path: str | Path, *, table: str, encoding: str, separator: str) -> None:
@@ -117,7 +119,7 @@ def _check_utf8(
         start = err.start
         line += data[:start].count(b"\n")
         context = data[max(0, start - 20) : start + 10].decode("latin-1")
-        guess = "latin-1" if 0xA0 <= data[start] else "cp1252"
+        guess = "latin-1" if data[start] >= 0xA0 else "cp1252"
         raise DataError(
             f"{table}: {path} is not valid UTF-8: byte 0x{data[start]:02x} at byte offset "
             f"{offset + start:,} (line {line:,}, near "

@@ -6,8 +6,6 @@ import re
 
 import narwhals.stable.v2 as nw
 
-from segml.schema.checks import count_if
-
 __all__ = [
     "MONEY",
     "combine_parts",
@@ -30,6 +28,11 @@ def safe_div(num: nw.Expr, den: nw.Expr) -> nw.Expr:
 def fixed(expr: nw.Expr, scale: int) -> nw.Expr:
     """``expr`` as whole multiples of 1/scale (Int64)."""
     return (expr * scale).round(0).cast(nw.Int64)
+
+
+def count_if(condition: nw.Expr) -> nw.Expr:
+    """Number of rows where ``condition`` holds (as a sum of 0/1, valid on every engine)."""
+    return nw.when(condition).then(1).otherwise(0).sum()
 
 
 def exact_parts(expr: nw.Expr, scale: int = MONEY) -> tuple[nw.Expr, nw.Expr]:

@@ -12,7 +12,8 @@ timestamps are truncated to periods of ``time_unit``; purchases in the same peri
 As in lifetimes, purchases inside the ``observation_period_end`` period are included (the end is
 inclusive), and a zero-amount order is a transaction (it counts in ``frequency``, ``recency`` and
 ``T``, and adds 0 to ``monetary_value``); ``zero_amount="drop"`` leaves such orders out. The
-feature builder never counts them as purchases (see ``segml.schema.prepare``). To summarise history strictly before a feature cutoff ``as_of``, pass
+feature builder never counts them as purchases (see ``segml.schema.prepare``).
+To summarise history strictly before a feature cutoff ``as_of``, pass
 ``observation_period_end = as_of - 1 day`` with ``time_unit="D"``.
 """
 
@@ -26,7 +27,7 @@ import narwhals.stable.v2 as nw
 from segml.engine import as_of_days, collect, to_native
 from segml.errors import DataError
 from segml.features._expr import count_if, exact_sum
-from segml.schema import prepare
+from segml.schema import ShopData, prepare
 
 __all__ = ["rfm_summary"]
 
@@ -103,7 +104,7 @@ def _repeat_mean() -> nw.Expr:
     return nw.when(n > 0).then(total / n).otherwise(None)
 
 
-def _transactions(shop: Any, *, zero_amount: str) -> nw.LazyFrame[Any]:
+def _transactions(shop: ShopData, *, zero_amount: str) -> nw.LazyFrame[Any]:
     """Purchase lines (returns excluded), with the zero-amount lines unless dropped."""
     columns = ["customer_id", "t", "revenue"]
     out = shop.orders.filter(~nw.col("is_return")).select(columns)

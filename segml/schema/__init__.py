@@ -16,8 +16,8 @@ from segml.config import Config, CustomersConfig, DataConfig, EventsConfig, Orde
 from segml.engine import as_of_days, collect, frame_kind, parse_as_of, to_lazy
 from segml.errors import DataError, SegmlError
 from segml.io import explain_csv_error, scan_table
-from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TABLES, TableSpec
 from segml.schema.checks import count_if
+from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TABLES, TableSpec
 from segml.schema.customers import customers_at, prepare_customers, visible_at
 from segml.schema.prepare import prepare_events, prepare_orders
 from segml.schema.quality import QualityReport
@@ -77,11 +77,10 @@ class ShopData:
             if name == "customers" and not {"signup_t", "updated_t"} & set(names):
                 continue
             seen = visible_at(names, cut) if name == "customers" else nw.col("t") < cut
-            time = [] if name == "customers" else [nw.col("t").min().alias("first")]
-            time += [] if name == "customers" else [nw.col("t").max().alias("last")]
-            row = collect(
-                lf.select(past=count_if(seen), future=count_if(~seen), *time)
-            ).row(0, named=True)
+            time = {} if name == "customers" else {"first": nw.col("t").min()}
+            time.update({} if name == "customers" else {"last": nw.col("t").max()})
+            counts = {"past": count_if(seen), "future": count_if(~seen), **time}
+            row = collect(lf.select(**counts)).row(0, named=True)
             self.quality.add(
                 name, "rows_at_or_after_cutoff", row["future"], "set aside: at or after the "
                 "cutoff", kind="set_aside",
@@ -205,7 +204,9 @@ def _naming_files(raw: dict[str, Any], name: str) -> Iterator[None]:
         raise
     except Exception as err:
         source = raw.get(name)
-        better = explain_csv_error(source, err, table=name) if isinstance(source, str | Path) else None
+        better = (
+            explain_csv_error(source, err, table=name) if isinstance(source, str | Path) else None
+        )
         if better is None:
             raise
         raise better from err

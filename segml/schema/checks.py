@@ -106,9 +106,7 @@ def raise_number_problems(
         )
 
 
-def raise_examples(
-    lf: nw.LazyFrame[Any], column: str, bad: nw.Expr, what: str, fix: str
-) -> None:
+def raise_examples(lf: nw.LazyFrame[Any], column: str, bad: nw.Expr, what: str, fix: str) -> None:
     """Raise ``what``, e.g. three examples of ``column`` where ``bad`` holds, then ``fix``."""
     examples = collect(lf.filter(bad).select(nw.col(column).cast(nw.String)).head(3))
     values = examples.get_column(column).to_list()

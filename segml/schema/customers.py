@@ -68,7 +68,9 @@ def prepare_customers(
         lf = lf.with_columns(*[_flag(f).fill_null(False).alias(f) for f in flags])
     lf = lf.filter(~nw.col("customer_id").is_null())
     report.add("customers", "rows", n, "read", kind="read")
-    report.add("customers", "guest_rows", counts["guest"], "dropped: no customer id", kind="dropped")
+    report.add(
+        "customers", "guest_rows", counts["guest"], "dropped: no customer id", kind="dropped"
+    )
     if timed:
         used = n - counts["guest"] - counts["no_time"]
         report.add(

@@ -103,7 +103,7 @@ def parse_table(
     report: QualityReport,
     text: TextPlan,
     extra: dict[str, nw.Expr] | None = None,
-) -> tuple[nw.LazyFrame[Any], dict[str, int]]:
+) -> tuple[nw.LazyFrame[Any], dict[str, Any]]:
     """Parse times and numbers; raise on any value later steps cannot use; return the counts.
 
     Each time column becomes its ``spec.parsed_times`` name (epoch days). ``extra`` counts (over
@@ -132,7 +132,10 @@ def parse_table(
         checks.update(number_checks(c, nw.col(f"{c}__num")))
     queries = [lf.select(**checks), *text.queries(lf)]
     results = [collect(q) for q in materialise(queries)]
-    counts = {k: (v if isinstance(v, float) else int(v or 0)) for k, v in results[0].row(0, named=True).items()}
+    counts: dict[str, Any] = {
+        k: (v if isinstance(v, float) else int(v or 0))
+        for k, v in results[0].row(0, named=True).items()
+    }
     text.learn(counts, results[1:])
     n = int(counts["n"])
     if n == 0:
@@ -182,7 +185,11 @@ _ORDER_RULES = (  # in order: a row is counted by the first rule that applies
     ("guest_rows", "dropped: no customer id", "dropped"),
     ("non_product_rows", "dropped: fee/postage/adjustment", "dropped"),
     ("bad_price_rows", "dropped: negative or missing price", "dropped"),
-    ("zero_amount_rows", "set aside: not a purchase for features; rfm_summary counts it", "set_aside"),
+    (
+        "zero_amount_rows",
+        "set aside: not a purchase for features; rfm_summary counts it",
+        "set_aside",
+    ),
 )
 
 
@@ -224,7 +231,11 @@ def prepare_orders(
     for k, (check, action, kind) in enumerate(_ORDER_RULES, start=1):
         report.add("orders", check, counts[f"_r{k}"], action, kind=kind)
     report.add(
-        "orders", "duplicate_rows", counts["_r0"] - used[0], "dropped: exact duplicate of another row", kind="dropped"
+        "orders",
+        "duplicate_rows",
+        counts["_r0"] - used[0],
+        "dropped: exact duplicate of another row",
+        kind="dropped",
     )
     report.add("orders", "rows_used", used[0], "used by the features", kind="used")
     report.add("orders", "return_rows", used[1], "of the rows used: returns, not purchases")
