@@ -74,9 +74,9 @@ class ShopData:
         spans = {}
         for name, lf in self.tables().items():
             names = lf.collect_schema().names()
-            if name == "customers" and not {"signup_t", "updated_t"} & set(names):
-                continue
             seen = visible_at(names, cut) if name == "customers" else nw.col("t") < cut
+            if seen is None:  # a customers table without times: every row is visible
+                continue
             time = {} if name == "customers" else {"first": nw.col("t").min()}
             time.update({} if name == "customers" else {"last": nw.col("t").max()})
             counts = {"past": count_if(seen), "future": count_if(~seen), **time}

@@ -106,20 +106,24 @@ def _flag_bad(column: str) -> nw.Expr:
     return ~nw.col(column).is_null() & _flag(column).is_null()
 
 
-def visible_at(names: list[str], cut: float) -> nw.Expr:
-    """Customers rows a cutoff may see: signed up (when known) and updated before it."""
-    cond = nw.lit(True)
+def visible_at(names: list[str], cut: float) -> nw.Expr | None:
+    """Customers rows a cutoff may see: signed up (when known) and updated before it (None:
+    the table has no times, every row is visible)."""
+    conds = []
     if "signup_t" in names:
-        cond = cond & (nw.col("signup_t").is_null() | (nw.col("signup_t") < cut))
+        conds.append(nw.col("signup_t").is_null() | (nw.col("signup_t") < cut))
     if "updated_t" in names:
-        cond = cond & (nw.col("updated_t") < cut)
-    return cond
+        conds.append(nw.col("updated_t") < cut)
+    if not conds:
+        return None
+    return conds[0] if len(conds) == 1 else conds[0] & conds[1]
 
 
 def customers_at(customers: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]:
     """One row per customer with the attributes known strictly before ``cut``."""
     names = customers.collect_schema().names()
-    lf = customers.filter(visible_at(names, cut))
+    visible = visible_at(names, cut)
+    lf = customers if visible is None else customers.filter(visible)
     if "updated_t" not in names:
         return lf
     latest = lf.filter(nw.col("updated_t") == nw.col("updated_t").max().over("customer_id"))
