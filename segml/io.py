@@ -109,7 +109,9 @@ def explain_csv_error(path: str | Path, err: Exception, *, table: str) -> DataEr
     at ``path`` (None when ``err`` is not about a CSV's contents)."""
     text = str(path)
     files = sorted(globlib.glob(text)) if any(ch in text for ch in "*?[") else [text]
-    if not isinstance(err, pl.exceptions.PolarsError) or Path(files[0]).suffix != ".csv":
+    if not isinstance(err, pl.exceptions.PolarsError) or not files:
+        return None
+    if Path(files[0]).is_dir() or {".parquet", ".pq"} & set(Path(files[0]).suffixes):
         return None
     if "utf-8" in str(err):
         return io_csv.explain(files, table=table)

@@ -52,43 +52,44 @@ def prepare_customers(
         **{f"{f}__flag": count_if(_flag_bad(f)) for f in flags},
     }
     lf, counts = parse_table(lf, CUSTOMERS, report, text, extra=extra)
-    n = counts["n"]
     for f in flags:
         if counts[f"{f}__flag"]:
             raise_examples(
                 lf,
                 f,
                 _flag_bad(f),
-                f"customers.{f} has {counts[f'{f}__flag']:,} of {n:,} rows that are not yes/no "
-                "flags",
+                f"customers.{f} has {counts[f'{f}__flag']:,} of {counts['n']:,} rows that are "
+                "not yes/no flags",
                 "Expected true/false, yes/no or 1/0 (missing means no consent).",
             )
     lf = text.apply(lf)
     if flags:
         lf = lf.with_columns(*[_flag(f).fill_null(False).alias(f) for f in flags])
     lf = lf.filter(~nw.col("customer_id").is_null())
-    report.add("customers", "rows", n, "read", kind="read")
-    report.add(
-        "customers", "guest_rows", counts["guest"], "dropped: no customer id", kind="dropped"
-    )
+    _report(report, counts, timed=timed)
     if timed:
-        used = n - counts["guest"] - counts["no_time"]
-        report.add(
-            "customers", "null_time_rows", counts["no_time"], "dropped: no updated_time",
-            kind="dropped",
-        )  # fmt: skip
-        report.add("customers", "rows_used", used, "attribute versions", kind="used")
         return lf.filter(~nw.col("updated_t").is_null())
-    merged = n - counts["guest"] - counts["ids"]
-    report.add(
-        "customers", "duplicate_customer_ids", merged,
-        "merged: one row per id (largest value per column; map updated_time to take the "
-        "latest before each cutoff)",
-        kind="dropped",
-    )  # fmt: skip
-    report.add("customers", "rows_used", counts["ids"], "one row per customer", kind="used")
     others = [c for c in lf.collect_schema().names() if c != "customer_id"]
     return lf.group_by("customer_id").agg(*[nw.col(c).max() for c in others])
+
+
+def _report(report: QualityReport, counts: dict[str, Any], *, timed: bool) -> None:
+    n, guest = counts["n"], counts["guest"]
+    report.add("customers", "rows", n, "read", kind="read")
+    report.add("customers", "guest_rows", guest, "dropped: no customer id", kind="dropped")
+    if timed:
+        action = "dropped: no updated_time"
+        report.add("customers", "null_time_rows", counts["no_time"], action, kind="dropped")
+        used = n - guest - counts["no_time"]
+        report.add("customers", "rows_used", used, "attribute versions", kind="used")
+        return
+    action = (
+        "merged: one row per id (largest value per column; map updated_time to take the "
+        "latest before each cutoff)"
+    )
+    merged = n - guest - counts["ids"]
+    report.add("customers", "duplicate_customer_ids", merged, action, kind="dropped")
+    report.add("customers", "rows_used", counts["ids"], "one row per customer", kind="used")
 
 
 def _flag(column: str) -> nw.Expr:

@@ -218,6 +218,23 @@ def prepare_orders(
     if "revenue" not in names:
         lf = lf.with_columns((nw.col("quantity") * nw.col("unit_price")).alias("revenue"))
     lf = lf.with_columns(_is_return(cfg, schema).alias("is_return"), _rule(cfg, schema))
+    clean, zero, counts = _stage_orders(lf)
+    report.add("orders", "rows", parsed["n"], "read", kind="read")
+    for k, (check, action, kind) in enumerate(_ORDER_RULES, start=1):
+        report.add("orders", check, counts[f"_r{k}"], action, kind=kind)
+    duplicates = counts["_r0"] - counts["used"]
+    action = "dropped: exact duplicate of another row"
+    report.add("orders", "duplicate_rows", duplicates, action, kind="dropped")
+    report.add("orders", "rows_used", counts["used"], "used by the features", kind="used")
+    report.add("orders", "return_rows", counts["returns"], "of the rows used: returns")
+    return clean, zero
+
+
+def _stage_orders(
+    lf: nw.LazyFrame[Any],
+) -> tuple[nw.LazyFrame[Any], nw.LazyFrame[Any], dict[str, int]]:
+    """Stage the kept rows, deduplicated, and the zero-amount rows; count every rule, in the
+    staging read (the kept rows are counted afterwards from the staged file)."""
     zero = lf.filter(nw.col("_rule") == len(_ORDER_RULES)).drop("_rule")
     clean = lf.filter(nw.col("_rule") == 0).drop("_rule").unique()
     rules = {f"_r{k}": count_if(nw.col("_rule") == k) for k in range(len(_ORDER_RULES) + 1)}
@@ -225,21 +242,9 @@ def prepare_orders(
     clean, results = stage(clean, [lf.select(**rules), *([] if spark else [zero])])
     if not spark:
         zero = nw.from_native(results[1].lazy())
-    counts = results[0].row(0, named=True)
-    used = collect(clean.select(n=nw.len(), returns=count_if(nw.col("is_return")))).row(0)
-    report.add("orders", "rows", parsed["n"], "read", kind="read")
-    for k, (check, action, kind) in enumerate(_ORDER_RULES, start=1):
-        report.add("orders", check, counts[f"_r{k}"], action, kind=kind)
-    report.add(
-        "orders",
-        "duplicate_rows",
-        counts["_r0"] - used[0],
-        "dropped: exact duplicate of another row",
-        kind="dropped",
-    )
-    report.add("orders", "rows_used", used[0], "used by the features", kind="used")
-    report.add("orders", "return_rows", used[1], "of the rows used: returns, not purchases")
-    return clean, zero
+    used = clean.select(used=nw.len(), returns=count_if(nw.col("is_return")))
+    counts = {**results[0].row(0, named=True), **collect(used).row(0, named=True)}
+    return clean, zero, {k: int(v) for k, v in counts.items()}
 
 
 def _rule(cfg: OrdersConfig, schema: Any) -> nw.Expr:
