@@ -106,8 +106,13 @@ def test_every_row_is_accounted_for(
             checks = [r for r in quality.rows if r.table == name and r.kind == kind]
             assert sum(r.rows for r in checks) == terms[kind]
             assert all(f"{name}.{r.check}" in str(quality) for r in checks)
-    features = segml.FeatureBuilder(top_k_categories=2).fit(shop, as_of=AS_OF)
-    assert features.quality_ is quality
+    builder = segml.FeatureBuilder(top_k_categories=2).fit(shop, as_of=AS_OF)
+    assert builder.quality_ is quality
+    # the features count exactly the purchase orders among the rows used
+    feats = builder.transform_table(shop, as_of=AS_OF)
+    purchases = shop.orders.filter((nw.col("t") < cut) & ~nw.col("is_return"))
+    orders = _rows(purchases.select("customer_id", "order_id").unique())
+    assert feats.get_column("rfm__frequency").sum() == orders
 
 
 def test_the_report_states_the_balance() -> None:
