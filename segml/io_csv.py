@@ -122,7 +122,7 @@ def _check_utf8(
         guess = "latin-1" if data[start] >= 0xA0 else "cp1252"
         raise DataError(
             f"{table}: {path} is not valid UTF-8: byte 0x{data[start]:02x} at byte offset "
-            f"{offset + start:,} (line {line:,}, near "
+            f"{offset + start:,}{where} (line {line:,}, near "
             f"{context!r}). Set its encoding in the config, e.g. data.{table}.encoding: {guess}."
         ) from None
 
