@@ -120,6 +120,7 @@ def _check_utf8(
         line += data[:start].count(b"\n")
         context = data[max(0, start - 20) : start + 10].decode("latin-1")
         guess = "latin-1" if data[start] >= 0xA0 else "cp1252"
+        where = " of the uncompressed text" if str(path).endswith(".gz") else ""
         raise DataError(
             f"{table}: {path} is not valid UTF-8: byte 0x{data[start]:02x} at byte offset "
             f"{offset + start:,}{where} (line {line:,}, near "
