@@ -105,6 +105,7 @@ def _check_span(
     when = f"{parse_as_of(as_of):%Y-%m-%d %H:%M}"
     if sum(past for past, _, _ in spans.values()) == 0:
         firsts = "; ".join(f"the first {n[:-1]} is on {_day(f)}" for n, (_, f, _) in spans.items())
+        firsts = firsts or "no row is left after the hygiene rules (see the quality report)"
         raise DataError(
             f"no order or event happened before the cutoff {when}; {firsts}. Choose a later "
             "--as-of."

@@ -140,3 +140,9 @@ def test_placeholder_dates_a_century_back_are_refused() -> None:
     orders.loc[orders.index[0], "order_time"] = "1900-01-01"
     with pytest.raises(DataError, match=r"rows as early as 1900-01-01, more than 95 years"):
         segml.build_features(orders, as_of=AS_OF)
+
+
+def test_a_table_emptied_by_the_rules_says_so() -> None:
+    orders = tiny_orders().assign(customer_id=None)
+    with pytest.raises(DataError, match=r"no row is left after the hygiene rules"):
+        segml.build_features(orders, as_of=AS_OF)
