@@ -115,6 +115,11 @@ def explain_csv_error(path: str | Path, err: Exception, *, table: str) -> DataEr
         return None
     if "utf-8" in str(err):
         return io_csv.explain(files, table=table)
+    if "more fields" in str(err):
+        return DataError(
+            f"{table}: {text} could not be read as CSV: a line has more fields than the header. "
+            f"Check data.{table}.separator and that text with the delimiter in it is quoted."
+        )
     if isinstance(err, pl.exceptions.ComputeError | pl.exceptions.NoDataError):
         return DataError(f"{table}: {text} could not be read as CSV: {err}")
     return None

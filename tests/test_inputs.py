@@ -187,3 +187,9 @@ def test_bad_encoding_or_separator_keys(tmp_path: Path, keys: dict[str, str], me
 
     with pytest.raises(ConfigError, match=message):
         load_config(_config(tmp_path, "orders.csv", **keys))
+
+
+def test_a_ragged_csv_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text(HEADER + "a,o1,2024-01-01,5\nb,o2,2024-01-02,7,x,y\n")
+    with pytest.raises(DataError, match=r"orders.csv could not be read as CSV: a line has more"):
+        segml.prepare({"orders": str(tmp_path / "orders.csv")})
