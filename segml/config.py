@@ -53,6 +53,35 @@ class _TableConfig(_Strict):
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical name -> the name in your data"
     )
+    encoding: str = Field(
+        default="utf8",
+        description="CSV text encoding, e.g. latin-1 or cp1252 (any Python codec); utf8-lossy "
+        "replaces invalid bytes",
+    )
+    separator: str = Field(default=",", description="CSV delimiter, e.g. ';' or '\\t'")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        import codecs
+
+        if v.lower().replace("_", "-").replace("utf-8", "utf8") == "utf8-lossy":
+            return "utf8-lossy"
+        try:
+            name = codecs.lookup(v).name
+        except LookupError as err:
+            raise ValueError(f"unknown encoding {v!r}; use e.g. utf8, latin-1 or cp1252") from err
+        return "utf8" if name == "utf-8" else name
+
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, v: str) -> str:
+        v = {"\\t": "\t", "tab": "\t"}.get(v, v)
+        if len(v) != 1 or not v.isascii():
+            raise ValueError(
+                f"separator must be one ASCII character (e.g. ';' or '\\t'), got {v!r}"
+            )
+        return v
 
 
 class OrdersConfig(_TableConfig):

@@ -25,12 +25,14 @@ from typing import Any
 
 import polars as pl
 
+from segml import io_csv
 from segml.errors import ConfigError, DataError, JobLockedError
 
 __all__ = [
     "atomic_dir",
     "atomic_file",
     "exclusive_lock",
+    "explain_csv_error",
     "file_sha256",
     "read_spark_table",
     "read_yaml",
@@ -52,10 +54,19 @@ def _parquet_source(path: Path) -> str | list[str]:
     return str(path)
 
 
-def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.LazyFrame:
+def scan_table(
+    path: str | Path,
+    *,
+    table: str,
+    fmt: str | None = None,
+    encoding: str = "utf8",
+    separator: str = ",",
+) -> pl.LazyFrame:
     """Open a CSV (also ``.gz``) or Parquet file, folder or glob as a lazy frame.
 
     CSV columns are read as text; the schema step parses them and reports unparseable values.
+    A CSV's head is checked first (``segml.io_csv.check_head``); a file in another encoding
+    than UTF-8 is read through a UTF-8 scratch copy.
     """
     path = Path(path)
     text = str(path)
@@ -68,10 +79,50 @@ def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.La
     fmt = fmt or _guess_format(Path(matches[0]))
     if fmt == "parquet":
         return pl.scan_parquet(_parquet_source(path) if len(matches) == 1 else matches)
-    if any(m.endswith(".gz") for m in matches):
-        frames = [pl.read_csv(m, infer_schema=False) for m in sorted(matches)]
+    files = sorted(matches)
+    for m in files:
+        io_csv.check_head(m, table=table, encoding=encoding, separator=separator)
+    if encoding not in io_csv.POLARS_ENCODINGS:
+        files = [
+            str(io_csv.transcode(m, scratch_path(".csv"), encoding=encoding, table=table))
+            for m in files
+        ]
+        encoding = "utf8"
+    options: dict[str, Any] = {"infer_schema": False, "separator": separator}
+    if any(m.endswith(".gz") for m in files):
+        frames = [_read_csv(m, table=table, encoding=encoding, **options) for m in files]
         return pl.concat(frames).lazy()
-    return pl.scan_csv(sorted(matches), infer_schema=False)
+    return pl.scan_csv(files, encoding=encoding, **options)  # type: ignore[arg-type]
+
+
+def _read_csv(path: str, *, table: str, **options: Any) -> pl.DataFrame:
+    try:
+        return pl.read_csv(path, **options)
+    except pl.exceptions.ComputeError as err:
+        if "utf-8" in str(err):
+            raise io_csv.explain([path], table=table) from err
+        raise DataError(f"{table}: {path} could not be read as CSV: {err}") from err
+
+
+def explain_csv_error(path: str | Path, err: Exception, *, table: str) -> DataError | None:
+    """A DataError naming the file, for an error Polars raised while scanning the CSV file(s)
+    at ``path`` (None when ``err`` is not about a CSV's contents)."""
+    text = str(path)
+    files = sorted(globlib.glob(text)) if any(ch in text for ch in "*?[") else [text]
+    if not isinstance(err, pl.exceptions.PolarsError) or not files:
+        return None
+    if Path(files[0]).is_dir() or {".parquet", ".pq"} & set(Path(files[0]).suffixes):
+        return None
+    if "utf-8" in str(err):
+        return io_csv.explain(files, table=table)
+    if "more fields" in str(err):
+        return DataError(
+            f"{table}: {text} could not be read as CSV: a line has more fields than the header. "
+            f"Check data.{table}.separator and that text with the delimiter in it is quoted."
+        )
+    if isinstance(err, pl.exceptions.ComputeError | pl.exceptions.NoDataError):
+        return DataError(f"{table}: {text} could not be read as CSV: {err}")
+    return None
 
 
 def scan_typed(path: str | Path, *, table: str) -> pl.LazyFrame:
@@ -136,7 +187,14 @@ def spark_session() -> Any:
     return builder.getOrCreate()
 
 
-def read_spark_table(path: str | Path, *, table: str, fmt: str | None = None) -> Any:
+def read_spark_table(
+    path: str | Path,
+    *,
+    table: str,
+    fmt: str | None = None,
+    encoding: str = "utf8",
+    separator: str = ",",
+) -> Any:
     """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
     text = str(path)
     is_remote = "://" in text
@@ -146,7 +204,9 @@ def read_spark_table(path: str | Path, *, table: str, fmt: str | None = None) ->
     reader = spark_session().read
     if fmt == "parquet":
         return reader.parquet(text)
-    return reader.option("header", True).option("inferSchema", False).csv(text)
+    encoding = "utf-8" if encoding in io_csv.POLARS_ENCODINGS else encoding
+    options = {"header": True, "inferSchema": False, "encoding": encoding, "sep": separator}
+    return reader.options(**options).csv(text)
 
 
 def _guess_format(path: Path) -> str:

@@ -42,7 +42,15 @@ def load_tables(config: Config) -> dict[str, Any]:
         if table_cfg is not None and table_cfg.path:
             path = config.resolve(table_cfg.path)
             tables[name] = (
-                read_spark_table(path, table=name, fmt=table_cfg.format) if spark else path
+                read_spark_table(
+                    path,
+                    table=name,
+                    fmt=table_cfg.format,
+                    encoding=table_cfg.encoding,
+                    separator=table_cfg.separator,
+                )
+                if spark
+                else path
             )
     if "orders" not in tables:
         raise DataError(
