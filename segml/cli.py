@@ -275,10 +275,10 @@ def score(
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
-    from segml.score_job import score_job
+    from segml.pipeline import score_and_report
 
     cfg, shop = _load(config, engine=engine)
-    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
+    manifest = score_and_report(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
     typer.echo(str(shop.quality))
     typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
                           indent=2))  # fmt: skip
