@@ -5,9 +5,9 @@ killed, so a crashed job never leaves a stale lock. POSIX uses ``flock`` (``fcnt
 ``msvcrt.locking`` on one byte of the lock file. Both are imported when a lock is taken, not
 when ``segml`` is imported, so ``import segml`` works on every platform.
 
-A process may take the same lock again while it holds it (``score_job`` holds the partition's
-lock and ``atomic_dir`` takes it again to publish); the OS lock is released when the outermost
-holder leaves.
+``atomic_dir`` takes the lock again, ``reentrant``, inside the job that holds it (``score_job``
+locks the partition, then publishes it); any other second taker, even in the same process, waits
+or is refused. The OS lock is released when the outermost holder leaves.
 """
 
 from __future__ import annotations
@@ -39,13 +39,16 @@ def lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: str | Path, *, wait: bool = False) -> Iterator[None]:
+def exclusive_lock(
+    path: str | Path, *, wait: bool = False, reentrant: bool = False
+) -> Iterator[None]:
     """Hold an exclusive lock file beside an output; a second holder waits or is refused
-    (``JobLockedError``, exit 6, naming the holder's pid)."""
+    (``JobLockedError``, exit 6, naming the holder's pid). ``reentrant``: pass through when
+    this process holds the lock already (a second job in the same process is still refused)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = str(lock_path(path).absolute())
-    if _HELD.get(key):
+    if reentrant and _HELD.get(key):
         _HELD[key] += 1
         try:
             yield

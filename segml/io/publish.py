@@ -139,7 +139,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             yield tmp
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(path, wait=True):
+    with exclusive_lock(path, wait=True, reentrant=True):
         root = _recover(path)
         staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=root))
         _ACTIVE.add(Path(os.path.abspath(staging)))
