@@ -214,9 +214,9 @@ def test_the_lock_is_taken_again_only_by_a_publish_inside_its_holder(tmp_path: P
     with exclusive_lock(tmp_path / "p"):
         with atomic_dir(tmp_path / "p") as tmp:
             (tmp / "a").write_text("a")
-        with pytest.raises(JobLockedError, match=rf"another job \(pid {os.getpid()}\)"):
-            with exclusive_lock(tmp_path / "p"):
-                pass
+        refused = pytest.raises(JobLockedError, match=rf"another job \(pid {os.getpid()}\)")
+        with refused, exclusive_lock(tmp_path / "p"):
+            pass
     assert (tmp_path / "p" / "a").read_text() == "a"
     with exclusive_lock(tmp_path / "p"):  # released
         pass
