@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob as globlib
 import os
 import shutil
 import signal
@@ -259,7 +260,8 @@ def _recover(path: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{_STAGING}*"):
         shutil.rmtree(stale, ignore_errors=True)
-    strays = [*path.parent.glob(f".{path.name}.link-*"), *path.parent.glob(f".{path.name}.old-*")]
+    name = globlib.escape(path.name)
+    strays = [*path.parent.glob(f".{name}.link-*"), *path.parent.glob(f".{name}.old-*")]
     for stray in strays:  # .old-*: segml < 0.2 renamed the live folder aside before the swap
         if stray.is_symlink():
             stray.unlink()
@@ -268,7 +270,7 @@ def _recover(path: Path) -> Path:
     if _live(path) is None and _versions(root):
         _point(path, _versions(root)[-1])
     if _live(path) is not None:  # segml < 0.2's staging folders, complete or not
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        for stale in path.parent.glob(f".{name}.*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
     return root
 
