@@ -335,12 +335,12 @@ def score(
     ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
-    from segml.score_job import score_job
+    from segml.pipeline import score_and_report
 
     _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
-    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait,
-                         allow_future_models=allow_future_models)  # fmt: skip
+    manifest = score_and_report(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait,
+                                allow_future_models=allow_future_models)  # fmt: skip
     for f in manifest["point_in_time"]["future_models"]:
         note = f"trained on data up to {f['data_end'][:10]}, after the as-of"
         typer.echo(f"warning: {f['name']} version {f['version']} {note} (--allow-future-models)",
