@@ -15,9 +15,9 @@ import numpy as np
 from segml.datasets._second_world import (
     ACTIVE,
     CHANNELS,
-    P,
     TIER_PREF,
     Arr,
+    P,
     Rng,
     at_hour,
     pick_rows,
@@ -52,8 +52,17 @@ class Log:
     def __init__(self) -> None:
         self.parts: list[tuple[Arr, ...]] = []
 
-    def add(self, who: Arr, t: Arr, kind: str | Arr, sid: Arr | int, ch: Arr | int,
-            dept: Arr | int = -1, product: Arr | int = -1, mask: Arr | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        who: Arr,
+        t: Arr,
+        kind: str | Arr,
+        sid: Arr | int,
+        ch: Arr | int,
+        dept: Arr | int = -1,
+        product: Arr | int = -1,
+        mask: Arr | None = None,
+    ) -> None:
         code = _KIND[kind] if isinstance(kind, str) else kind
         raw = (who, t, code, sid, ch, dept, product)
         cols = tuple(np.broadcast_to(c, np.shape(t)) for c in raw)

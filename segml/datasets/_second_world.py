@@ -36,7 +36,7 @@ _TYPE = {
     "active_to_gone": (0.45, 0.004, 0.002, 0.002, 0.004, 0.045),
     "dormant_to_gone": (0.08, 0.01, 0.01, 0.004, 0.01, 0.06),
     # sessions the customer starts per week in each state
-    "sessions_active": (0.3, 1.0, 0.5, 0.8, 0.5, 0.45),
+    "sessions_active": (0.3, 1.0, 0.5, 0.8, 0.5, 0.7),
     "sessions_dormant": (0.05, 0.2, 0.1, 0.03, 0.1, 0.1),
     "sessions_gone": (0.02, 0.05, 0.02, 0.02, 0.03, 0.02),
     # funnel: probability that a session ends in an order (before promo and state effects)

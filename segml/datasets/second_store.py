@@ -44,8 +44,8 @@ from segml.datasets._second_world import (
     STATES,
     TIER_PREF,
     TIERS,
-    P,
     Arr,
+    P,
     Rng,
     at_hour,
     calendar,
@@ -135,8 +135,8 @@ def _customers(rng: Rng, n: int, n_days: int) -> dict[str, Arr]:
     return {
         "type": typ,
         "signup": signup,
-        "session_mult": rng.gamma(3.0, 1 / 3, n),
-        "conv_mult": rng.lognormal(0.0, 0.35, n),
+        "session_mult": rng.gamma(5.0, 1 / 5, n),
+        "conv_mult": rng.lognormal(0.0, 0.25, n),
         "taste": taste / taste.sum(axis=1, keepdims=True),
         "email_consent": rng.random(n) < P["email_consent"][typ],
         "sms_consent": rng.random(n) < P["sms_consent"][typ],
@@ -184,8 +184,8 @@ def _names(prefix: str, n: int, width: int) -> Arr:
 def _order_frame(lines: dict[str, Arr], undo: dict[str, Arr], ids: Arr,
                  catalog: dict[str, Arr], origin: pd.Timestamp) -> pd.DataFrame:  # fmt: skip
     """The orders table of the data contract: lines by time, each reversal after its line."""
-    both = {k: np.concatenate([lines[k], undo[k]]) for k in ("order", "who", "t", "product",
-                                                            "quantity", "price", "status")}  # fmt: skip
+    keys = ("order", "who", "t", "product", "quantity", "price", "status")
+    both = {k: np.concatenate([lines[k], undo[k]]) for k in keys}
     by_time = np.argsort(both["t"], kind="stable")
     b = {k: v[by_time] for k, v in both.items()}
     product = b["product"]
