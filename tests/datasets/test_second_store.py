@@ -98,10 +98,10 @@ def test_gifters_buy_in_gift_seasons_and_deal_hunters_in_promotions(store):
     month = placed["order_time"].dt.month.groupby(placed["customer_id"].map(truth))
     in_season = month.apply(lambda m: m.isin([2, 5, 11, 12]).mean())
     assert in_season["seasonal_gifter"] > 0.7 > 0.5 > in_season["loyal_frequent"]
-    discounted = placed.merge(store.orders[["product_id", "unit_price"]].groupby("product_id")
-                              .max().rename(columns={"unit_price": "list"}), on="product_id")  # fmt: skip
-    promo = (discounted["unit_price"] < 0.9 * discounted["list"]).groupby(
-        discounted["customer_id"].map(truth)).mean()  # fmt: skip
+    list_price = store.orders.groupby("product_id")["unit_price"].max().rename("list")
+    lines = placed.join(list_price, on="product_id")
+    on_promo = lines["unit_price"] < 0.9 * lines["list"]
+    promo = on_promo.groupby(lines["customer_id"].map(truth)).mean()
     assert promo["deal_hunter"] > 2 * promo["loyal_frequent"]
 
 
@@ -110,5 +110,7 @@ def test_segml_builds_features_on_it(store):
     features = segml.build_features(tables, as_of="2025-01-01")
     assert len(features) == len(store.customers)
     shares = [c for c in features.columns if c.startswith("affinity__spend_share_")]
-    assert {c.removeprefix("affinity__spend_share_") for c in shares} - {"other"} <= set(DEPARTMENTS)
+    assert {c.removeprefix("affinity__spend_share_") for c in shares} - {"other"} <= set(
+        DEPARTMENTS
+    )
     assert np.isfinite(features["rfm__frequency"]).all()
