@@ -9,8 +9,8 @@ model use only rows strictly before S (``t < S``), and labels cover ``[S, S + ho
 cutoffs are ``S - h``, ``S - h - step``, ... (so the latest labels end exactly at S), no earlier
 than ``min_history_days`` after the first order; ``plan_as_of`` says what it chose:
 
-- ``time`` split (preferred): the latest cutoff validates; training cutoffs are those whose label
-  window ends by it (purged), so early stopping, the blend with the baseline and calibration see
+- ``time`` split (preferred, when at least two cutoffs are left): the latest cutoff validates;
+  training cutoffs are those whose label window ends by it (purged), so early stopping, the blend with the baseline and calibration see
   honest out-of-time rows;
 - ``customers`` split, when the history is too short for a purged time split: every cutoff
   trains on four fifths of the customers and the latest cutoff of the remaining fifth validates.
@@ -48,6 +48,7 @@ __all__ = ["AsOfFit", "AsOfPlan", "AsOfRun", "history_before", "plan_as_of", "tr
 
 _STEPS = (30, 14, 7)
 _MIN_CUTOFFS = 3
+_MIN_PURGED = 2  # a time split training on a single cutoff wastes the cutoffs the purge drops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +85,7 @@ def plan_as_of(
     latest = s - dt.timedelta(days=h)
     notes: list[str] = []
     for step in _STEPS:
-        grid = _grid(latest, earliest, step, n_cutoffs)
+        grid = _grid(latest, earliest, step)
         if len(grid) >= _MIN_CUTOFFS or step == _STEPS[-1]:
             break
     if not grid:
@@ -97,19 +98,21 @@ def plan_as_of(
     if step != _STEPS[0]:
         notes.append(f"cutoffs every {step} days: 30 days apart gave fewer than {_MIN_CUTOFFS}")
     valid = grid[-1]
-    purged = [c for c in grid if c + dt.timedelta(days=h) <= valid]
-    if purged:
+    purged = [c for c in grid if c + dt.timedelta(days=h) <= valid][-(n_cutoffs - 1) :]
+    if len(purged) >= min(_MIN_PURGED, n_cutoffs - 1):
         return AsOfPlan(s, h, tuple(purged), valid, "time", step, tuple(notes))
     notes.append(
-        f"too little history for a purged time split (a training window must end by "
-        f"{valid:%Y-%m-%d}): validating on held-out customers at the latest cutoff"
+        f"too little history for a purged time split ({len(purged)} training window(s) end by "
+        f"{valid:%Y-%m-%d}, {_MIN_PURGED} needed): validating on held-out customers at the "
+        "latest cutoff"
     )
-    return AsOfPlan(s, h, tuple(grid), valid, "customers", step, tuple(notes))
+    return AsOfPlan(s, h, tuple(grid[-n_cutoffs:]), valid, "customers", step, tuple(notes))
 
 
-def _grid(latest: dt.datetime, earliest: dt.datetime, step: int, n: int) -> list[dt.datetime]:
-    out = [latest - dt.timedelta(days=step * k) for k in range(n)]
-    return sorted(c for c in out if c >= earliest)
+def _grid(latest: dt.datetime, earliest: dt.datetime, step: int) -> list[dt.datetime]:
+    """``latest``, ``latest - step``, ... down to ``earliest``, oldest first."""
+    n = int((latest - earliest).total_seconds() // (step * 86400)) + 1 if latest >= earliest else 0
+    return [latest - dt.timedelta(days=step * k) for k in range(n)][::-1]
 
 
 @dataclasses.dataclass

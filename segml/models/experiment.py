@@ -240,7 +240,7 @@ def train_from_config(
     shop: ShopData, config: Any, *, now: Any, targets: Sequence[str], tune: int = 0
 ) -> list[TrainOutcome]:
     """Unpack a Config's ``training`` section into ``train_models`` keyword arguments."""
-    from segml.labels import lapse_horizon_days
+    from segml.labels import backtest_lapse_horizon
     from segml.tracking import default_tracking_uri
 
     t = config.training
@@ -249,7 +249,7 @@ def train_from_config(
         tc = getattr(t, name)
         horizon = tc.horizon_days
         if horizon == "auto":
-            horizon = lapse_horizon_days(shop, as_of=now, quantile=tc.auto_quantile)
+            horizon = backtest_lapse_horizon(shop, now=now, quantile=tc.auto_quantile)
         specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
                        "refit": float(tc.refit)}  # fmt: skip
     out_dir = config.resolve(config.output_dir)
