@@ -71,6 +71,10 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
     (out / f"{variant}.md").write_text(text + "\n", encoding="utf-8")
 
 
+def _printer(variant: str) -> Any:
+    return lambda line: print(f"[{variant}] {line}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/online_retail.yaml")
@@ -92,7 +96,7 @@ def main() -> None:
         result = backtest(shop, dates=args.dates.split(","), targets=targets,
                           n_cutoffs=args.n_cutoffs, feature_params=cfg.features.builder_params(),
                           model_params=base | VARIANTS[variant], n_boot=args.n_boot,
-                          progress=lambda line, v=variant: print(f"[{v}] {line}", flush=True))  # fmt: skip
+                          progress=_printer(variant))  # fmt: skip
         seconds = time.perf_counter() - started
         header = (f"# Fair-protocol backtest: {variant}\n\nData: {args.config}; dates "
                   f"{args.dates}; horizon {args.horizon:g} days; n_cutoffs {args.n_cutoffs}; "

@@ -9,9 +9,9 @@ model use only rows strictly before S (``t < S``), and labels cover ``[S, S + ho
 cutoffs are ``S - h``, ``S - h - step``, ... (so the latest labels end exactly at S), no earlier
 than ``min_history_days`` after the first order; ``plan_as_of`` says what it chose:
 
-- ``time`` split (preferred, when at least two cutoffs are left): the latest cutoff validates;
-  training cutoffs are those whose label window ends by it (purged), so early stopping, the blend with the baseline and calibration see
-  honest out-of-time rows;
+- ``time`` split (preferred, when at least two training cutoffs are left): the latest cutoff
+  validates; training cutoffs are those whose label window ends by it (purged), so early
+  stopping, the blend with the baseline and calibration see honest out-of-time rows;
 - ``customers`` split, when the history is too short for a purged time split: every cutoff
   trains on four fifths of the customers and the latest cutoff of the remaining fifth validates.
 
@@ -174,7 +174,7 @@ def target_specs(
     """``{"purchase": 90}``, ``{"lapse": {"horizon_days": "auto"}}`` or ``["purchase"]`` as
     ``name -> {"horizon_days": ..., "lookback_days": ...}``."""
     items = targets.items() if isinstance(targets, Mapping) else ((t, {}) for t in targets)
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, spec in items:
         if name not in TARGETS:
             raise ConfigError(f"targets must be among {list(TARGETS)}; got {name!r}.")
@@ -232,8 +232,8 @@ def _fit(
     params: Mapping[str, Any],
 ) -> AsOfFit:  # fmt: skip
     train, valid = _rows(cache, plan, target=target, lookback_days=lookback_days)
-    params = {"baseline": "btyd", "horizon_days": plan.horizon_days} | dict(params)
-    model = PropensityModel(target=target, **params)
+    kwargs: dict[str, Any] = {"baseline": "btyd", "horizon_days": plan.horizon_days}
+    model = PropensityModel(target=target, **(kwargs | dict(params)))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     y_train = train["label"].to_numpy()
     baselines = {

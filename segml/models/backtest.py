@@ -106,7 +106,8 @@ def backtest(
             scores = fit.scores(rows)
             for who, s in scores.items():
                 table += [{"date": date.date(), "target": target, "model": who, "metric": k,
-                           "value": float(v)} for k, v in metrics_for(target, y, s).items()]  # fmt: skip
+                           "value": float(v)}
+                          for k, v in metrics_for(target, y, s).items()]  # fmt: skip
             for other in BASELINE_NAMES:
                 for metric in COMPARED[target]:
                     c = paired_bootstrap(y, scores["model"], scores[other], metric=metric,

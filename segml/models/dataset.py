@@ -77,7 +77,8 @@ def btyd_frame(
     ``btyd__p_purchase_{h}d`` (P(at least one purchase in h days): P(alive) times one minus the
     chance a live customer makes no purchase, ``((alpha+T)/(alpha+T+h))^(r+x)``); baseline
     score: ``baseline__btyd_p_purchase_{h}d``, the same values, never a model input (the
-    propensity model may start boosting from the feature, see ``PropensityModel(baseline=)``). Models are fitted on at most ``max_fit_rows`` customers.
+    propensity model may start boosting from the feature, see ``PropensityModel(baseline=)``).
+    Models are fitted on at most ``max_fit_rows`` customers.
 
     A Polars DataFrame, or for a Spark shop a Spark DataFrame: the models are fitted on the
     driver (on a sample of at most ``max_fit_rows`` customers) and their closed-form

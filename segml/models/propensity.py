@@ -223,7 +223,8 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         self.booster_ = wrapper.booster_
         self.best_iteration_ = int(wrapper.best_iteration_ or wrapper.n_estimators)
         trees = self._trees(Xv)
-        self.tree_weight_, self.blend_scores_ = 1.0, {}
+        self.tree_weight_ = 1.0
+        self.blend_scores_: dict[str, float] = {}
         if self.offset_ is not None:
             self.tree_weight_, self.blend_scores_ = choose_weight(
                 self.target, yv, off_v, trees, weights=self.blend_weights
@@ -294,7 +295,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "booster_")
         frame = _to_polars(X)
         trees = self._trees(self._matrix(frame))
-        return offset_values(self._offset_spec(), frame) + getattr(self, "tree_weight_", 1.0) * trees
+        return (
+            offset_values(self._offset_spec(), frame) + getattr(self, "tree_weight_", 1.0) * trees
+        )
 
     def predict(self, X: Any) -> NDArray[np.float64]:
         """Calibrated probability of the target (classifiers) or expected revenue (value)."""
@@ -390,7 +393,7 @@ def _internal_split(
     if "cutoff" in frame.columns and frame["cutoff"].n_unique() >= 2:
         latest = frame["cutoff"].max()
         mask = (frame["cutoff"] == latest).to_numpy()
-        how = f"latest cutoff ({latest})"
+        how = f"latest cutoff ({latest!s})"
     else:
         rng = np.random.default_rng(seed)
         if "customer_id" in frame.columns:

@@ -155,7 +155,8 @@ def fit_target(
                        first_data=_first_day(cache), step=step)  # fmt: skip
     train, valid, test = _frames(cache, split, target=target, lookback_days=lookback_days)
     # boost from the BG/NBD score of the same horizon unless model_params say otherwise
-    params = {"baseline": "btyd", "horizon_days": horizon_days} | dict(model_params or {})
+    params: dict[str, Any] = {"baseline": "btyd", "horizon_days": horizon_days}
+    params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
     model = PropensityModel(target=target, **(params | tuned))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])

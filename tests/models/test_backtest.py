@@ -78,9 +78,10 @@ def test_train_as_of_ignores_rows_at_or_after_s(run: Any, small_shop: Any) -> No
                        n_cutoffs=3, feature_params={"top_k_categories": 4},
                        model_params=FAST)  # fmt: skip
     a, b = run.score(), past.score()
-    assert a["customer_id"].dtype == pl.String and a["customer_id"].to_list() == b[
-        "customer_id"
-    ].to_list()
+    assert (
+        a["customer_id"].dtype == pl.String
+        and a["customer_id"].to_list() == b["customer_id"].to_list()
+    )
     np.testing.assert_allclose(a["score__purchase"], b["score__purchase"], rtol=0, atol=1e-12)
     meta = run.fits["purchase"].model.metadata_
     assert meta["as_of"] == "2024-10-01" and "training cutoffs" in meta["plan"]
@@ -154,3 +155,23 @@ def test_backtest_tables(small_shop: Any) -> None:
     assert "purchase roc_auc" in result.summary()
     with pytest.raises(ConfigError, match="dates is empty"):
         backtest(small_shop, dates=[])
+
+
+def test_backtest_command(tmp_path: Any, capsys: Any) -> None:
+    from segml.cli import main
+
+    config = tmp_path / "shop.yaml"
+    config.write_text(
+        "data: {synthetic_customers: 800, synthetic_seed: 1}\n"
+        "features: {top_k_categories: 3}\n"
+        "training:\n  lightgbm: {n_estimators: 40, num_leaves: 7}\n  n_jobs: 1\n"
+    )
+    args = ["backtest", "--config", str(config), "--dates", "2024-10-01", "--cutoffs", "3",
+            "--n-boot", "30", "--out", str(tmp_path / "bt")]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2024-10-01 purchase: roc_auc vs btyd" in out and "pooled over dates" in out
+    table = pl.read_csv(tmp_path / "bt" / "table.csv")
+    assert set(table["model"]) == {"model", "btyd", "rfm"}
+    assert main([*args[:3], "--dates", "2024-10-01", "--horizon", "soon"]) == 2
+    assert "--horizon must be a number of days or 'auto'; got 'soon'" in capsys.readouterr().err
