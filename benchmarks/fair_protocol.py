@@ -64,7 +64,8 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
         "target", "other", "metric", "dates", "model", "other_value", "diff", "low", "high",
         "verdict", "min_diff", "max_diff", "dates_beats", "dates_ties", "dates_loses",
     )  # fmt: skip
-    plans = result.plans.select("date", "target", "customers", "tree_weight", "plan")
+    plans = result.plans.select("date", "target", "customers", "tree_weight", "valid_metric",
+                                "valid_model", "valid_btyd", "valid_rfm", "plan")  # fmt: skip
     text = "\n\n".join([header, "## Per date", _markdown(per_date), "## Pooled over dates",
                         _markdown(pooled), "## What each date trained on",
                         _markdown(plans)])  # fmt: skip

@@ -51,7 +51,7 @@ class BacktestResult:
     table: pl.DataFrame
     comparisons: pl.DataFrame
     pooled: pl.DataFrame
-    plans: pl.DataFrame  # date, target, plan (AsOfPlan.describe), rows, tree_weight
+    plans: pl.DataFrame  # date, target, customers, tree weight, validation metrics, plan
 
     def summary(self) -> str:
         """A plain-text report: per date and pooled, model vs each baseline."""
@@ -113,13 +113,21 @@ def backtest(
                     c = paired_bootstrap(y, scores["model"], scores[other], metric=metric,
                                          n_boot=n_boot, seed=seed)  # fmt: skip
                     comps.append((date.date(), target, other, c))
-            plans.append({"date": date.date(), "target": target, "plan": fit.plan.describe(),
-                          "customers": rows.height, "tree_weight": fit.model.tree_weight_,
-                          "validation_split": fit.plan.split})  # fmt: skip
+            plans.append(_plan_row(date, target, fit, rows.height))
             if progress is not None:
                 progress(_progress_line(date, target, comps[-2 * len(COMPARED[target]) :]))
     return BacktestResult(pl.DataFrame(table), _comparison_frame(comps), _pooled(comps),
                           pl.DataFrame(plans))  # fmt: skip
+
+
+def _plan_row(date: dt.datetime, target: str, fit: Any, customers: int) -> dict[str, Any]:
+    """What one date trained on, and the validation ranking metric of the model and baselines
+    (the rows the model chose its tree weight on)."""
+    metric = "gini" if target == "value" else "roc_auc"
+    valid = {f"valid_{who}": m[metric] for who, m in fit.validation.items()}
+    return {"date": date.date(), "target": target, "customers": customers,
+            "validation_split": fit.plan.split, "tree_weight": fit.model.tree_weight_,
+            "valid_metric": metric, **valid, "plan": fit.plan.describe()}  # fmt: skip
 
 
 def _progress_line(date: dt.datetime, target: str, comps: Sequence[Any]) -> str:
