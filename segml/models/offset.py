@@ -87,7 +87,9 @@ def offset_spec(
     else:
         m = min(max(mean, _P_EPS), 1 - _P_EPS)
         fill = float(np.log(m / (1 - m)))  # labels are already the target's (lapse: 1 = lapsed)
-    return {"column": name, "target": target, "fill": fill}
+    spec = {"column": name, "target": target, "fill": fill}
+    spec["center"] = float(offset_values(spec, frame).mean())  # reason codes: base value share
+    return spec
 
 
 def offset_values(spec: dict[str, Any] | None, frame: pl.DataFrame) -> Array:

@@ -312,17 +312,22 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
     def contributions(self, X: Any) -> NDArray[np.float64]:
         """Exact TreeSHAP contributions on the raw scale, one column per feature plus the base
         value: LightGBM's ``pred_contrib``, evaluated once per distinct path pattern of each tree
-        (``segml.models.treeshap``), so equal to it at a fraction of the cost."""
+        (``segml.models.treeshap``), so equal to it at a fraction of the cost. With a baseline
+        offset the trees' values are scaled by ``tree_weight_`` and the offset, minus its
+        training mean (added to the base value), is the contribution of the input it is read
+        from; rows still sum to ``decision_function``."""
         check_is_fitted(self, "booster_")
         frame = _to_polars(X)
         out = tree_contributions(self.booster_, self._matrix(frame),
                                  num_iteration=self.best_iteration_)  # fmt: skip
         out *= getattr(self, "tree_weight_", 1.0)
         spec = self._offset_spec()
-        if spec is not None:  # the baseline's score is that input's contribution
+        if spec is not None:  # the baseline's score, centred, is that input's contribution
             names = self.feature_names_in_
             col = names.index(spec["column"]) if spec["column"] in names else len(names)
-            out[:, col] += offset_values(spec, frame)
+            center = float(spec.get("center", 0.0))
+            out[:, col] += offset_values(spec, frame) - center
+            out[:, -1] += center
         return out
 
     # ---------------------------------------------------------------- persisting

@@ -55,7 +55,7 @@ def test_reason_codes_agree_with_shap(purchase_result: Any) -> None:
     # is the contribution of the BG/NBD input it is read from
     theirs = model.tree_weight_ * theirs
     col = model.feature_names_in_.index(model.offset_["column"])
-    theirs[:, col] += offset_values(model.offset_, X)
+    theirs[:, col] += offset_values(model.offset_, X) - model.offset_["center"]
     np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-6)
     np.testing.assert_allclose(ours.sum(axis=1), model.decision_function(X), atol=1e-6)
     codes = [json.loads(c) for c in reason_codes(model, X, top_k=3)]
