@@ -352,8 +352,11 @@ def backtest(
         Path | None, typer.Option("--out", help="folder for the CSV tables (optional)")
     ] = None,
 ) -> None:
-    """Fair-protocol backtest: at each date train on the rows before it only, score, and compare
-    with the BG/NBD and RFM baselines on the horizon after it (paired-bootstrap verdicts)."""
+    """Backtest at scoring dates vs BG/NBD and RFM, with bootstrap intervals and verdicts.
+
+    At each date: train on the rows before it only (all label windows closed by it), score the
+    customers known at it, evaluate on the horizon after it. Prints per date and pooled.
+    """
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
