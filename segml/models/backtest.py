@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import polars as pl
 
-from segml.engine import parse_as_of
-from segml.errors import ConfigError
+from segml.engine import collect, parse_as_of
+from segml.errors import ConfigError, DataError
 from segml.models.asof import history_before, labels_at, target_specs, train_as_of
 from segml.models.compare import paired_bootstrap, pool
 from segml.models.dataset import materialize
@@ -89,14 +91,20 @@ def backtest(
         raise ConfigError("dates is empty; give at least one scoring date, e.g. ['2011-09-01'].")
     full = materialize(prepare(data, config=config))
     specs = target_specs(targets)
+    days = sorted(parse_as_of(d) for d in dates)
+    end = _data_end(full)
+    for spec in specs.values():
+        if spec["horizon_days"] != "auto":
+            _check_window(days[-1], float(spec["horizon_days"]), end)
     table, comps, plans = [], [], []
-    for date in sorted(parse_as_of(d) for d in dates):
+    for date in days:
         past = history_before(full, date)
         run = train_as_of(past, as_of=date, targets=specs, n_cutoffs=n_cutoffs,
                           feature_params=feature_params, model_params=model_params,
                           seed=seed)  # fmt: skip
         features = run.features()
         for target, fit in run.fits.items():
+            _check_window(date, fit.plan.horizon_days, end)
             labels = labels_at(full, date, target=target, horizon_days=fit.plan.horizon_days,
                                lookback_days=specs[target]["lookback_days"])  # fmt: skip
             rows = labels.join(features, on="customer_id", how="left").with_columns(
@@ -118,6 +126,22 @@ def backtest(
                 progress(_progress_line(date, target, comps[-2 * len(COMPARED[target]) :]))
     return BacktestResult(pl.DataFrame(table), _comparison_frame(comps), _pooled(comps),
                           pl.DataFrame(plans))  # fmt: skip
+
+
+def _data_end(shop: Any) -> dt.datetime:
+    """The day after the last order (the end of the evaluable data)."""
+    last = collect(shop.orders.select(nw.col("t").max())).item()
+    return dt.datetime(1970, 1, 1) + dt.timedelta(days=math.floor(float(last)) + 1)
+
+
+def _check_window(date: dt.datetime, horizon: float, end: dt.datetime) -> None:
+    if date + dt.timedelta(days=horizon) > end:
+        raise DataError(
+            f"the {horizon:g}-day label window after {date:%Y-%m-%d} ends "
+            f"{date + dt.timedelta(days=horizon):%Y-%m-%d}, after the last order (the data "
+            f"ends {end - dt.timedelta(days=1):%Y-%m-%d}): its labels would be incomplete. "
+            f"Use dates up to {end - dt.timedelta(days=horizon):%Y-%m-%d} or a shorter horizon."
+        )
 
 
 def _plan_row(date: dt.datetime, target: str, fit: Any, customers: int) -> dict[str, Any]:

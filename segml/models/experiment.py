@@ -77,7 +77,9 @@ def train_models(
     for target, spec in targets.items():
         tune = None
         if tune_trials > 0:
-            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed, base_params=params,
+            start = {"baseline": "btyd", "horizon_days": spec["horizon_days"]}  # as fit_target
+            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed,
+                              base_params=start | params,
                               storage=study_storage or "sqlite:///optuna.db",
                               study_name=f"{registry_prefix}-{data_name}-{target}")  # fmt: skip
         result = fit_target(cache, target=target, now=now, n_cutoffs=n_cutoffs,

@@ -155,6 +155,9 @@ def test_backtest_tables(small_shop: Any) -> None:
     assert "purchase roc_auc" in result.summary()
     with pytest.raises(ConfigError, match="dates is empty"):
         backtest(small_shop, dates=[])
+    with pytest.raises(DataError, match=r"label window after 2024-12-15 ends 2025-01-14, after "
+                       r"the last order \(the data ends 2024-12-3\d\)"):  # fmt: skip
+        backtest(small_shop, dates=["2024-12-15"], targets={"purchase": 30})
 
 
 def test_backtest_command(tmp_path: Any, capsys: Any) -> None:
