@@ -178,3 +178,30 @@ def test_backtest_command(tmp_path: Any, capsys: Any) -> None:
     assert set(table["model"]) == {"model", "btyd", "rfm"}
     assert main([*args[:3], "--dates", "2024-10-01", "--horizon", "soon"]) == 2
     assert "--horizon must be a number of days or 'auto'; got 'soon'" in capsys.readouterr().err
+
+
+def test_offset_by_hand() -> None:
+    from segml.models.offset import choose_weight, offset_spec
+
+    frame = pl.DataFrame({"btyd__p_purchase_30d": [0.5, 0.8, None, None],
+                          "btyd__expected_value_30d": [np.e, 1.0, None, None]})  # fmt: skip
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    spec = offset_spec(frame, y, target="purchase", horizon_days=30)
+    # logit(0.5) = 0, logit(0.8) = log 4; the two customers BG/NBD cannot score get the logit
+    # of their training rate (1/2 -> 0)
+    np.testing.assert_allclose(offset_values(spec, frame), [0.0, np.log(4), 0.0, 0.0])
+    lapse = offset_spec(frame, y, target="lapse", horizon_days=30)
+    np.testing.assert_allclose(offset_values(lapse, frame)[:2], [0.0, -np.log(4)])
+    value = offset_spec(frame, np.array([3.0, 0.0, 2.0, 4.0]), target="value", horizon_days=30)
+    np.testing.assert_allclose(offset_values(value, frame), [1.0, 0.0, np.log(3), np.log(3)])
+    # a baseline that scored nobody (e.g. Gamma-Gamma not fitted): boost from zero
+    empty = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("btyd__p_purchase_30d"))
+    assert offset_spec(empty, y, target="purchase", horizon_days=30) is None
+    # the weight: trees that only add noise are dropped (0), trees that fix the order are kept
+    yv, off = np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.0, 1.0, 2.0, 3.0])
+    assert choose_weight("purchase", yv, off, np.array([0.0, 0.0, 0.0, 0.0]),
+                         weights=(0, 0.5, 1))[0] == 0  # fmt: skip
+    assert choose_weight("purchase", yv, off, np.array([0.0, 0.0, -5.0, 0.0]),
+                         weights=(0, 0.5, 1))[0] == 0.5  # fmt: skip
+    with pytest.raises(ConfigError, match=r"blend_weights must be numbers in \[0, 1\]"):
+        choose_weight("purchase", yv, off, off, weights=(0, 2))
