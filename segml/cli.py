@@ -402,6 +402,65 @@ def report(
     typer.echo(f"report: {path}")
 
 
+@app.command()
+def backtest(
+    config: ConfigOpt,
+    dates: Annotated[
+        str, typer.Option("--dates", help="scoring dates S1,S2,... (YYYY-MM-DD, comma-separated)")
+    ],
+    target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = (
+        "purchase"
+    ),
+    horizon: Annotated[
+        str | None, typer.Option("--horizon", help="days (default: the config's, per target)")
+    ] = None,
+    cutoffs: Annotated[int, typer.Option("--cutoffs", help="training cutoffs per date")] = 6,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="bootstrap resamples")] = 300,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder for the CSV tables (optional)")
+    ] = None,
+) -> None:
+    """Backtest at scoring dates vs BG/NBD and RFM, with bootstrap intervals and verdicts.
+
+    At each date: train on the rows before it only (all label windows closed by it), score the
+    customers known at it, evaluate on the horizon after it. Prints per date and pooled.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from segml.labels import TARGETS
+    from segml.models.backtest import backtest as run_backtest
+
+    names: list[str] = list(TARGETS) if target == "all" else [target]
+    if any(t not in TARGETS for t in names):
+        raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
+    cfg, shop = _load(config)
+    t = cfg.training
+    specs = {n: {"horizon_days": _horizon(horizon or getattr(t, n).horizon_days),
+                 "lookback_days": float(getattr(t, n).lookback_days)} for n in names}  # fmt: skip
+    result = run_backtest(shop, dates=[d.strip() for d in dates.split(",") if d.strip()],
+                          targets=specs, n_cutoffs=cutoffs, n_boot=n_boot, seed=t.seed,
+                          feature_params=cfg.features.builder_params(),
+                          model_params={"n_jobs": t.n_jobs, **t.lightgbm},
+                          progress=typer.echo)  # fmt: skip
+    typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
+    typer.echo(result.summary())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("table", "comparisons", "pooled", "plans"):
+            getattr(result, name).write_csv(out / f"{name}.csv")
+        typer.echo(f"tables: {out}/{{table,comparisons,pooled,plans}}.csv")
+
+
+def _horizon(value: Any) -> float | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--horizon must be a number of days or 'auto'; got {value!r}.") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turn errors into a message and an exit code (EXIT_CODES)."""
     _STATE["debug"] = False

@@ -118,6 +118,9 @@ def affinity_view_aggs(categories: Sequence[str]) -> list[nw.Expr]:
     ]
 
 
+_RESIDUE = 1e-9
+
+
 def affinity_finish(
     *, categories: Sequence[str], has_spend: bool, has_views: bool
 ) -> list[nw.Expr]:
@@ -133,8 +136,10 @@ def affinity_finish(
             else nw.lit(1.0)
         )
         out += [
+            # 1 - (sum of parts) / total leaves a rounding residue (2e-16) that depends on the
+            # summation order, so engines disagreed on "no other spend": snap it to 0
             nw.when(nw.col("_spend_total") > 0)
-            .then(other.clip(0.0, 1.0))
+            .then(nw.when(other < _RESIDUE).then(0.0).otherwise(other.clip(0.0, 1.0)))
             .otherwise(None)
             .alias("affinity__spend_share_other"),
             nw.col("affinity__category_entropy"),

@@ -87,7 +87,9 @@ def train_models(
     for target, spec in targets.items():
         tune = None
         if tune_trials > 0:
-            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed, base_params=params,
+            start = {"baseline": "btyd", "horizon_days": spec["horizon_days"]}  # as fit_target
+            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed,
+                              base_params=start | params,
                               storage=study_storage or "sqlite:///optuna.db",
                               study_name=f"{registry_prefix}-{data_name}-{target}")  # fmt: skip
         result = fit_target(cache, target=target, now=now, n_cutoffs=n_cutoffs,
@@ -319,7 +321,7 @@ def train_from_config(
     shop: ShopData, config: Any, *, now: Any, targets: Sequence[str], tune: int = 0
 ) -> list[TrainOutcome]:
     """Unpack a Config's ``training`` section into ``train_models`` keyword arguments."""
-    from segml.labels import lapse_horizon_days
+    from segml.labels import backtest_lapse_horizon
     from segml.tracking import default_tracking_uri
 
     t = config.training
@@ -328,7 +330,7 @@ def train_from_config(
         tc = getattr(t, name)
         horizon = tc.horizon_days
         if horizon == "auto":
-            horizon = lapse_horizon_days(shop, as_of=now, quantile=tc.auto_quantile)
+            horizon = backtest_lapse_horizon(shop, now=now, quantile=tc.auto_quantile)
         specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
                        "refit": float(tc.refit)}  # fmt: skip
     out_dir = config.resolve(config.output_dir)

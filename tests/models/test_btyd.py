@@ -327,9 +327,9 @@ def test_rejects_bad_constructor_arguments(model: BetaGeoModel, message: str) ->
         ),
         (
             {"frequency": [0, 2, 1, 1], "monetary_value": [0.0, 0.0, 0.0, 9.0]},
-            r"Column 'monetary_value' must be > 0 for repeat buyers to fit Gamma-Gamma; found 2 rows "
-            r"with "
-            r"frequency > 0 and monetary_value 0, e.g. monetary_value=0 \(position 1\)",
+            r"Column 'monetary_value' must be > 0 for repeat buyers to fit Gamma-Gamma; "
+            r"found 2 rows with frequency > 0 and monetary_value 0, "
+            r"e.g. monetary_value=0 \(position 1\)",
         ),
         (
             {"frequency": [0, 2], "monetary_value": [-1.0, 5.0]},

@@ -63,7 +63,7 @@ def test_rows_after_the_test_cutoff_never_reach_the_model(small_shop: Any, cache
     other = CutoffCache(cut_shop, cache.builder, horizons=cache.horizons)
     train = other.labelled(r.split.train, target="lapse", horizon_days=60, lookback_days=365)
     valid = other.labelled([r.split.valid], target="lapse", horizon_days=60, lookback_days=365)
-    refit = PropensityModel(target="lapse", **FAST).fit(train, train["label"], X_valid=valid,
+    refit = PropensityModel(**r.model.get_params()).fit(train, train["label"], X_valid=valid,
                                                          y_valid=valid["label"])  # fmt: skip
     X = r.test_rows
     np.testing.assert_allclose(refit.predict(X), r.model.predict(X), atol=1e-12)
