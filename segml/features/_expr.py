@@ -49,7 +49,9 @@ def exact_parts(expr: nw.Expr, scale: int = MONEY) -> tuple[nw.Expr, nw.Expr]:
 
 def combine_parts(units: nw.Expr, rest: nw.Expr, scale: int = MONEY) -> nw.Expr:
     """The value of summed ``exact_parts``: exact below 2**53 multiples of 1/scale."""
-    return (units.cast(nw.Float64) * scale + rest.cast(nw.Float64)) / scale
+    # multiplied by the reciprocal on every engine: Polars turns a division by a literal into
+    # that multiplication and Spark divides, so a written division differs in the last bit
+    return (units.cast(nw.Float64) * scale + rest.cast(nw.Float64)) * (1.0 / scale)
 
 
 def exact_sum(expr: nw.Expr, scale: int = MONEY) -> nw.Expr:
