@@ -25,7 +25,7 @@ class ShadowedBySubmodule(griffe.Extension):
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         for name, member in list(pkg.members.items()):
-            if member.is_alias and member.target_path in self.defined:
+            if isinstance(member, griffe.Alias) and member.target_path in self.defined:
                 target = pkg.modules_collection[member.target_path]
                 if isinstance(target, griffe.Module):  # the submodule won
                     pkg.set_member(name, self.defined[member.target_path])
