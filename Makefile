@@ -57,7 +57,7 @@ docs: $(STAMP) ## build the docs site into site/ (strict: a warning or a failing
 
 cli-docs: $(STAMP) ## regenerate docs/cli.md from the commands' --help
 	@{ echo "# Command-line reference"; echo; echo "Generated from \`segml <command> --help\` (regenerate with \`make cli-docs\`)."; echo; \
-	  for c in "" validate features train cluster score segment run report; do \
+	  for c in "" validate features train backtest cluster score segment run report; do \
 	    echo "## segml $$c"; echo; echo '```'; COLUMNS=100 $(VENV)/bin/segml $$c --help 2>&1 | sed 's/[[:space:]]*$$//'; echo '```'; echo; \
 	  done; } > docs/cli.md
 

@@ -2,6 +2,7 @@
 
     python benchmarks/clusters_bench.py speed      # 1M x ~40 fit + assign, 200k k sweep
     python benchmarks/clusters_bench.py ari        # ARI vs the synthetic latent types
+    python benchmarks/clusters_bench.py generalise # both simulators: k, ARI, silhouette, ...
     python benchmarks/clusters_bench.py retail     # Online Retail profile + k-selection plot
     python benchmarks/clusters_bench.py kmeans     # KMeans vs MiniBatchKMeans at 1M x 40
 
@@ -15,19 +16,22 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import segml
 from segml.clusters import CustomerClusterer
-from segml.datasets import make_shop
+from segml.datasets import make_second_store, make_shop
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _synthetic(n: int, seed: int, as_of: str = "2025-01-01") -> tuple[pd.DataFrame, np.ndarray]:
-    shop = make_shop(n, seed=seed)
+def _synthetic(
+    n: int, seed: int, as_of: str = "2025-01-01", *, maker: Any = make_shop
+) -> tuple[pd.DataFrame, np.ndarray]:
+    shop = maker(n, seed=seed)
     tables = {"orders": shop.orders, "events": shop.events, "customers": shop.customers}
     features = segml.build_features(tables, as_of=as_of)
     truth = shop.truth.set_index("customer_id").loc[features["customer_id"], "latent_type"]
@@ -116,6 +120,54 @@ def ari() -> None:
     print(f"ARI min {min(scores):.3f}, mean {np.mean(scores):.3f}, max {max(scores):.3f}")
 
 
+def _ceilings(features: pd.DataFrame, truth: np.ndarray) -> tuple[float, float]:
+    """What the default features allow at best: the ARI of assigning every customer to the
+    nearest *true* type mean (k-means with perfect centres), and of a 3-fold cross-validated
+    logistic regression that is told the types (a supervised ceiling)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.model_selection import cross_val_predict
+
+    from segml.clusters import CustomerPreprocessor
+
+    Z = CustomerPreprocessor().fit_transform(features)
+    types = np.unique(truth)
+    centres = np.stack([Z[truth == t].mean(axis=0) for t in types])
+    nearest = ((Z[:, None, :] - centres[None]) ** 2).sum(axis=-1).argmin(axis=1)
+    told = cross_val_predict(LogisticRegression(max_iter=3000), Z, truth, cv=3)
+    return adjusted_rand_score(truth, nearest), adjusted_rand_score(truth, told)
+
+
+def generalise() -> None:
+    """Default settings on both simulators (rows shuffled): k chosen, ARI, ARI at k = 6,
+    silhouette and stability of the chosen k, the quality flags, and the two ceilings."""
+    from sklearn.metrics import adjusted_rand_score
+
+    runs = [("make_shop", make_shop, n, seed) for n, seed in ((2000, 0), (2000, 3))]
+    runs += [("second_store", make_second_store, n, seed)
+             for n, seed in ((2000, 0), (2000, 1), (2000, 10), (2000, 11))]  # fmt: skip
+    scores: dict[str, list[float]] = {}
+    for name, maker, n, seed in runs:
+        features, truth = _synthetic(n, seed, maker=maker)
+        order = np.random.default_rng(seed + 7).permutation(len(features))
+        features, truth = features.iloc[order].reset_index(drop=True), truth[order]
+        t = time.perf_counter()
+        m = CustomerClusterer().fit(features)
+        seconds = time.perf_counter() - t
+        score = adjusted_rand_score(truth, m.labels_)
+        fixed = adjusted_rand_score(truth, CustomerClusterer(n_clusters=6).fit(features).labels_)
+        nearest, told = _ceilings(features, truth)
+        q = m.quality_
+        scores.setdefault(name, []).append(score)
+        print(f"{name}({n}, seed={seed}): k={m.n_clusters_} ARI={score:.3f} (k=6: {fixed:.3f}; "
+              f"true-centre {nearest:.3f}, supervised {told:.3f}) silhouette={q['silhouette']:.3f} "
+              f"stability={q['stability']:.3f} edge={q['k_at_edge']} weak={q['weak_structure']} "
+              f"({seconds:.1f} s)", flush=True)  # fmt: skip
+    for name, values in scores.items():
+        print(f"{name}: ARI min {min(values):.3f}, mean {np.mean(values):.3f}, "
+              f"max {max(values):.3f}")  # fmt: skip
+
+
 def retail() -> None:
     from segml.clusters.plots import plot_k_selection
     from segml.clusters.profiles import format_profile
@@ -127,6 +179,7 @@ def retail() -> None:
     features = segml.build_features(shop, as_of="2011-12-10", windows_days=(30, 90, 180, 365))
     model = CustomerClusterer().fit(features)
     print(f"{len(features):,} customers, {model.n_features_in_} features, k={model.n_clusters_}")
+    print(f"quality: {model.quality_}")
     print(model.k_selection_.round(3).to_string(index=False))
     print(format_profile(model.profile_))
     fig = plot_k_selection(model.k_selection_, chosen=model.n_clusters_,
@@ -139,4 +192,6 @@ def retail() -> None:
 
 
 if __name__ == "__main__":
-    {"speed": speed, "ari": ari, "retail": retail, "kmeans": kmeans}[sys.argv[1]]()
+    commands = {"speed": speed, "ari": ari, "retail": retail, "kmeans": kmeans,
+                "generalise": generalise}  # fmt: skip
+    commands[sys.argv[1]]()

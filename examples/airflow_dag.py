@@ -3,8 +3,10 @@
 Weekly training, nightly scoring. segml's exit codes tell Airflow what happened: 0 ok, 2 bad
 config, 3 bad input data, 4 missing model, 5 drift beyond the failure threshold (nothing
 published), 6 the partition is locked by another run, 7 the MLflow store is unusable (corrupt
-or read-only), 8 published but the MLflow run not recorded (`segml --help` lists them). Airflow need not share segml's
-environment: the tasks call the CLI of the virtual environment at SEGML_HOME.
+or read-only), 8 published but the MLflow run not recorded, 9 a champion was trained on data
+past the --as-of date (a backfill; --allow-future-models overrides); `segml --help` lists
+them. Airflow need not share segml's environment: the tasks call the CLI of the virtual
+environment at SEGML_HOME.
 """
 
 from __future__ import annotations

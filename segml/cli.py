@@ -325,13 +325,26 @@ def score(
         str | None, typer.Option("--engine", help="polars (default) or spark")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
+    allow_future_models: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future-models",
+            help="score even with models trained on data past --as-of (a backfill that uses "
+            "the future; recorded in the manifest). Without it such a run exits 9.",
+        ),
+    ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
-    from segml.score_job import score_job
+    from segml.pipeline import score_and_report
 
     _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
-    manifest = score_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait)
+    manifest = score_and_report(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait,
+                                allow_future_models=allow_future_models)  # fmt: skip
+    for f in manifest["point_in_time"]["future_models"]:
+        note = f"trained on data up to {f['data_end'][:10]}, after the as-of"
+        typer.echo(f"warning: {f['name']} version {f['version']} {note} (--allow-future-models)",
+                   err=True)  # fmt: skip
     typer.echo(str(shop.quality))
     typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
                           indent=2))  # fmt: skip
@@ -387,6 +400,65 @@ def report(
                  "cluster_model": cfg.clustering.registry_name}  # fmt: skip
     path = write_report(run_dir, out=out, tracking_uri=tracking_uri, previous=previous, **names)
     typer.echo(f"report: {path}")
+
+
+@app.command()
+def backtest(
+    config: ConfigOpt,
+    dates: Annotated[
+        str, typer.Option("--dates", help="scoring dates S1,S2,... (YYYY-MM-DD, comma-separated)")
+    ],
+    target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = (
+        "purchase"
+    ),
+    horizon: Annotated[
+        str | None, typer.Option("--horizon", help="days (default: the config's, per target)")
+    ] = None,
+    cutoffs: Annotated[int, typer.Option("--cutoffs", help="training cutoffs per date")] = 6,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="bootstrap resamples")] = 300,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder for the CSV tables (optional)")
+    ] = None,
+) -> None:
+    """Backtest at scoring dates vs BG/NBD and RFM, with bootstrap intervals and verdicts.
+
+    At each date: train on the rows before it only (all label windows closed by it), score the
+    customers known at it, evaluate on the horizon after it. Prints per date and pooled.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from segml.labels import TARGETS
+    from segml.models.backtest import backtest as run_backtest
+
+    names: list[str] = list(TARGETS) if target == "all" else [target]
+    if any(t not in TARGETS for t in names):
+        raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
+    cfg, shop = _load(config)
+    t = cfg.training
+    specs = {n: {"horizon_days": _horizon(horizon or getattr(t, n).horizon_days),
+                 "lookback_days": float(getattr(t, n).lookback_days)} for n in names}  # fmt: skip
+    result = run_backtest(shop, dates=[d.strip() for d in dates.split(",") if d.strip()],
+                          targets=specs, n_cutoffs=cutoffs, n_boot=n_boot, seed=t.seed,
+                          feature_params=cfg.features.builder_params(),
+                          model_params={"n_jobs": t.n_jobs, **t.lightgbm},
+                          progress=typer.echo)  # fmt: skip
+    typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
+    typer.echo(result.summary())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("table", "comparisons", "pooled", "plans"):
+            getattr(result, name).write_csv(out / f"{name}.csv")
+        typer.echo(f"tables: {out}/{{table,comparisons,pooled,plans}}.csv")
+
+
+def _horizon(value: Any) -> float | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--horizon must be a number of days or 'auto'; got {value!r}.") from None
 
 
 def main(argv: list[str] | None = None) -> int:

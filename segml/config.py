@@ -53,6 +53,35 @@ class _TableConfig(_Strict):
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical name -> the name in your data"
     )
+    encoding: str = Field(
+        default="utf8",
+        description="CSV text encoding, e.g. latin-1 or cp1252 (any Python codec); utf8-lossy "
+        "replaces invalid bytes",
+    )
+    separator: str = Field(default=",", description="CSV delimiter, e.g. ';' or '\\t'")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        import codecs
+
+        if v.lower().replace("_", "-").replace("utf-8", "utf8") == "utf8-lossy":
+            return "utf8-lossy"
+        try:
+            name = codecs.lookup(v).name
+        except LookupError as err:
+            raise ValueError(f"unknown encoding {v!r}; use e.g. utf8, latin-1 or cp1252") from err
+        return "utf8" if name == "utf-8" else name
+
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, v: str) -> str:
+        v = {"\\t": "\t", "tab": "\t"}.get(v, v)
+        if len(v) != 1 or not v.isascii():
+            raise ValueError(
+                f"separator must be one ASCII character (e.g. ';' or '\\t'), got {v!r}"
+            )
+        return v
 
 
 class OrdersConfig(_TableConfig):
@@ -132,6 +161,20 @@ class TargetConfig(_Strict):
     )
 
 
+class PromotionConfig(_Strict):
+    """When a new model replaces the champion (``segml.models.promotion.PromotionRule``)."""
+
+    min_gain: float = Field(
+        default=0.0, ge=0, description="the primary metric's interval must clear this margin"
+    )
+    secondary_tolerance: float = Field(
+        default=0.01, ge=0, description="relative loss on the secondary metric that is material"
+    )
+    level: float = Field(default=0.95, ge=0.5, lt=1, description="bootstrap interval level")
+    n_boot: int = Field(default=200, ge=50, description="bootstrap resamples")
+    max_rows: int = Field(default=100_000, ge=1000, description="backtest rows compared at most")
+
+
 class TrainingConfig(_Strict):
     """``segml train``: cutoffs, targets, LightGBM settings, tracking and tuning."""
 
@@ -157,6 +200,7 @@ class TrainingConfig(_Strict):
     optuna_storage: str | None = Field(
         default=None, description="Optuna study storage; default sqlite:///<output_dir>/optuna.db"
     )
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 
 
 class ClusteringConfig(_Strict):

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DriftError",
+    "FutureModelError",
     "JobLockedError",
     "ModelNotFoundError",
     "RunNotRecordedError",
@@ -31,6 +32,7 @@ EXIT_CODES: dict[int, str] = {
     6: "another job holds the lock on the output partition (see --wait)",
     7: "tracking store unusable: not a database, not MLflow's, or read-only",
     8: "output published, but the run could not be recorded in the tracking store",
+    9: "a champion was trained on data past --as-of (a backfill; --allow-future-models)",
     130: "interrupted (Ctrl-C)",
 }
 
@@ -90,6 +92,13 @@ class RunNotRecordedError(SegmlError):
 
     exit_code = 8
     severity = "warning"
+
+
+class FutureModelError(SegmlError):
+    """A model's training data reaches past the scoring cutoff (a backfill would use the
+    future); ``segml score --allow-future-models`` overrides."""
+
+    exit_code = 9
 
 
 def example_values(values: list[object], limit: int = 3) -> str:

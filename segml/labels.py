@@ -40,6 +40,7 @@ __all__ = [
     "CUTOFF_STEPS",
     "TARGETS",
     "Target",
+    "backtest_lapse_horizon",
     "cutoff_grid",
     "label_plan",
     "label_window_end",
@@ -199,3 +200,29 @@ def lapse_horizon_days(data: Any, *, as_of: Any, quantile: float = 0.8, config: 
             f"{parse_as_of(as_of):%Y-%m-%d}; set training.lapse.horizon_days in the config."
         )
     return int(7 * math.ceil(float(np.quantile(values, quantile)) / 7))
+
+
+def backtest_lapse_horizon(
+    data: Any, *, now: Any, quantile: float = 0.8, config: Any = None, max_rounds: int = 8
+) -> int:
+    """The automatic lapse horizon for training at ``now``, from data before the backtest cutoff.
+
+    The backtest cutoff depends on the horizon (the latest first-of-month ``c`` with
+    ``c + h <= now``, see :func:`monthly_cutoffs`), and the horizon must come from rows before
+    that cutoff, or the backtest would score a model whose horizon was chosen with the test
+    window in view. So: start from the horizon computed at ``now``, compute the cutoff, recompute
+    the horizon from rows before that cutoff, and repeat until the cutoff no longer moves. If it
+    keeps moving after ``max_rounds``, the horizon computed at the earliest cutoff seen is used
+    (computed on even less data, never on later data).
+    """
+    shop = prepare(data, config=config)
+    horizon = lapse_horizon_days(shop, as_of=now, quantile=quantile)
+    seen: dict[dt.datetime, int] = {}
+    for _ in range(max_rounds):
+        cut = monthly_cutoffs(now=now, horizon_days=horizon, n_cutoffs=1)[0]
+        if cut in seen:
+            break
+        seen[cut] = horizon = lapse_horizon_days(shop, as_of=cut, quantile=quantile)
+        if monthly_cutoffs(now=now, horizon_days=horizon, n_cutoffs=1)[0] == cut:
+            return horizon
+    return seen[min(seen)]

@@ -1,7 +1,8 @@
 """`segml run`: the whole job for a first-time user, from raw data to audiences and a report.
 
 validate -> train (purchase, lapse, value) -> cluster -> score -> segment -> report. Each step is
-the same code as its own command; this module only chains them with plain arguments.
+the same code as its own command; this module only chains them with plain arguments. The report
+is written into the partition before it is published, so the partition appears with it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,53 @@ from typing import Any
 
 from segml.config import Config
 from segml.engine import parse_as_of
-from segml.report import write_report
+from segml.io import atomic_file
+from segml.report import REPORT_NAME, build_report
+from segml.report.inputs import previous_run_dir
 from segml.schema import ShopData
-from segml.score_job import score_job
+from segml.score_job import BeforePublish, score_job
 from segml.tracking import default_tracking_uri
 
-__all__ = ["run_pipeline"]
+__all__ = ["run_pipeline", "score_and_report"]
+
+
+def _tracking_uri(cfg: Config) -> str:
+    return cfg.tracking_uri or default_tracking_uri(cfg.resolve(cfg.output_dir))
+
+
+def score_and_report(
+    shop: ShopData,
+    cfg: Config,
+    *,
+    as_of: Any,
+    out: Path,
+    wait: bool = False,
+    report: bool | None = None,
+    allow_future_models: bool = False,
+) -> dict[str, Any]:
+    """``segml score``: the scoring job (``segml.score_job``), with the partition's
+    ``report.html`` built inside the new version before it is published: always
+    (``report=True``, ``segml run``), never (False), or when the partition it replaces has one
+    (None: a ``segml score`` over a partition ``segml run`` wrote keeps a current report)."""
+    cutoff = parse_as_of(as_of)
+    partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
+    hook = None if report is False else _report_hook(cfg, partition, always=bool(report))
+    return score_job(shop, cfg, as_of=cutoff, out=out, wait=wait, before_publish=hook,
+                     allow_future_models=allow_future_models)  # fmt: skip
+
+
+def _report_hook(cfg: Config, partition: Path, *, always: bool) -> BeforePublish:
+    def write(staging: Path, replaced: Path | None) -> None:
+        if not always and (replaced is None or not (replaced / REPORT_NAME).is_file()):
+            return
+        text = build_report(staging, tracking_uri=_tracking_uri(cfg), label=partition,
+                            previous=previous_run_dir(partition),
+                            registry_prefix=cfg.training.registry_prefix,
+                            cluster_model=cfg.clustering.registry_name)  # fmt: skip
+        with atomic_file(staging / REPORT_NAME) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+    return write
 
 
 def run_pipeline(
@@ -44,21 +86,17 @@ def run_pipeline(
     clusters = cluster_from_config(shop, cfg, as_of=cutoff) if cfg.scoring.clusters else None
     seconds["cluster"] = time.perf_counter() - started - sum(seconds.values())
     scoring = cfg.scoring.model_copy(update={"missing_model": "skip"})
-    manifest = score_job(shop, cfg.model_copy(update={"scoring": scoring}), as_of=cutoff,
-                         out=out, wait=wait)  # fmt: skip
-    seconds["score"] = time.perf_counter() - started - sum(seconds.values())
+    manifest = score_and_report(shop, cfg.model_copy(update={"scoring": scoring}), as_of=cutoff,
+                                out=out, wait=wait, report=True)  # fmt: skip
+    seconds["score_and_report"] = time.perf_counter() - started - sum(seconds.values())
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
-    uri = cfg.tracking_uri or default_tracking_uri(cfg.resolve(cfg.output_dir))
-    report = write_report(partition, tracking_uri=uri, registry_prefix=cfg.training.registry_prefix,
-                          cluster_model=cfg.clustering.registry_name)  # fmt: skip
-    seconds["report"] = time.perf_counter() - started - sum(seconds.values())
     return {
-        "report": report,
+        "report": partition / REPORT_NAME,
         "outcomes": outcomes,
         "clusters": clusters,
         "manifest": manifest,
         "partition": partition,
-        "tracking_uri": uri,
+        "tracking_uri": _tracking_uri(cfg),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
     }

@@ -2,25 +2,33 @@
 
 Steps: validate (already done by ``prepare``), features as of the cutoff, the registered
 champion models, scores, deciles and reason codes, drift against the training reference, the
-rule set, and one partition ``<out>/as_of=DATE/`` written atomically under a lock:
+rule set, and one partition ``<out>/as_of=DATE/`` published atomically under a lock (a link to a
+numbered version under ``<out>/.versions/``, ``segml.io.publish``; docs/reliability.md):
 
 - ``scores.parquet``: one row per customer: ``customer_id``, every model input (features and
   BG/NBD columns), ``score__<target>``, ``decile__<target>``, ``reasons__<target>``;
 - ``drift.csv``: PSI and KS per column and model, with a status;
 - ``segments/``: members, audiences per segment and channel, report (when a rule set is set);
 - ``_manifest.json``: model names and versions, config hash, data span, rows in and out,
-  data-quality counts, drift summary, timings.
+  data-quality counts, drift summary, ``point_in_time`` (models whose training data reaches
+  past the cutoff, scored only with ``--allow-future-models``), each file's SHA-256 and
+  ``content_sha256`` over all that (equal for identical reruns), and apart, outside the hash,
+  ``execution``: timings, time written.
 
 A drift beyond ``scoring.psi_fail`` publishes nothing and exits 5 (the drift report is kept in
 ``<out>/_rejected/as_of=DATE/``). A missing tracking store exits 4 and an unusable one (corrupt,
 read-only) exits 7, both before any work; a store that fails after the partition was published
 exits 8 (RunNotRecordedError: the partition is valid, the MLflow run is missing).
+A model trained on data past the cutoff (a backfill that would use the future) is refused with
+exit 9 before anything is scored (``segml.scores.job.check_point_in_time``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +39,26 @@ import polars as pl
 from segml.config import Config
 from segml.engine import attach, collect, is_spark, parse_as_of
 from segml.errors import DriftError, RunNotRecordedError, TrackingStoreError
-from segml.io import atomic_dir, exclusive_lock, write_json
+from segml.io import (
+    atomic_dir,
+    atomic_file,
+    exclusive_lock,
+    fault_point,
+    folder_hashes,
+    json_text,
+    resolve_published,
+    write_json,
+)
 from segml.jobs import config_hash
 from segml.schema import ShopData
-from segml.scores.job import Champions, assign_clusters, load_champions, monitor, score_shop
+from segml.scores.job import (
+    Champions,
+    assign_clusters,
+    check_point_in_time,
+    load_champions,
+    monitor,
+    score_shop,
+)
 from segml.tracking import check_store, default_tracking_uri, start_run
 
 __all__ = ["score_job"]
@@ -53,18 +77,41 @@ def _data_span(shop: ShopData) -> dict[str, str]:
     return {k: (epoch + dt.timedelta(days=float(v))).isoformat() for k, v in row.items()}
 
 
+BeforePublish = Callable[[Path, Path | None], None]
+
+
 def score_job(
-    shop: ShopData, cfg: Config, *, as_of: Any, out: Path, wait: bool = False
+    shop: ShopData,
+    cfg: Config,
+    *,
+    as_of: Any,
+    out: Path,
+    wait: bool = False,
+    allow_future_models: bool = False,
+    before_publish: BeforePublish | None = None,
 ) -> dict[str, Any]:
-    """Run one scoring job; returns the manifest. Raises DriftError (exit 5) on drift."""
+    """Run one scoring job; returns the manifest. Raises DriftError (exit 5) on drift and
+    FutureModelError (exit 9) when a model's training data reaches past ``as_of``, unless
+    ``allow_future_models`` (then recorded in the manifest under ``point_in_time``).
+
+    ``before_publish(staging, replaced)``: called when every file is in the staging folder and
+    before it is published, with the folder the partition publishes now (None: first run); it may
+    add files the manifest does not hash (``segml.pipeline`` writes ``report.html`` there)."""
     cutoff = parse_as_of(as_of)
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     with exclusive_lock(partition, wait=wait):
-        return _score_locked(shop, cfg, cutoff, partition)
+        return _score_locked(shop, cfg, cutoff, partition, before_publish,
+                             allow_future=allow_future_models)  # fmt: skip
 
 
 def _score_locked(
-    shop: ShopData, cfg: Config, cutoff: dt.datetime, partition: Path
+    shop: ShopData,
+    cfg: Config,
+    cutoff: dt.datetime,
+    partition: Path,
+    before_publish: BeforePublish | None,
+    *,
+    allow_future: bool,
 ) -> dict[str, Any]:
     """Both engines: on Spark the per-customer work stays on the executors (see
     ``segml.scores.spark`` and ``_segment``); the driver holds the drift sample and, with a
@@ -75,6 +122,7 @@ def _score_locked(
     uri = _tracking_uri(cfg)
     check_store(uri, must_exist=True, write=True)  # the run is recorded after publishing
     champions = _champions(cfg, uri)
+    future = check_point_in_time(champions, as_of=cutoff, tracking_uri=uri, allow=allow_future)
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
     frame = score_shop(
@@ -93,19 +141,13 @@ def _score_locked(
     rows_out = frame.count() if on_spark else frame.height
     manifest = _manifest(shop, cfg, cutoff, champions, rows_out, drift)
     manifest["tracking_uri"] = uri
+    manifest["point_in_time"] = {"allow_future_models": allow_future, "future_models": future}
     try:
         if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
             _reject(partition, drift, manifest)
             raise DriftError(_drift_message(drift, cfg, partition))
-        with atomic_dir(partition) as tmp:
-            if cfg.segments:
-                frame = _segment(frame, champions, cfg, tmp / "segments", manifest, as_of=cutoff)
-                timings["segments"] = _lap(started) - sum(timings.values())
-            _write_scores(frame, tmp / "scores.parquet")
-            timings["write"] = _lap(started) - sum(timings.values())
-            drift.to_csv(tmp / "drift.csv", index=False)
-            manifest["seconds"] = {k: round(v, 3) for k, v in timings.items()}
-            write_json(manifest, tmp / "_manifest.json")
+        _publish(frame, drift, champions, cfg, partition=partition, manifest=manifest,
+                 timings=timings, started=started, before_publish=before_publish)  # fmt: skip
     finally:
         if on_spark:
             persisted.unpersist()
@@ -117,6 +159,57 @@ def _score_locked(
             f"the tracking store: {err}"
         ) from err
     return manifest
+
+
+def _publish(
+    frame: Any,
+    drift: Any,
+    champions: Champions,
+    cfg: Config,
+    *,
+    partition: Path,
+    manifest: dict[str, Any],
+    timings: dict[str, float],
+    started: float,
+    before_publish: BeforePublish | None,
+) -> None:
+    """Write the partition's files into a staging folder and publish it (``atomic_dir``)."""
+    live = resolve_published(partition)
+    replaced = live if live.is_dir() else None
+    cutoff = parse_as_of(manifest["as_of"])
+    with atomic_dir(partition) as tmp:
+        fault_point("score:before_write")
+        if cfg.segments:
+            frame = _segment(frame, champions, cfg, tmp / "segments", manifest, as_of=cutoff)
+            timings["segments"] = _lap(started) - sum(timings.values())
+        _write_scores(frame, tmp / "scores.parquet")
+        fault_point("score:mid_write")
+        timings["write"] = _lap(started) - sum(timings.values())
+        drift.to_csv(tmp / "drift.csv", index=False)
+        _write_manifest(manifest, tmp, timings)
+        if before_publish is not None:
+            before_publish(tmp, replaced)
+
+
+_UNHASHED = ("_manifest.json", "report.html")  # the manifest itself; the report has its date
+
+
+def _write_manifest(manifest: dict[str, Any], folder: Path, timings: dict[str, float]) -> None:
+    """``_manifest.json``: the content (every file's SHA-256, ``files``) and ``content_sha256``
+    over everything but ``execution``, which holds what differs between identical reruns (the
+    timings and the time written)."""
+    manifest["files"] = folder_hashes(folder, skip=_UNHASHED, volatile=("written_at",))
+    manifest.pop("execution", None)
+    manifest["content_sha256"] = hashlib.sha256(
+        json_text({k: v for k, v in manifest.items() if k != "content_sha256"}).encode()
+    ).hexdigest()
+    manifest["execution"] = {
+        "seconds": {k: round(v, 3) for k, v in timings.items()},
+        "written_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    with atomic_file(folder / "_manifest.json") as tmp:
+        tmp.write_text(json_text(manifest))
+        fault_point("score:manifest")
 
 
 def _champions(cfg: Config, uri: str) -> Champions:
@@ -308,8 +401,9 @@ def _log_run(uri: str, cfg: Config, manifest: dict[str, Any], drift: Any, partit
             {
                 "rows_out": manifest["rows_out"],
                 "max_psi": manifest["drift"]["max_psi"] or float("nan"),
-                **{f"seconds_{k}": v for k, v in manifest.get("seconds", {}).items()},
+                **{f"seconds_{k}": v for k, v in manifest["execution"]["seconds"].items()},
             }
         )
+        fault_point("score:mlflow")
         run.json(manifest, "manifest.json")
         run.json(drift.to_dict(orient="records"), "drift.json")

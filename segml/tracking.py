@@ -24,8 +24,10 @@ from segml.errors import ModelNotFoundError, TrackingStoreError
 __all__ = [
     "ModelRef",
     "RunLogger",
+    "VersionDetails",
     "check_store",
     "default_tracking_uri",
+    "delete_alias",
     "find_model",
     "load_pyfunc",
     "load_run_artifact",
@@ -36,7 +38,9 @@ __all__ = [
     "run_record",
     "set_alias",
     "set_code_model",
+    "set_version_tags",
     "start_run",
+    "version_details",
 ]
 
 
@@ -422,3 +426,47 @@ def load_run_artifact(*, tracking_uri: str, run_id: str, path: str) -> bytes | N
             return None
         file = Path(local)
         return file.read_bytes() if file.is_file() else None
+
+
+# --------------------------------------------------------------------------- model versions
+@dataclass(frozen=True)
+class VersionDetails:
+    """What the registry holds about one model version besides its files."""
+
+    name: str
+    version: str
+    tags: dict[str, str]
+    description: str
+    created: Any  # datetime.datetime (UTC) of the registration
+    aliases: tuple[str, ...]
+
+
+def set_version_tags(
+    *, tracking_uri: str, name: str, version: str, tags: Mapping[str, Any],
+    description: str | None = None,
+) -> None:  # fmt: skip
+    """Set ``tags`` (values as strings) and, when given, the description of a model version."""
+    client = _client(tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    if description is not None:
+        client.update_model_version(name, version, description=description)
+
+
+def version_details(*, tracking_uri: str, name: str, version: str) -> VersionDetails:
+    """Tags, description, registration time and aliases of model version ``name`` ``version``."""
+    import datetime as dt
+
+    mv = _client(tracking_uri).get_model_version(name, version)
+    created = dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=dt.UTC)
+    aliases = tuple(getattr(mv, "aliases", ()) or ())
+    return VersionDetails(name, str(mv.version), dict(mv.tags or {}), mv.description or "",
+                          created.replace(tzinfo=None), aliases)  # fmt: skip
+
+
+def delete_alias(*, tracking_uri: str, name: str, alias: str) -> None:
+    """Remove ``alias`` from registered model ``name`` (nothing happens when it is not set)."""
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):
+        _client(tracking_uri).delete_registered_model_alias(name, alias)

@@ -8,14 +8,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 from segml.cli import main
-from segml.io import exclusive_lock
+from segml.io import exclusive_lock, resolve_published
 from tests.jobs.fixtures import shop_config, trained_shop
 
 pytestmark = pytest.mark.xdist_group("score-job")
@@ -59,9 +59,36 @@ def test_score_writes_partition_and_reruns_identically(trained: Path) -> None:
     if "value" in scored:
         assert (scores["score__value"] >= 0).all()
     assert scores["cluster__name"].null_count() == 0
-    first = (part / "scores.parquet").read_bytes()
+    first = _files(part)
     assert main(argv) == 0
-    assert (part / "scores.parquet").read_bytes() == first
+    again = _files(part)
+    assert again["scores.parquet"] == first["scores.parquet"]
+    assert _stable(again) == _stable(first)  # all but the timings and write times
+    rerun = json.loads(again["_manifest.json"])
+    assert rerun["content_sha256"] == manifest["content_sha256"]
+    assert rerun["execution"] != manifest["execution"]
+    assert set(rerun["execution"]) == {"seconds", "written_at"}
+    assert sorted(rerun["files"]) == sorted(k for k in first if k != "_manifest.json")
+
+
+def test_score_over_a_partition_with_a_report_rebuilds_it(small: Path, tmp_path: Path) -> None:
+    """``segml run`` leaves report.html in the partition; ``segml score`` over it must not drop
+    it: the report is rebuilt inside the new version, before it is published."""
+    out = tmp_path / "scores"
+    shutil.copytree(small / "base", out, symlinks=True)
+    part = out / f"as_of={AS_OF}"
+    config = small / "shop.yaml"
+    assert main(["report", "--run", str(part), "--config", str(config)]) == 0
+    old = resolve_published(part)
+    assert (old / "report.html").is_file()
+    assert main(_score_argv(config, out)) == 0
+    new = resolve_published(part)
+    assert new != old and (new / "report.html").is_file()
+    assert f"run {part}" in (new / "report.html").read_text()  # named by the partition
+    assert (new / "report.html").stat().st_mtime > (old / "report.html").stat().st_mtime
+    fresh = tmp_path / "fresh"
+    assert main(_score_argv(config, fresh)) == 0  # a partition without a report gets none
+    assert not (fresh / f"as_of={AS_OF}" / "report.html").exists()
 
 
 def test_missing_champion_exits_4(trained: Path, tmp_path: Path, capsys) -> None:
@@ -92,33 +119,96 @@ def test_renamed_input_column_exits_3(trained: Path, tmp_path: Path, capsys) -> 
     assert not (tmp_path / "s" / f"as_of={AS_OF}").exists()
 
 
-def _score_process(config: Path, out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "segml.cli", "score", "--config", str(config), "--as-of", AS_OF,
-         "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+# -- kills at each step of the job: the real command line in a child process ------------------
 
 
-def test_kill_at_any_point_keeps_previous_partition(trained: Path) -> None:
-    """SIGKILL at several points of a scoring job: the previous partition stays whole."""
-    config, out = trained / "shop.yaml", trained / "killed"
-    assert main(["score", "--config", str(config), "--as-of", AS_OF, "--out", str(out)]) == 0
+@pytest.fixture(scope="module")
+def small(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained shop's first 300 customers, scored with its models: the cheapest real job
+    (drift on so few customers is noise: not a failure here)."""
+    folder = tmp_path_factory.mktemp("small")
+    ids = pl.read_csv(trained / "customers.csv")["customer_id"].sort()[:300]
+    for name in ("orders", "events", "customers"):
+        table = pl.read_csv(trained / f"{name}.csv", infer_schema=False)
+        table.filter(pl.col("customer_id").is_in(ids.implode())).write_csv(folder / f"{name}.csv")
+    uri = f"sqlite:///{trained / 'runs' / 'mlflow.db'}"
+    _config(folder, tracking_uri=uri, scoring="{missing_model: skip, fail_on_drift: false}")
+    assert main(_score_argv(folder / "shop.yaml", folder / "base")) == 0
+    return folder
+
+
+def _score_argv(config: Path, out: Path) -> list[str]:
+    return ["score", "--config", str(config), "--as-of", AS_OF, "--out", str(out)]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _stable(files: dict[str, bytes]) -> dict[str, Any]:
+    """What identical reruns share: every file's bytes but the manifest's and the segment
+    manifest's, and the manifests without their write times."""
+    manifests = {k: json.loads(v) for k, v in files.items() if k.endswith("_manifest.json")}
+    manifests["_manifest.json"].pop("execution")
+    manifests["segments/_manifest.json"].pop("written_at")
+    return {**files, **manifests}
+
+
+def _killed_score(config: Path, out: Path, step: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SEGML_FAULT": step, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "segml.cli", *_score_argv(config, out)],
+                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
+
+
+def _only_the_published_partition(out: Path) -> None:
     part = out / f"as_of={AS_OF}"
-    before = {p.relative_to(part): p.read_bytes() for p in part.rglob("*") if p.is_file()}
-    for delay in (1.0, 3.0, 6.0, 9.0, 12.0):
-        proc = _score_process(config, out)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        now = {p.relative_to(part): p.read_bytes() for p in part.rglob("*") if p.is_file()}
-        if now != before:
-            # killed after the new partition was renamed into place (e.g. while logging to
-            # MLflow): it must be complete, with identical scores; only manifests differ
-            assert now.keys() == before.keys(), delay
-            assert now[Path("scores.parquet")] == before[Path("scores.parquet")], delay
-            before = now
-        assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == [part.name]
+    assert sorted(p.name for p in out.iterdir()) == [f".{part.name}.lock", ".versions", part.name]
+    versions = sorted(os.listdir(out / ".versions" / part.name))
+    assert len(versions) <= 2 and all(v.isdigit() for v in versions), versions  # live + previous
+    assert resolve_published(part).name == versions[-1]
+
+
+STEPS = ["score:before_write", "score:mid_write", "score:manifest", "publish:between_renames",
+         "publish:after_pointer", "score:mlflow"]  # fmt: skip
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_kill_at_each_step_keeps_a_complete_partition(small: Path, tmp_path: Path, step: str):
+    """SIGKILL at each named step (SEGML_FAULT, docs/reliability.md): the partition is the
+    previous one or the new one, complete; the next run succeeds and leaves nothing behind."""
+    out = tmp_path / "scores"
+    shutil.copytree(small / "base", out, symlinks=True)
+    part = out / f"as_of={AS_OF}"
+    before = _files(part)
+    killed = _killed_score(small / "shop.yaml", out, step)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    after = _files(part)
+    if step in ("publish:after_pointer", "score:mlflow"):  # the new version went live
+        assert after != before and _stable(after) == _stable(before)
+    else:
+        assert after == before
+    assert main(_score_argv(small / "shop.yaml", out)) == 0
+    assert _stable(_files(part)) == _stable(before)
+    _only_the_published_partition(out)
+
+
+def test_killed_between_renames_then_a_broken_rule_set_keeps_the_partition(
+    small: Path, tmp_path: Path, capsys
+) -> None:
+    """Issue 13's reproduction: the old two-rename swap lost the partition here."""
+    out = tmp_path / "scores"
+    shutil.copytree(small / "base", out, symlinks=True)
+    part = out / f"as_of={AS_OF}"
+    before = _files(part)
+    assert _killed_score(small / "shop.yaml", out, "publish:between_renames").returncode == -9
+    rules = tmp_path / "broken.yaml"
+    rules.write_text("segments: [{name: x, priority: 1, when: 'nope > 1'}]\n")
+    broken = small / "broken.yaml"  # beside the data its paths name
+    text = (small / "shop.yaml").read_text()
+    broken.write_text(text.replace(str(ROOT / "configs" / "segments.yaml"), str(rules)))
+    assert main(_score_argv(broken, out)) == 2
+    assert str(rules) in capsys.readouterr().err
+    assert _files(part) == before
 
 
 def test_second_job_for_same_partition_is_refused(trained: Path, tmp_path: Path, capsys) -> None:

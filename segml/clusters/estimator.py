@@ -21,6 +21,7 @@ from segml.clusters.preprocess import (
     as_pandas,
 )
 from segml.clusters.profiles import UNCLUSTERED, name_segments, profile_segments
+from segml.clusters.quality import cluster_quality
 from segml.clusters.selection import RULES, Consensus, choose_k, sweep
 from segml.errors import DataError
 
@@ -34,6 +35,8 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
     ``segml.clusters.selection``), fits the back-end, numbers the segments (largest first, or
     matched to ``previous``), names and profiles them. ``predict`` returns segment ids (-1 =
     unclustered, HDBSCAN only); ``assign`` returns ``customer_id, cluster__id, cluster__name``.
+    ``quality_`` (``segml.clusters.quality``) has the silhouette and stability of the chosen k
+    and the warnings a user must see: weak structure, k at the edge of ``k_range``.
 
     Parameters
     ----------
@@ -136,6 +139,7 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         self.labels_ = self._ids(raw)
         self.names_ = {**name_segments(frame, self.labels_), **dict(self.names or {})}
         self.profile_ = profile_segments(frame, self.labels_, names=self.names_)
+        self.quality_ = cluster_quality(self)
         return self
 
     def _options(self, init: np.ndarray | None = None) -> dict[str, Any]:
@@ -154,6 +158,7 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         canonical ``order``, so the result does not depend on the input's row order."""
         self.k_selection_ = None
         self.stability_: float | None = None
+        self.silhouette_: float | None = None
         if self.algorithm == "hdbscan":
             labels, state = fit_algorithm(Z[order], algorithm="hdbscan", k=0,
                                           random_state=self.random_state,
@@ -189,12 +194,12 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
             random_state=self.random_state,
             elbow=self.n_clusters == "auto",
         )
-        if self.n_clusters != "auto":
-            self.stability_ = float(table["stability"].iloc[0])
-            return fits[hi], hi
-        self.k_selection_ = table
-        k = choose_k(table, rule=self.selection_rule, threshold=self.stability_threshold)
-        self.stability_ = float(table.set_index("k").loc[k, "stability"])
+        k = hi
+        if self.n_clusters == "auto":
+            self.k_selection_ = table
+            k = choose_k(table, rule=self.selection_rule, threshold=self.stability_threshold)
+        row = table.set_index("k").loc[k]
+        self.stability_, self.silhouette_ = float(row["stability"]), float(row["silhouette"])
         return fits[k], k
 
     def _check_params(self) -> None:

@@ -5,7 +5,9 @@ config's ``clustering:`` section into them). With a tracking URI it logs the run
 k-selection table and plot, profiles, explanations, transitions, metrics), logs the clusterer
 as a models-from-code pyfunc whose only artifact is a JSON file, registers it and points the
 ``champion`` alias at it, so scoring jobs assign new customers with the same model
-(``segml.tracking.load_pyfunc(name=..., alias="champion")``).
+(``segml.tracking.load_pyfunc(name=..., alias="champion")``). The warnings of
+``segml.clusters.quality`` (weak structure, k at the edge of the range) become notes the CLI
+prints and are logged as ``clusters/quality.json``, which the report shows.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def cluster_customers(
         notes.append(f"ids not matched to version {previous_version}: {err}")
         previous = None
         model.fit(frame)
+    notes.extend(model.quality_["warnings"])  # weak structure, k at the edge of k_range
     result = ClusteringResult(model, model.assign(frame), previous_version=previous_version,
                               notes=notes)  # fmt: skip
     if previous is not None:
@@ -112,6 +115,9 @@ def summary_metrics(model: CustomerClusterer) -> dict[str, float]:
     out["largest_share"] = float(segs["share"].max())
     out["smallest_share"] = float(segs["share"].min())
     out["unclustered_share"] = float(segs.loc[segs["cluster__id"] == -1, "share"].sum())
+    quality = getattr(model, "quality_", None) or {}
+    out["weak_structure"] = float(bool(quality.get("weak_structure")))
+    out["k_at_edge"] = float(quality.get("k_at_edge") is not None)
     return out
 
 
@@ -127,6 +133,7 @@ def _log(
         run.metrics(summary_metrics(model))
         run.json(_records(model.profile_), "clusters/profile.json")
         run.json(model.dropped_features_, "clusters/dropped_features.json")
+        run.json(model.quality_, "clusters/quality.json")
         if model.k_selection_ is not None:
             run.json(_records(model.k_selection_), "clusters/k_selection.json")
             run.figure(plot_k_selection(model.k_selection_, chosen=model.n_clusters_),

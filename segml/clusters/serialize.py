@@ -52,6 +52,7 @@ def clusterer_to_dict(model: Any) -> dict[str, Any]:
         "n_clusters_": int(model.n_clusters_),
         "names_": {str(k): v for k, v in model.names_.items()},
         "k_selection_": None if k_sel is None else k_sel.to_dict(orient="list"),
+        "quality_": _plain(getattr(model, "quality_", None)),
         "profile_": _plain(
             model.profile_.astype(object).where(model.profile_.notna(), None).to_dict(orient="list")
         ),
@@ -100,5 +101,6 @@ def clusterer_from_dict(cls: Any, payload: Mapping[str, Any]) -> Any:
     model.names_ = {int(k): v for k, v in payload["names_"].items()}
     sel = payload.get("k_selection_")
     model.k_selection_ = None if sel is None else pd.DataFrame(sel)
+    model.quality_ = payload.get("quality_")
     model.profile_ = pd.DataFrame(payload["profile_"])
     return model

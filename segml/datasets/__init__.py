@@ -1,4 +1,5 @@
-"""Data sets: the synthetic store and the real UCI Online Retail transactions."""
+"""Data sets: two synthetic stores (``make_shop`` and the independently written
+``make_second_store``) and the real UCI Online Retail transactions."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from segml.config import Config
+from segml.datasets.second_store import make_second_store
 from segml.datasets.synthetic import Shop, make_shop
 from segml.errors import DataError
 from segml.io import read_spark_table, spark_session
 from segml.schema import TABLES
 
-__all__ = ["Shop", "load_tables", "make_shop", "online_retail_path"]
+__all__ = ["Shop", "load_tables", "make_second_store", "make_shop", "online_retail_path"]
 
 
 def online_retail_path() -> Path:
@@ -42,7 +44,15 @@ def load_tables(config: Config) -> dict[str, Any]:
         if table_cfg is not None and table_cfg.path:
             path = config.resolve(table_cfg.path)
             tables[name] = (
-                read_spark_table(path, table=name, fmt=table_cfg.format) if spark else path
+                read_spark_table(
+                    path,
+                    table=name,
+                    fmt=table_cfg.format,
+                    encoding=table_cfg.encoding,
+                    separator=table_cfg.separator,
+                )
+                if spark
+                else path
             )
     if "orders" not in tables:
         raise DataError(

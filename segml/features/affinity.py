@@ -14,7 +14,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.engine import collect
-from segml.features._expr import MONEY, count_if, exact_sum, fixed, safe_div, slug
+from segml.features._expr import combine_parts, count_if, exact_parts, exact_sum, safe_div, slug
 
 __all__ = [
     "affinity_finish",
@@ -71,25 +71,34 @@ def affinity_frames(
     cols = category_columns(categories)
     frames = []
     if "category" in orders.collect_schema().names():
+        units, rest = exact_parts(nw.col("revenue"))
         per_cat = (
             _purchases(orders, cut)
             .with_columns(nw.col("category").fill_null("unknown"))
             .group_by("customer_id", "category")
-            .agg(fixed(nw.col("revenue"), MONEY).sum().alias("_s"))
-            .with_columns((nw.col("_s") / nw.col("_s").sum().over("customer_id")).alias("_p"))
+            .agg(units.sum().alias("_u"), rest.sum().alias("_r"))
+            .with_columns(
+                combine_parts(nw.col("_u"), nw.col("_r")).alias("_s"),
+                combine_parts(
+                    nw.col("_u").sum().over("customer_id"), nw.col("_r").sum().over("customer_id")
+                ).alias("_total"),
+            )
+            .with_columns((nw.col("_s") / nw.col("_total")).alias("_p"))
         )
         frames.append(
             per_cat.group_by("customer_id").agg(
-                (nw.col("_s").sum() / MONEY).alias("_spend_total"),
+                combine_parts(nw.col("_u").sum(), nw.col("_r").sum()).alias("_spend_total"),
                 exact_sum(-(nw.col("_p") * nw.col("_p").log(2)), 10**12).alias(
                     "affinity__category_entropy"
                 ),
                 nw.len().alias("affinity__categories_bought"),
                 *[
-                    (
-                        nw.when(nw.col("category") == c).then(nw.col("_s")).otherwise(0).sum()
-                        / MONEY
-                    ).alias(f"_spend_{s}")
+                    # one row per category: the sum picks that row's exact spend
+                    nw.when(nw.col("category") == c)
+                    .then(nw.col("_s"))
+                    .otherwise(0.0)
+                    .sum()
+                    .alias(f"_spend_{s}")
                     for c, s in cols.items()
                 ],
             )
@@ -109,6 +118,9 @@ def affinity_view_aggs(categories: Sequence[str]) -> list[nw.Expr]:
     ]
 
 
+_RESIDUE = 1e-9
+
+
 def affinity_finish(
     *, categories: Sequence[str], has_spend: bool, has_views: bool
 ) -> list[nw.Expr]:
@@ -124,8 +136,10 @@ def affinity_finish(
             else nw.lit(1.0)
         )
         out += [
+            # 1 - (sum of parts) / total leaves a rounding residue (2e-16) that depends on the
+            # summation order, so engines disagreed on "no other spend": snap it to 0
             nw.when(nw.col("_spend_total") > 0)
-            .then(other.clip(0.0, 1.0))
+            .then(nw.when(other < _RESIDUE).then(0.0).otherwise(other.clip(0.0, 1.0)))
             .otherwise(None)
             .alias("affinity__spend_share_other"),
             nw.col("affinity__category_entropy"),

@@ -6,6 +6,8 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 
+from segml.schema import customers_at
+
 __all__ = ["attribute_finish", "attribute_frames"]
 
 _TEXT = ("country", "region", "language")
@@ -13,6 +15,8 @@ _FLAGS = ("email_consent", "sms_consent")
 
 
 def attribute_frames(customers: nw.LazyFrame[Any], cut: float) -> list[nw.LazyFrame[Any]]:
+    """Each customer's attributes as known strictly before ``cut`` (``customers_at``)."""
+    customers = customers_at(customers, cut)
     names = customers.collect_schema().names()
     exprs = [nw.col(c).alias(f"attr__{c}") for c in _TEXT + _FLAGS if c in names]
     if "signup_t" in names:

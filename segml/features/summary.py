@@ -10,7 +10,10 @@ timestamps are truncated to periods of ``time_unit``; purchases in the same peri
   there is no repeat purchase.
 
 As in lifetimes, purchases inside the ``observation_period_end`` period are included (the end is
-inclusive). To summarise history strictly before a feature cutoff ``as_of``, pass
+inclusive), and a zero-amount order is a transaction (it counts in ``frequency``, ``recency`` and
+``T``, and adds 0 to ``monetary_value``); ``zero_amount="drop"`` leaves such orders out. The
+feature builder never counts them as purchases (see ``segml.schema.prepare``).
+To summarise history strictly before a feature cutoff ``as_of``, pass
 ``observation_period_end = as_of - 1 day`` with ``time_unit="D"``.
 """
 
@@ -24,7 +27,7 @@ import narwhals.stable.v2 as nw
 from segml.engine import as_of_days, collect, to_native
 from segml.errors import DataError
 from segml.features._expr import count_if, exact_sum
-from segml.schema import prepare
+from segml.schema import ShopData, prepare
 
 __all__ = ["rfm_summary"]
 
@@ -43,6 +46,7 @@ def rfm_summary(
     *,
     observation_period_end: Any,
     time_unit: Literal["D", "W"] = "D",
+    zero_amount: Literal["transaction", "drop"] = "transaction",
     config: Any = None,
 ) -> Any:
     """Per customer: ``frequency, recency, T, monetary_value`` (lifetimes' definitions).
@@ -53,6 +57,11 @@ def rfm_summary(
         raise DataError(
             f"rfm_summary time_unit must be one of {sorted(_UNIT_DAYS)}, got {time_unit!r}."
         )
+    if zero_amount not in ("transaction", "drop"):
+        raise DataError(
+            f"rfm_summary zero_amount must be 'transaction' (as lifetimes) or 'drop', got "
+            f"{zero_amount!r}."
+        )
     if observation_period_end is None:
         raise DataError("rfm_summary needs observation_period_end (e.g. '2011-09-30').")
     shop = prepare(data, config=config)
@@ -60,7 +69,7 @@ def rfm_summary(
     end_day = math.floor(as_of_days(observation_period_end))
     end = end_day - ((end_day + 3) % 7) if time_unit == "W" else end_day
     periods = (
-        shop.orders.filter(~nw.col("is_return") & (nw.col("revenue") > 0))
+        _transactions(shop, zero_amount=zero_amount)
         .with_columns(_period_start(nw.col("t"), time_unit).alias("p"))
         .filter(nw.col("p") <= end)
         .group_by("customer_id", "p")
@@ -93,3 +102,14 @@ def _repeat_mean() -> nw.Expr:
     total = exact_sum(nw.when(repeat).then(nw.col("revenue")).otherwise(0.0))
     n = count_if(repeat)
     return nw.when(n > 0).then(total / n).otherwise(None)
+
+
+def _transactions(shop: ShopData, *, zero_amount: str) -> nw.LazyFrame[Any]:
+    """Purchase lines (returns excluded), with the zero-amount lines unless dropped."""
+    columns = ["customer_id", "t", "revenue"]
+    out = shop.orders.filter(~nw.col("is_return")).select(columns)
+    zero = shop.zero_amount_orders
+    if zero_amount == "transaction" and zero is not None:
+        kept = zero.filter(~nw.col("is_return")).select(columns)
+        out = nw.concat([out, kept.with_columns(nw.col("revenue").cast(nw.Float64))])
+    return out

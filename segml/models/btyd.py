@@ -118,7 +118,10 @@ def _check_rfm(X: Any) -> Columns:
 
 
 def _check_spend(X: Any, *, for_fit: bool) -> Columns:
-    """Validate the frequency/monetary_value layout; values must be > 0 for repeat buyers."""
+    """Validate the frequency/monetary_value layout; to fit, values must be > 0 for repeat
+    buyers. Predicting for a repeat buyer whose orders were free (monetary_value 0, which
+    ``rfm_summary`` gives since zero-amount orders count as transactions, as in lifetimes) is
+    defined: E(M) = p v / (p x + q - 1), the population mean shrunk by the free orders."""
     cols = _extract(X, _SPEND)
     x, m = cols["frequency"], cols["monetary_value"]
     if for_fit and not (x > 0).any():
@@ -126,11 +129,13 @@ def _check_spend(X: Any, *, for_fit: bool) -> Columns:
             "GammaGammaModel needs repeat buyers (frequency > 0) to fit; found none among "
             f"{len(x)} rows. Fit it on customers with at least one repeat purchase."
         )
-    message = (
-        "Column 'monetary_value' must be > 0 for repeat buyers; found {rows} with frequency "
-        "> 0 and monetary_value 0, e.g. {example}. Drop customers whose purchases are free."
-    )
-    _fail_if((x > 0) & (m == 0), message, monetary_value=m)
+    if for_fit:  # the likelihood needs log(m); a prediction is defined for m = 0 (free orders)
+        message = (
+            "Column 'monetary_value' must be > 0 for repeat buyers to fit Gamma-Gamma; found "
+            "{rows} with frequency > 0 and monetary_value 0, e.g. {example}. Fit on customers "
+            "whose repeat purchases are not free (rfm_summary counts zero-amount orders)."
+        )
+        _fail_if((x > 0) & (m == 0), message, monetary_value=m)
     return cols
 
 

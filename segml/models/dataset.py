@@ -32,6 +32,7 @@ __all__ = ["CutoffCache", "btyd_columns", "btyd_frame", "materialize", "spark_fe
 MODEL_FEATURE_DESCRIPTIONS = {
     "btyd__p_alive": "BG/NBD probability that the customer is still active (alive)",
     "btyd__expected_purchases_{h}d": "BG/NBD expected purchases in the next {h} days",
+    "btyd__p_purchase_{h}d": "BG/NBD probability of at least one purchase in the next {h} days",
     "btyd__expected_value_{h}d": "BG/NBD x Gamma-Gamma expected revenue in the next {h} days",
 }
 
@@ -72,10 +73,12 @@ def btyd_frame(
 ) -> Any:  # fmt: skip
     """BG/NBD and Gamma-Gamma columns per customer with a purchase before ``cutoff``.
 
-    Features: ``btyd__p_alive``, ``btyd__expected_purchases_{h}d``, ``btyd__expected_value_{h}d``;
-    baseline scores: ``baseline__btyd_p_purchase_{h}d`` (P(at least one purchase in h days):
-    P(alive) times one minus the chance a live customer makes no purchase,
-    ``((alpha+T)/(alpha+T+h))^(r+x)``). Models are fitted on at most ``max_fit_rows`` customers.
+    Features: ``btyd__p_alive``, ``btyd__expected_purchases_{h}d``, ``btyd__expected_value_{h}d``,
+    ``btyd__p_purchase_{h}d`` (P(at least one purchase in h days): P(alive) times one minus the
+    chance a live customer makes no purchase, ``((alpha+T)/(alpha+T+h))^(r+x)``); baseline
+    score: ``baseline__btyd_p_purchase_{h}d``, the same values, never a model input (the
+    propensity model may start boosting from the feature, see ``PropensityModel(baseline=)``).
+    Models are fitted on at most ``max_fit_rows`` customers.
 
     A Polars DataFrame, or for a Spark shop a Spark DataFrame: the models are fitted on the
     driver (on a sample of at most ``max_fit_rows`` customers) and their closed-form
@@ -105,6 +108,7 @@ def btyd_columns(
         cols: dict[str, Any] = {
             f"btyd__expected_purchases_{hd}d": np.nan,
             f"btyd__expected_value_{hd}d": np.nan,
+            f"btyd__p_purchase_{hd}d": np.nan,
             f"baseline__btyd_p_purchase_{hd}d": np.nan,
         }
         if fitted is not None:
@@ -114,7 +118,9 @@ def btyd_columns(
                 bg.r_ + summary["frequency"]
             )
             cols[f"btyd__expected_purchases_{hd}d"] = bg.expected_purchases(summary, t=h)
-            cols[f"baseline__btyd_p_purchase_{hd}d"] = alive * (1 - none_if_alive.to_numpy())
+            p_purchase = alive * (1 - none_if_alive.to_numpy())
+            cols[f"btyd__p_purchase_{hd}d"] = p_purchase
+            cols[f"baseline__btyd_p_purchase_{hd}d"] = p_purchase
             if gg is not None:
                 cols[f"btyd__expected_value_{hd}d"] = expected_value(bg, gg, summary, t=h)
         out |= {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in cols.items()}

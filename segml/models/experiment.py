@@ -4,9 +4,12 @@ Per target one MLflow run logs the parameters, the training span and size, every
 metric of the model and of both baselines (``model_*``, ``rfm_*``, ``btyd_*``), the decile and
 reliability tables, plots (calibration, lift/gain, SHAP summary), and the model as a
 models-from-code pyfunc (``segml/models/pyfunc_model.py`` + LightGBM's model text + JSON).
-The model is registered as ``<prefix>-<target>`` with alias ``challenger``; ``champion`` moves
-to it only when it beats both baselines and the current champion, scored on the same latest
-backtest rows.
+The model is registered as ``<prefix>-<target>``; ``champion`` moves to it only when it wins
+beyond the noise (``segml.models.promotion``: no loss to either baseline, a win over the current
+champion rescored with its own inputs on the same backtest rows), else it gets ``challenger``
+(never both). The decision, both models' metrics, the rows and the margin are set as tags and
+the description of the new version (``promotion.*``), with its training span
+(``training.data_end``: the end of the last label window the run read).
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from typing import Any
 import numpy as np
 
 from segml import tracking
+from segml.errors import ModelNotFoundError
 from segml.features import FeatureBuilder
+from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
 from segml.models.explain import shap_summary_figure
 from segml.models.leaderboard import WINNERS_ARTIFACT, metric_winners
-from segml.models.metrics import beats, gain_at, gain_curve, metrics_for
+from segml.models.metrics import gain_at, gain_curve
 from segml.models.palette import model_style
-from segml.models.propensity import feature_columns
+from segml.models.promotion import Decision, PromotionRule, decide, rebuild_inputs
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
 from segml.schema import ShopData
@@ -44,6 +49,7 @@ class TrainOutcome:
     version: str | None = None
     champion: bool = False
     note: str = ""
+    decision: Decision | None = None  # the champion/challenger decision, when tracked
     reference: dict[str, Any] | None = None  # drift reference, logged with the model
 
 
@@ -63,12 +69,14 @@ def train_models(
     experiment: str = "segml",
     registry_prefix: str = "segml",
     data_name: str = "data",
+    promotion: PromotionRule | None = None,
 ) -> list[TrainOutcome]:
     """Train each target in ``targets`` (name -> ``horizon_days``, ``lookback_days``, optional
     ``refit`` 0/1); cutoffs on a ``cutoff_step`` grid ("monthly" or "semimonthly").
 
     With ``tracking_uri`` None nothing is logged. ``tune_trials`` > 0 runs an Optuna study per
-    target in ``study_storage`` before the final fit.
+    target in ``study_storage`` before the final fit. ``promotion``: the champion/challenger
+    thresholds (``segml.models.promotion.PromotionRule``; default ``PromotionRule()``).
     """
     horizons = sorted({float(spec["horizon_days"]) for spec in targets.values()})
     first_test = min(_test_cutoff(now, spec["horizon_days"]) for spec in targets.values())
@@ -79,7 +87,9 @@ def train_models(
     for target, spec in targets.items():
         tune = None
         if tune_trials > 0:
-            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed, base_params=params,
+            start = {"baseline": "btyd", "horizon_days": spec["horizon_days"]}  # as fit_target
+            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed,
+                              base_params=start | params,
                               storage=study_storage or "sqlite:///optuna.db",
                               study_name=f"{registry_prefix}-{data_name}-{target}")  # fmt: skip
         result = fit_target(cache, target=target, now=now, n_cutoffs=n_cutoffs,
@@ -90,6 +100,8 @@ def train_models(
         result.model.metadata_ |= {
             "features": {**builder.get_params(), "categories": builder.categories_},
             "btyd_horizons": horizons,
+            # what the backfill guard of `segml score` reads: no label the run read ends later
+            "data_end": f"{label_window_end(result.split.test, result.split.horizon_days):%FT%T}",
         }
         # the reference is the whole scoring population at the backtest cutoff, not only the
         # target's rows (lapse models only active buyers, but every customer gets scored)
@@ -97,8 +109,9 @@ def train_models(
             result, reference=_reference(result, cache.features(result.split.test))
         )
         if tracking_uri:
-            _log(outcome, tracking_uri=tracking_uri, experiment=experiment,
-                 name=f"{registry_prefix}-{target}", data_name=data_name)  # fmt: skip
+            _log(outcome, cache=cache, tracking_uri=tracking_uri, experiment=experiment,
+                 name=f"{registry_prefix}-{target}", data_name=data_name,
+                 rule=promotion or PromotionRule())  # fmt: skip
         outcomes.append(outcome)
     return outcomes
 
@@ -110,8 +123,8 @@ def _test_cutoff(now: Any, horizon: float) -> Any:
 
 
 def _log(
-    outcome: TrainOutcome, *, tracking_uri: str, experiment: str, name: str,
-    data_name: str,
+    outcome: TrainOutcome, *, cache: CutoffCache, tracking_uri: str, experiment: str, name: str,
+    data_name: str, rule: PromotionRule,
 ) -> None:  # fmt: skip
     r = outcome.result
     with tracking.start_run(tracking_uri=tracking_uri, experiment=experiment,
@@ -130,16 +143,36 @@ def _log(
         _plots(run, r, test_rows)
         if outcome.reference is not None:
             run.json(outcome.reference, REFERENCE_ARTIFACT)
+        decision = _promote(r, cache, tracking_uri=tracking_uri, name=name, rule=rule)
+        run.tags(decision.tags())
+        run.metrics({"promoted": float(decision.promote)})
         outcome.model_uri = _log_model(r, test_rows)
     ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=outcome.model_uri, name=name)
-    outcome.version = ref.version
-    tracking.set_alias(
-        tracking_uri=tracking_uri, name=name, alias="challenger", version=ref.version
-    )
-    outcome.champion, outcome.note = _promote(r, test_rows, tracking_uri=tracking_uri, name=name)
-    if outcome.champion:
-        tracking.set_alias(tracking_uri=tracking_uri, name=name, alias="champion",
-                           version=ref.version)  # fmt: skip
+    outcome.version, outcome.champion, outcome.note = ref.version, decision.promote, decision.reason
+    outcome.decision = decision
+    _record(decision, r, version=ref.version, tracking_uri=tracking_uri, name=name)
+
+
+def _record(
+    decision: Decision, r: TargetResult, *, version: str, tracking_uri: str, name: str
+) -> None:
+    """The decision and the training span on the new version; then the aliases: ``champion``
+    on it when promoted (and ``challenger`` removed), else ``challenger`` on it: never both."""
+    meta = r.model.metadata_
+    span = {"training.data_end": meta["data_end"], "training.test_cutoff": meta["test_cutoff"]}
+    text = decision.description(cutoff=meta["test_cutoff"])
+    tracking.set_version_tags(tracking_uri=tracking_uri, name=name, version=version,
+                              tags=decision.tags() | span, description=text)  # fmt: skip
+    if not decision.promote:
+        tracking.set_alias(tracking_uri=tracking_uri, name=name, alias="challenger",
+                           version=version)  # fmt: skip
+        return
+    if decision.champion_version is not None:
+        tracking.set_version_tags(tracking_uri=tracking_uri, name=name,
+                                  version=decision.champion_version,
+                                  tags={"promotion.replaced_by": version})  # fmt: skip
+    tracking.set_alias(tracking_uri=tracking_uri, name=name, alias="champion", version=version)
+    tracking.delete_alias(tracking_uri=tracking_uri, name=name, alias="challenger")
 
 
 REFERENCE_ARTIFACT = "reference/profile.json"
@@ -184,26 +217,62 @@ def _segml_version() -> str:
         return "0.1.0"
 
 
-def _promote(r: TargetResult, test_rows: Any, *, tracking_uri: str, name: str) -> tuple[bool, str]:
-    if not r.beats_baselines:
-        return False, "does not beat the best baseline on the backtest; champion unchanged"
+def _promote(
+    r: TargetResult, cache: CutoffCache, *, tracking_uri: str, name: str, rule: PromotionRule
+) -> Decision:
+    """Challenger vs the baselines and the registered champion, the champion rescored with its
+    own inputs on the challenger's backtest rows (``segml.models.promotion``)."""
+    f = r.test_frame
+    y, ours = f["label"].to_numpy(), f["score__model"].to_numpy()
+    baselines = {who: f[f"score__{who}"].to_numpy() for who in ("rfm", "btyd")}
+    kw: dict[str, Any] = {"target": r.target, "baselines": baselines, "rule": rule}
     current = tracking.find_model(tracking_uri=tracking_uri, name=name, alias="champion")
     if current is None:
-        return True, "first model: now champion"
-    champion, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
-    inputs = test_rows.select(feature_columns(test_rows.columns)).to_pandas()
+        return decide(y, ours, **kw)
     try:
-        scores = np.asarray(champion.predict(inputs)[f"score__{r.target}"])
-    except Exception as err:  # MLflow's schema enforcement: the champion takes other inputs
-        first = str(err).splitlines()[0][:160]
-        return True, (
-            f"champion v{current.version} cannot score this backtest ({first}); it was trained "
-            "on other features or data. The new model beats the baselines: now champion"
+        pyfunc, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
+        champion = pyfunc.unwrap_python_model().model
+        inputs = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=f)
+    except ModelNotFoundError as err:  # an old model format: the scoring job cannot load it either
+        decision = decide(y, ours, **kw)
+        decision.notes.append(
+            f"Champion v{current.version} is not a loadable segml model "
+            f"({_first_line(err)}); judged against the baselines only."
         )
-    theirs = metrics_for(r.target, test_rows["label"].to_numpy(), scores)
-    if beats(r.target, r.metrics["model"], theirs):
-        return True, f"beats champion v{current.version} on the same backtest: now champion"
-    return False, f"does not beat champion v{current.version} on the same backtest"
+        decision.reason += f" (champion v{current.version} cannot be loaded)"
+        return decision
+    except Exception as err:  # inputs the data no longer gives, a store that does not answer
+        decision = decide(y, ours, **kw)
+        decision.promote = False
+        decision.reason = (
+            f"champion v{current.version} cannot be rescored with the inputs it was trained "
+            f"with ({_first_line(err)}). Champion unchanged; compare by hand and move the alias "
+            f"with MlflowClient().set_registered_model_alias({name!r}, 'champion', VERSION)."
+        )
+        return decision
+    decision = decide(y, ours, champion=champion.predict(inputs),
+                      champion_version=current.version, **kw)  # fmt: skip
+    decision.notes += _champion_notes(champion.metadata_, r)
+    return decision
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+
+
+def _champion_notes(meta: Mapping[str, Any], r: TargetResult) -> list[str]:
+    """What makes the comparison less than like for like, said in the record."""
+    notes = []
+    if str(meta.get("test_cutoff", "")) > f"{r.split.test:%Y-%m-%d}":
+        notes.append(f"The champion was trained as of {meta['test_cutoff']}, after this "
+                     f"backtest's cutoff {r.split.test:%Y-%m-%d}: its backtest scores may be "
+                     "in-sample (optimistic), which favours keeping it.")  # fmt: skip
+    if float(meta.get("horizon_days", r.split.horizon_days)) != r.split.horizon_days:
+        notes.append(
+            f"The champion predicts a {float(meta['horizon_days']):g}-day horizon; "
+            f"both are scored on the challenger's {r.split.horizon_days:g}-day labels."
+        )
+    return notes
 
 
 def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
@@ -252,7 +321,7 @@ def train_from_config(
     shop: ShopData, config: Any, *, now: Any, targets: Sequence[str], tune: int = 0
 ) -> list[TrainOutcome]:
     """Unpack a Config's ``training`` section into ``train_models`` keyword arguments."""
-    from segml.labels import lapse_horizon_days
+    from segml.labels import backtest_lapse_horizon
     from segml.tracking import default_tracking_uri
 
     t = config.training
@@ -261,7 +330,7 @@ def train_from_config(
         tc = getattr(t, name)
         horizon = tc.horizon_days
         if horizon == "auto":
-            horizon = lapse_horizon_days(shop, as_of=now, quantile=tc.auto_quantile)
+            horizon = backtest_lapse_horizon(shop, now=now, quantile=tc.auto_quantile)
         specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
                        "refit": float(tc.refit)}  # fmt: skip
     out_dir = config.resolve(config.output_dir)
@@ -281,6 +350,7 @@ def train_from_config(
         experiment=t.experiment,
         registry_prefix=t.registry_prefix,
         data_name=_data_name(config),
+        promotion=PromotionRule(**t.promotion.model_dump(), seed=t.seed),
     )  # fmt: skip
 
 

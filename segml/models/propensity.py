@@ -5,9 +5,16 @@
 horizon; Tweedie models that mass at zero and the spend of buyers in one model whose raw score is
 ``log E[value]``, so reason codes add up exactly on that scale).
 
-- Early stopping on the time-based validation set (the latest training cutoff).
+- Early stopping on the time-based validation set (the latest training cutoff). Without one,
+  ``fit`` splits its own: the rows of the latest ``cutoff`` (or, with a single cutoff, a fifth
+  of the customers) validate, the rest train.
+- With ``baseline="btyd"`` the trees start from the BG/NBD score of the same horizon (LightGBM's
+  ``init_score``) and learn its residual; the share of the trees kept is chosen on validation,
+  0 meaning the baseline alone (``segml.models.offset``).
 - Classifiers are calibrated on the validation set: isotonic and sigmoid (Platt) are each
   cross-fitted on two halves of it and the one with the lower log loss is refitted on all of it.
+  Isotonic steps are broken by a 1e-7 share of the raw score's sigmoid, so calibration never
+  ties customers the raw score ranks apart.
   The value model is rescaled so its mean matches the validation mean.
 - ``save``/``load`` write LightGBM's own model text and a JSON file: no pickle, so loading a
   model runs no code stored with it.
@@ -27,20 +34,23 @@ import pandas as pd
 import polars as pl
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
 from sklearn.utils.validation import check_is_fitted
 
 from segml.errors import ConfigError, DataError, ModelNotFoundError
 from segml.labels import TARGETS
+from segml.models.offset import BASELINES, choose_weight, offset_spec, offset_values
 from segml.models.treeshap import tree_contributions
+from segml.models.validation import (
+    _apply_calibrator,
+    _cross_fitted_loss,
+    _fit_calibrator,
+    _internal_split,
+)
 
 __all__ = ["NON_FEATURES", "PropensityModel", "feature_columns"]
 
 FORMAT_VERSION = 1
 NON_FEATURES = ("customer_id", "cutoff", "label")
-_EPS = 1e-5
 _MAX_CATEGORIES = 100
 
 
@@ -68,6 +78,10 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
     tweedie_variance_power : Tweedie power of the value model, in (1, 2).
     early_stopping_rounds : rounds without improvement on the validation set before stopping.
     calibration : "auto" (isotonic or sigmoid, chosen on validation), "isotonic", "sigmoid".
+    baseline : None, or "btyd" to boost from the BG/NBD score of ``horizon_days`` (the input
+        needs ``btyd__p_purchase_{h}d``, or ``btyd__expected_value_{h}d`` for value).
+    horizon_days : the label horizon, needed with ``baseline``.
+    blend_weights : shares of the trees tried on validation on top of the baseline.
     n_jobs, random_state : threads and seed (runs are deterministic for a given n_jobs).
     """
 
@@ -85,6 +99,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         tweedie_variance_power: float = 1.3,
         early_stopping_rounds: int = 30,
         calibration: str = "auto",
+        baseline: str | None = None,
+        horizon_days: float | None = None,
+        blend_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
         n_jobs: int = 2,
         random_state: int = 0,
     ) -> None:
@@ -99,6 +116,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         self.tweedie_variance_power = tweedie_variance_power
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration = calibration
+        self.baseline = baseline
+        self.horizon_days = horizon_days
+        self.blend_weights = blend_weights
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -113,6 +133,11 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             raise ConfigError(
                 "The 'calibration' parameter of PropensityModel must be 'auto', 'isotonic' or "
                 f"'sigmoid'. Got {self.calibration!r} instead."
+            )
+        if self.baseline is not None and self.baseline not in BASELINES:
+            raise ConfigError(
+                f"The 'baseline' parameter of PropensityModel must be None or one of "
+                f"{list(BASELINES)}. Got {self.baseline!r} instead."
             )
 
     @property
@@ -143,16 +168,24 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         return params
 
     def fit(
-        self, X: Any, y: Any, *, X_valid: Any, y_valid: Any, callbacks: Sequence[Any] = ()
-    ) -> PropensityModel:
+        self, X: Any, y: Any, *, X_valid: Any = None, y_valid: Any = None,
+        callbacks: Sequence[Any] = (),
+    ) -> PropensityModel:  # fmt: skip
         """Fit on the training cutoffs, stop early and calibrate on the validation cutoffs.
 
         ``X``/``X_valid`` are feature frames (pandas or Polars); columns named ``customer_id``,
-        ``cutoff``, ``label`` or starting with ``baseline__`` are ignored. ``callbacks`` are
-        extra LightGBM callbacks (Optuna's pruning uses one).
+        ``cutoff``, ``label`` or starting with ``baseline__`` are ignored. Without ``X_valid``
+        the validation rows are split off ``X`` (see ``validation_``). ``callbacks`` are extra
+        LightGBM callbacks (Optuna's pruning uses one).
         """
         self._check_params()
         train = _to_polars(X)
+        if X_valid is None:
+            train, y, X_valid, y_valid, self.validation_ = _internal_split(
+                train, _labels(y, train.height), seed=self.random_state
+            )
+        else:
+            self.validation_ = "given"
         self.feature_names_in_ = feature_columns(train.columns)
         self.categories_ = {
             c: _top_values(train[c])
@@ -167,20 +200,36 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
                 f"found training {np.unique(yt).tolist()}, validation {np.unique(yv).tolist()}. "
                 "Use more customers or more cutoffs."
             )
+        valid = _to_polars(X_valid)
+        self.offset_ = (
+            offset_spec(train, yt, target=self.target, horizon_days=self.horizon_days)
+            if self.baseline
+            else None
+        )
+        off_t, off_v = offset_values(self.offset_, train), offset_values(self.offset_, valid)
         wrapper = (lgb.LGBMClassifier if self.is_classifier else lgb.LGBMRegressor)(
             **self._lgbm_params()
         )
         wrapper.fit(
             Xt,
             yt,
+            init_score=off_t if self.offset_ else None,
             **_eval_kwargs(wrapper, Xv, yv),
+            eval_init_score=[off_v] if self.offset_ else None,
             feature_name=self.feature_names_in_,
             categorical_feature=self._categorical_index() or "auto",
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False), *callbacks],
         )
         self.booster_ = wrapper.booster_
         self.best_iteration_ = int(wrapper.best_iteration_ or wrapper.n_estimators)
-        self._calibrate(self._raw(Xv), yv)
+        trees = self._trees(Xv)
+        self.tree_weight_ = 1.0
+        self.blend_scores_: dict[str, float] = {}
+        if self.offset_ is not None:
+            self.tree_weight_, self.blend_scores_ = choose_weight(
+                self.target, yv, off_v, trees, weights=self.blend_weights
+            )
+        self._calibrate(off_v + self.tree_weight_ * trees, yv)
         return self
 
     def refit(self, X: Any, y: Any) -> PropensityModel:
@@ -190,7 +239,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         M, yy = self._matrix(_to_polars(X)), _labels(y, _to_polars(X).height)
         params = self._lgbm_params() | {"n_estimators": self.best_iteration_}
         wrapper = (lgb.LGBMClassifier if self.is_classifier else lgb.LGBMRegressor)(**params)
-        wrapper.fit(M, yy, feature_name=self.feature_names_in_,
+        offset = offset_values(self._offset_spec(), _to_polars(X))
+        wrapper.fit(M, yy, init_score=offset if self._offset_spec() else None,
+                    feature_name=self.feature_names_in_,
                     categorical_feature=self._categorical_index() or "auto")  # fmt: skip
         self.booster_ = wrapper.booster_
         self.refit_rows_ = len(yy)
@@ -216,9 +267,13 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             cols.append(col.fill_nan(None).to_numpy().astype(np.float64, copy=False))
         return np.column_stack(cols) if cols else np.empty((frame.height, 0))
 
-    def _raw(self, M: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _trees(self, M: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The trees' raw score alone (without the baseline offset)."""
         out = self.booster_.predict(M, num_iteration=self.best_iteration_, raw_score=True)
         return np.asarray(out, dtype=np.float64)
+
+    def _offset_spec(self) -> dict[str, Any] | None:
+        return getattr(self, "offset_", None)
 
     def _calibrate(self, raw: NDArray[np.float64], y: NDArray[np.float64]) -> None:
         if not self.is_classifier:
@@ -235,9 +290,14 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
 
     # --------------------------------------------------------------- predicting
     def decision_function(self, X: Any) -> NDArray[np.float64]:
-        """LightGBM's raw score: log-odds (classifiers) or log expected value (value)."""
+        """The raw score: log-odds (classifiers) or log expected value (value); the baseline
+        offset (if any) plus ``tree_weight_`` times the trees' raw score."""
         check_is_fitted(self, "booster_")
-        return self._raw(self._matrix(_to_polars(X)))
+        frame = _to_polars(X)
+        trees = self._trees(self._matrix(frame))
+        return (
+            offset_values(self._offset_spec(), frame) + getattr(self, "tree_weight_", 1.0) * trees
+        )
 
     def predict(self, X: Any) -> NDArray[np.float64]:
         """Calibrated probability of the target (classifiers) or expected revenue (value)."""
@@ -252,10 +312,23 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
     def contributions(self, X: Any) -> NDArray[np.float64]:
         """Exact TreeSHAP contributions on the raw scale, one column per feature plus the base
         value: LightGBM's ``pred_contrib``, evaluated once per distinct path pattern of each tree
-        (``segml.models.treeshap``), so equal to it at a fraction of the cost."""
+        (``segml.models.treeshap``), so equal to it at a fraction of the cost. With a baseline
+        offset the trees' values are scaled by ``tree_weight_`` and the offset, minus its
+        training mean (added to the base value), is the contribution of the input it is read
+        from; rows still sum to ``decision_function``."""
         check_is_fitted(self, "booster_")
-        M = self._matrix(_to_polars(X))
-        return tree_contributions(self.booster_, M, num_iteration=self.best_iteration_)
+        frame = _to_polars(X)
+        out = tree_contributions(self.booster_, self._matrix(frame),
+                                 num_iteration=self.best_iteration_)  # fmt: skip
+        out *= getattr(self, "tree_weight_", 1.0)
+        spec = self._offset_spec()
+        if spec is not None:  # the baseline's score, centred, is that input's contribution
+            names = self.feature_names_in_
+            col = names.index(spec["column"]) if spec["column"] in names else len(names)
+            center = float(spec.get("center", 0.0))
+            out[:, col] += offset_values(spec, frame) - center
+            out[:, -1] += center
+        return out
 
     # ---------------------------------------------------------------- persisting
     def to_dict(self) -> dict[str, Any]:
@@ -268,6 +341,10 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             "best_iteration": self.best_iteration_,
             "calibrator": self.calibrator_,
             "calibration_losses": self.calibration_losses_,
+            "offset": self._offset_spec(),
+            "tree_weight": getattr(self, "tree_weight_", 1.0),
+            "blend_scores": getattr(self, "blend_scores_", {}),
+            "validation": getattr(self, "validation_", "given"),
             "metadata": getattr(self, "metadata_", {}),
         }
 
@@ -304,6 +381,10 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         model.calibrator_ = meta["calibrator"]
         model.calibration_losses_ = meta.get("calibration_losses", {})
         model.metadata_ = meta.get("metadata", {})
+        model.offset_ = meta.get("offset")
+        model.tree_weight_ = float(meta.get("tree_weight", 1.0))
+        model.blend_scores_ = meta.get("blend_scores", {})
+        model.validation_ = meta.get("validation", "given")
         if model.calibrator_["method"] == "scale":
             model.value_scale_ = float(model.calibrator_["scale"])
         return model
@@ -337,42 +418,3 @@ def _labels(y: Any, n: int) -> NDArray[np.float64]:
             f"with {int((~np.isfinite(arr)).sum())} missing."
         )
     return arr
-
-
-def _fit_calibrator(
-    method: str, raw: NDArray[np.float64], y: NDArray[np.float64]
-) -> dict[str, Any]:
-    if method == "isotonic":
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-        return {
-            "method": "isotonic",
-            "x": iso.X_thresholds_.tolist(),
-            "y": iso.y_thresholds_.tolist(),
-        }
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
-    return {"method": "sigmoid", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
-
-
-def _apply_calibrator(cal: dict[str, Any], raw: NDArray[np.float64]) -> NDArray[np.float64]:
-    if cal["method"] == "scale":
-        return np.exp(raw) * float(cal["scale"])
-    if cal["method"] == "isotonic":
-        p = np.interp(raw, np.asarray(cal["x"]), np.asarray(cal["y"]))
-    else:
-        p = 1.0 / (1.0 + np.exp(-(float(cal["a"]) * raw + float(cal["b"]))))
-    return np.clip(p, _EPS, 1 - _EPS)
-
-
-def _cross_fitted_loss(
-    method: str, raw: NDArray[np.float64], y: NDArray[np.float64], seed: int
-) -> float:
-    """Mean log loss of ``method`` fitted on one validation half, scored on the other."""
-    half = np.random.default_rng(seed).permutation(len(raw)) < len(raw) // 2
-    losses = []
-    for fit_rows in (half, ~half):
-        if len(np.unique(y[fit_rows])) < 2:
-            return float("inf")
-        cal = _fit_calibrator(method, raw[fit_rows], y[fit_rows])
-        p = _apply_calibrator(cal, raw[~fit_rows])
-        losses.append(log_loss(y[~fit_rows], p, labels=[0, 1]))
-    return float(np.mean(losses))

@@ -15,6 +15,11 @@ So the model evaluated on the backtest never saw a label window ending after ``c
 trained "as of" ``c_test``), and the backtest scores are what that model would have said on
 ``c_test``. That same model is the one logged and registered: its reported metrics are its own.
 Both baselines are fitted on the same rows as the final model and scored on the same backtest.
+The model boosts from the BG/NBD score of its horizon (``PropensityModel(baseline="btyd")``) and
+keeps the share of its trees that validates best, so it never validates worse than that baseline.
+
+This split carves a backtest out of the history before ``now`` and so needs about three horizons
+of it; to train on everything up to a date, use ``segml.models.asof.train_as_of`` instead.
 """
 
 from __future__ import annotations
@@ -80,8 +85,11 @@ def plan_split(
             f"training at now={parse_as_of(now):%Y-%m-%d} with a {h:g}-day horizon needs a "
             f"validation cutoff with a complete label window before {test:%Y-%m-%d} and a "
             f"training cutoff whose window ends by it; found cutoffs "
-            f"{[f'{c:%Y-%m-%d}' for c in usable]}. Use a later now, a shorter horizon, "
-            "training.cutoff_step: semimonthly or more history."
+            f"{[f'{c:%Y-%m-%d}' for c in usable]}: this split needs about three horizons of "
+            "history (test, validation, training). Use a shorter horizon, "
+            "training.cutoff_step: semimonthly or more history; or train without a carved-out "
+            "backtest with segml.train_as_of(data, as_of=now, ...) (one horizon plus four "
+            "weeks of history) and evaluate it later with segml.backtest / `segml backtest`."
         )
     refit = tuple(c for c in usable if c >= train[0])
     return Split(tuple(train), valid, test, h, refit)
@@ -146,7 +154,9 @@ def fit_target(
     split = plan_split(now=now, horizon_days=horizon_days, n_cutoffs=n_cutoffs,
                        first_data=_first_day(cache), step=step)  # fmt: skip
     train, valid, test = _frames(cache, split, target=target, lookback_days=lookback_days)
-    params = dict(model_params or {})
+    # boost from the BG/NBD score of the same horizon unless model_params say otherwise
+    params: dict[str, Any] = {"baseline": "btyd", "horizon_days": horizon_days}
+    params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
     model = PropensityModel(target=target, **(params | tuned))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
@@ -212,6 +222,7 @@ def format_table(results: Sequence[TargetResult]) -> str:
                            for n, w in zip(names, widths, strict=True))  # fmt: skip
             lines.append(f"  {who:10}{vals}")
         verdict = "beats both baselines" if r.beats_baselines else (
-            "DOES NOT beat the best baseline: it will not become champion")  # fmt: skip
+            "DOES NOT beat both baselines on these point estimates (promotion needs it not "
+            "to lose to either beyond the noise: see the note)")  # fmt: skip
         lines.append(f"  verdict: model {verdict}\n")
     return "\n".join(lines)

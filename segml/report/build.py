@@ -29,8 +29,11 @@ def build_report(
     previous: str | Path | None = None,
     registry_prefix: str = "segml",
     cluster_model: str = "segml-clusters",
+    label: str | Path | None = None,
 ) -> str:
-    """The report's HTML for a run folder (see ``segml.report.inputs`` for what it reads)."""
+    """The report's HTML for a run folder (see ``segml.report.inputs`` for what it reads);
+    ``label``: how the subtitle names the run (default: its path; a job building the report in
+    its staging folder passes the partition's name)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +57,7 @@ def build_report(
             "three parents. Pass --tracking-uri URI or --config C."
         )
     rows = run.scores.height if run.scores is not None else 0
-    subtitle = (f"run {path} · as of {run.as_of} · {rows:,} customers · "
+    subtitle = (f"run {label or path} · as of {run.as_of} · {rows:,} customers · "
                 f"written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
     return page(f"segml report: {run.as_of}", subtitle, sections)
 

@@ -5,7 +5,9 @@ A *run folder* is one partition ``<out>/as_of=DATE/`` written by ``segml score``
 ``features.parquet`` and ``quality.json`` is read too.
 A folder of partitions (the ``--out`` of those commands)
 stands for its latest partition. The *previous run* is the latest sibling partition with an
-earlier date. The MLflow store is ``tracking_uri`` when given, else the first ``mlflow.db``
+earlier date. A partition's name is a link to its live version (``segml.io.publish``): every
+reader resolves it once (``segml.io.resolve_published``) and reads all files from that version.
+The MLflow store is ``tracking_uri`` when given, else the first ``mlflow.db``
 found in the run folder or one of its three parents (the default layout puts it in
 ``output_dir``, e.g. ``runs/mlflow.db`` beside ``runs/scores/as_of=DATE/``).
 
@@ -15,6 +17,7 @@ Every reader returns None for an input that is absent; the report says so instea
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ import pandas as pd
 import polars as pl
 
 from segml.errors import DataError
+from segml.io import published_names, resolve_published
 
 __all__ = ["RunInputs", "find_tracking_uri", "read_run", "resolve_run_dir"]
 
@@ -31,14 +35,14 @@ _PARTITION = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
 
 
 def _partitions(folder: Path) -> list[Path]:
-    found = [p for p in folder.iterdir() if p.is_dir() and _PARTITION.match(p.name)]
-    return sorted(found, key=lambda p: p.name)
+    """The published ``as_of=DATE`` partitions in ``folder`` (``segml.io.published_names``)."""
+    return [folder / name for name in published_names(folder) if _PARTITION.match(name)]
 
 
 def resolve_run_dir(run_dir: str | Path) -> Path:
     """The partition a ``--run`` argument names (a folder of partitions: its latest one)."""
     path = Path(run_dir)
-    if not path.is_dir():
+    if not resolve_published(path).is_dir():
         raise DataError(
             f"--run {str(path)!r} is not a folder; pass a run partition (e.g. "
             "runs/scores/as_of=2024-11-01) or the folder of partitions a job wrote."
@@ -65,7 +69,8 @@ def previous_run_dir(run: Path) -> Path | None:
 
 def find_tracking_uri(run: Path) -> str | None:
     """``sqlite:///.../mlflow.db`` of the first store in ``run`` or one of its three parents."""
-    for folder in [run, *list(run.resolve().parents)[:3]]:
+    run = Path(os.path.abspath(run))  # the parents of the partition's name, not of its version
+    for folder in [run, *list(run.parents)[:3]]:
         if (folder / "mlflow.db").is_file():
             return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
     return None
@@ -75,7 +80,8 @@ def find_tracking_uri(run: Path) -> str | None:
 class RunInputs:
     """Everything read from one run folder (None: not there)."""
 
-    path: Path
+    path: Path  # as given (e.g. runs/scores/as_of=2024-11-01)
+    folder: Path | None = None  # the version read (the link's target), None: ``path``
     manifest: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, dict[str, int]] | None = None
     scores: pl.DataFrame | None = None  # scores.parquet, else features.parquet
@@ -90,7 +96,7 @@ class RunInputs:
 
     @property
     def kind(self) -> str:
-        return "score" if (self.path / "scores.parquet").is_file() else "run"
+        return "score" if ((self.folder or self.path) / "scores.parquet").is_file() else "run"
 
 
 def _json(path: Path) -> Any | None:
@@ -107,7 +113,9 @@ def _parquet(path: Path) -> pl.DataFrame | None:
 
 
 def read_run(run: Path) -> RunInputs:
-    """Read the files of one partition (absent files stay None)."""
+    """Read the files of one partition (absent files stay None), all from the version its name
+    links to when reading starts, so a job publishing meanwhile cannot mix two versions."""
+    path, run = run, resolve_published(run)
     manifest = _json(run / "_manifest.json") or {}
     quality = manifest.get("quality") or _json(run / "quality.json")
     scores = _parquet(run / "scores.parquet")
@@ -116,7 +124,8 @@ def read_run(run: Path) -> RunInputs:
     drift = pd.read_csv(run / "drift.csv") if (run / "drift.csv").is_file() else None
     seg = run / "segments"
     return RunInputs(
-        path=run,
+        path=path,
+        folder=run,
         manifest=manifest,
         quality=quality,
         scores=scores,

@@ -68,14 +68,17 @@ def _registered(uri: str, name: str, target: str) -> ModelRun | None:
 # What each hygiene check did (the same words `segml` prints; segml.schema.prepare).
 _QUALITY_ACTIONS = {
     "rows": "read",
+    "null_time_rows": "dropped: no timestamp",
     "guest_rows": "dropped: no customer id",
-    "duplicate_rows": "dropped: exact duplicate of another row",
     "non_product_rows": "dropped: fee/postage/adjustment",
-    "bad_price_rows": "dropped: zero or negative price",
-    "return_rows": "kept as returns, not purchases",
+    "bad_price_rows": "dropped: negative or missing price",
+    "zero_amount_rows": "set aside: not a purchase for features; rfm_summary counts it",
+    "duplicate_rows": "dropped: exact duplicate of another row",
+    "rows_used": "used by the features (at the cutoff, when one was checked)",
+    "return_rows": "of the rows used: returns, not purchases",
     "unknown_event_type_rows": "kept, used by no feature",
     "duplicate_customer_ids": "merged: one row per id",
-    "rows_at_or_after_cutoff": "ignored by features (at or after the cutoff)",
+    "rows_at_or_after_cutoff": "set aside: at or after the cutoff",
 }
 _TABLE_ORDER = {"orders": 0, "events": 1, "customers": 2}
 
@@ -163,11 +166,14 @@ def _verdict(m: ModelRun) -> str:
     if beats is None:
         return ""
     primary = " and ".join(PRIMARY.get(m.target, {})) or "its primary metrics"
+    promoted = (m.record or {}).get("metrics", {}).get("promoted")  # see docs/models.md
+    said = "" if promoted is None else (
+        " Promoted to champion." if promoted >= 0.5 else " Not promoted to champion.")  # fmt: skip
     if beats >= 0.5:
         return (f'<p><span class="win">The model beats both baselines</span> on {esc(primary)} '
-                "(* in the header).</p>")  # fmt: skip
+                f"(* in the header).{said}</p>")  # fmt: skip
     return (f'<p><span class="lose">The model does not beat both baselines</span> on '
-            f"{esc(primary)} (* in the header): not promoted to champion.</p>")  # fmt: skip
+            f"{esc(primary)} (* in the header).{said}</p>")  # fmt: skip
 
 
 def _count(value: Any) -> str:

@@ -57,11 +57,39 @@ def clusters_section(run: RunInputs, tracking_uri: str | None, registry_name: st
         parts.append(figure_img(cluster_comparison(profile, ratio_cols),
                                 "cluster sizes and feature ratios"))  # fmt: skip
     if reg_run and tracking_uri:
+        quality = tracking.load_run_json(tracking_uri=tracking_uri, run_id=reg_run,
+                                         path="clusters/quality.json")  # fmt: skip
+        parts.append(quality_block(quality))
         data = tracking.load_run_artifact(tracking_uri=tracking_uri, run_id=reg_run,
                                          path="clusters/k_selection.png")  # fmt: skip
         if data:
             parts.append("<h3>Choosing k</h3>" + png_img(data, "choosing k"))
     return Section("clusters", title, "".join(parts))
+
+
+def quality_block(quality: dict[str, Any] | None) -> str:
+    """How much to trust the segments: silhouette and stability of the chosen k, its range,
+    and the warnings (weak structure, k at the edge of the range) in red."""
+    if not quality:
+        return "<h3>Cluster quality</h3>" + missing(
+            "The registered clusterer's run has no clusters/quality.json (fitted before segml "
+            "logged it); refit with `segml cluster` to see silhouette, stability and warnings."
+        )
+    lo, hi = quality.get("k_range", [None, None])
+    head = para(
+        f"k = {quality['k']} (searched {lo}..{hi}); silhouette {_num(quality.get('silhouette'))}"
+        f" (higher is better; below 0.10 counts as weak here); stability "
+        f"{_num(quality.get('stability'))} (mean ARI between subsample fits; below 0.60 counts"
+        " as weak). Thresholds and their calibration: docs/clusters.md."
+    )
+    warnings = [para(f"Warning: {w}", cls="lose") for w in quality.get("warnings", [])]
+    if not warnings:
+        warnings = [para("No warning: the structure is not weak and k is inside the range.")]
+    return "<h3>Cluster quality</h3>" + head + "".join(warnings)
+
+
+def _num(v: Any) -> str:
+    return "\u2013" if v is None or v != v else f"{float(v):.2f}"
 
 
 def _profile_table(profile: pd.DataFrame) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +14,12 @@ import narwhals.stable.v2 as nw
 
 from segml.config import Config, CustomersConfig, DataConfig, EventsConfig, OrdersConfig
 from segml.engine import as_of_days, collect, frame_kind, parse_as_of, to_lazy
-from segml.errors import DataError
-from segml.io import scan_table
+from segml.errors import DataError, SegmlError
+from segml.io import explain_csv_error, scan_table
+from segml.schema.checks import count_if
 from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TABLES, TableSpec
-from segml.schema.prepare import prepare_customers, prepare_events, prepare_orders
+from segml.schema.customers import customers_at, prepare_customers, visible_at
+from segml.schema.prepare import prepare_events, prepare_orders
 from segml.schema.quality import QualityReport
 from segml.schema.text import integer_ids
 
@@ -27,19 +32,30 @@ __all__ = [
     "QualityReport",
     "ShopData",
     "TableSpec",
+    "customers_at",
     "prepare",
 ]
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+_FAR_FUTURE_DAYS = 365
+_MAX_SPAN_DAYS = 35_000  # ~95.8 years: purchase gaps are summed as squared Int64 seconds
+
+
 @dataclass
 class ShopData:
-    """The three tables, validated and in canonical form, as lazy frames on one engine."""
+    """The three tables, validated and in canonical form, as lazy frames on one engine.
+
+    ``zero_amount_orders`` holds the zero-amount order lines set aside from ``orders`` (the
+    features do not read them; ``rfm_summary`` counts them as transactions).
+    """
 
     orders: nw.LazyFrame[Any]
     events: nw.LazyFrame[Any] | None = None
     customers: nw.LazyFrame[Any] | None = None
     kind: str = "pandas"
     quality: QualityReport = field(default_factory=QualityReport)
+    zero_amount_orders: nw.LazyFrame[Any] | None = None
     _checked: set[float] = field(default_factory=set, repr=False)
 
     def tables(self) -> dict[str, nw.LazyFrame[Any]]:
@@ -47,34 +63,69 @@ class ShopData:
         return {k: v for k, v in out.items() if v is not None}
 
     def check_cutoff(self, as_of: Any) -> float:
-        """Count rows at or after the cutoff; fail when nothing happened before it.
+        """Count the rows each table sets aside at the cutoff; fail when nothing happened before
+        it, warn when it is long after the last row.
 
         Checked once per cutoff: fitting and transforming at the same cutoff reads the data once.
         """
         cut = as_of_days(as_of)
         if cut in self._checked:
             return cut
-        before = 0
+        spans = {}
         for name, lf in self.tables().items():
-            col = "signup_t" if name == "customers" else "t"
-            if col not in lf.collect_schema().names():
+            names = lf.collect_schema().names()
+            seen = visible_at(names, cut) if name == "customers" else nw.col("t") < cut
+            if seen is None:  # a customers table without times: every row is visible
                 continue
-            row = collect(
-                lf.select(
-                    future=(nw.col(col) >= cut).fill_null(False).cast(nw.Int64).sum(),
-                    past=(nw.col(col) < cut).fill_null(False).cast(nw.Int64).sum(),
-                )
-            ).row(0, named=True)
-            self.quality.add(name, "rows_at_or_after_cutoff", row["future"], "ignored by features")
-            before += row["past"] if name != "customers" else 0
-        if before == 0:
-            first = collect(self.orders.select(nw.col("t").min())).item()
-            raise DataError(
-                f"no order or event happened before the cutoff {parse_as_of(as_of):%Y-%m-%d %H:%M}"
-                f"; the first order is at epoch day {first}. Choose a later --as-of."
-            )
+            time = {} if name == "customers" else {"first": nw.col("t").min()}
+            time.update({} if name == "customers" else {"last": nw.col("t").max()})
+            counts = {"past": count_if(seen), "future": count_if(~seen), **time}
+            row = collect(lf.select(**counts)).row(0, named=True)
+            self.quality.add(
+                name, "rows_at_or_after_cutoff", row["future"], "set aside: at or after the "
+                "cutoff", kind="set_aside",
+            )  # fmt: skip
+            self.quality.add(name, "rows_used", row["past"], "used at the cutoff", kind="used")
+            if name != "customers" and row["first"] is not None:
+                spans[name] = (row["past"], row["first"], row["last"])
+        _check_span(spans, cut, as_of, self.quality)
         self._checked.add(cut)
         return cut
+
+
+def _day(days: float) -> str:
+    return f"{_EPOCH + dt.timedelta(days=days):%Y-%m-%d}"
+
+
+def _check_span(
+    spans: dict[str, tuple[int, float, float]], cut: float, as_of: Any, report: QualityReport
+) -> None:
+    """Refuse a cutoff before all data or too far after its first order; warn when it is long
+    after the last row."""
+    when = f"{parse_as_of(as_of):%Y-%m-%d %H:%M}"
+    if sum(past for past, _, _ in spans.values()) == 0:
+        firsts = "; ".join(f"the first {n[:-1]} is on {_day(f)}" for n, (_, f, _) in spans.items())
+        firsts = firsts or "no row is left after the hygiene rules (see the quality report)"
+        raise DataError(
+            f"no order or event happened before the cutoff {when}; {firsts}. Choose a later "
+            "--as-of."
+        )
+    first = spans["orders"][1] if "orders" in spans else cut
+    if first < cut - _MAX_SPAN_DAYS:
+        raise DataError(
+            f"orders.order_time has rows as early as {_day(first)}, more than 95 years before the "
+            f"cutoff {when}; purchase-gap features cannot span that. Such dates are usually "
+            "placeholders for 'unknown': fix them or leave them empty (rows without a time "
+            "are dropped and counted)."
+        )
+    last = max(last for _, _, last in spans.values())
+    if cut - last > _FAR_FUTURE_DAYS:
+        message = (
+            f"the cutoff {when} is {(cut - last) / 365.25:.1f} years after the last order or "
+            f"event ({_day(last)}): every customer will look lapsed. Check --as-of."
+        )
+        report.warn(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _table_from(data: Any, name: str) -> Any:
@@ -108,22 +159,55 @@ def prepare(data: Any, *, config: Config | DataConfig | None = None) -> ShopData
         [lf.collect_schema() for lf in lazy.values()],
         [mappings[n].columns.get("customer_id", "customer_id") for n in lazy],
     )
+    with _naming_files(raw, "orders"):
+        orders, zero = prepare_orders(lazy["orders"], dcfg.orders, report, int_ids=ids)
+    with _naming_files(raw, "events"):
+        events = (
+            prepare_events(lazy["events"], events_cfg, report, int_ids=ids)
+            if "events" in lazy
+            else None
+        )
+    with _naming_files(raw, "customers"):
+        customers = (
+            prepare_customers(lazy["customers"], customers_cfg, report, int_ids=ids)
+            if "customers" in lazy
+            else None
+        )
     shop = ShopData(
-        orders=prepare_orders(lazy["orders"], dcfg.orders, report, int_ids=ids),
-        events=prepare_events(lazy["events"], events_cfg, report, int_ids=ids)
-        if "events" in lazy
-        else None,
-        customers=prepare_customers(lazy["customers"], customers_cfg, report, int_ids=ids)
-        if "customers" in lazy
-        else None,
+        orders=orders,
+        events=events,
+        customers=customers,
         kind="pandas" if kind == "path" else kind,
         quality=report,
+        zero_amount_orders=zero,
     )
     return shop
 
 
 def _open(obj: Any, name: str, dcfg: DataConfig) -> nw.LazyFrame[Any]:
     if isinstance(obj, str | Path):
-        table_cfg = getattr(dcfg, name) or OrdersConfig()
-        return nw.from_native(scan_table(obj, table=name, fmt=table_cfg.format))
+        cfg = getattr(dcfg, name) or OrdersConfig()
+        with _naming_files({name: obj}, name):
+            lf = scan_table(
+                obj, table=name, fmt=cfg.format, encoding=cfg.encoding, separator=cfg.separator
+            )
+            lf.collect_schema()  # reads the header: an unreadable file fails here, named
+        return nw.from_native(lf)
     return to_lazy(obj, table=name)
+
+
+@contextmanager
+def _naming_files(raw: dict[str, Any], name: str) -> Iterator[None]:
+    """Turn a Polars error while reading a CSV file of ``name`` into a DataError naming it."""
+    try:
+        yield
+    except SegmlError:
+        raise
+    except Exception as err:
+        source = raw.get(name)
+        better = (
+            explain_csv_error(source, err, table=name) if isinstance(source, str | Path) else None
+        )
+        if better is None:
+            raise
+        raise better from err

@@ -31,6 +31,7 @@ class TableSpec:
     text_columns: tuple[str, ...]
     number_columns: tuple[str, ...] = ()
     flag_columns: tuple[str, ...] = ()
+    parsed_times: tuple[str, ...] = ()  # what each time column is called once parsed
 
     @property
     def canonical(self) -> tuple[str, ...]:
@@ -42,6 +43,7 @@ ORDERS = TableSpec(
     required=("customer_id", "order_id", "order_time"),
     optional=("revenue", "quantity", "unit_price", "product_id", "category", "status"),
     time_columns=("order_time",),
+    parsed_times=("t",),
     text_columns=("customer_id", "order_id", "product_id", "category", "status"),
     number_columns=("revenue", "quantity", "unit_price"),
 )
@@ -51,14 +53,24 @@ EVENTS = TableSpec(
     required=("customer_id", "event_time", "event_type"),
     optional=("category", "product_id", "session_id", "channel"),
     time_columns=("event_time",),
+    parsed_times=("t",),
     text_columns=("customer_id", "event_type", "category", "product_id", "session_id", "channel"),
 )
 
 CUSTOMERS = TableSpec(
     name="customers",
     required=("customer_id",),
-    optional=("signup_time", "country", "region", "language", "email_consent", "sms_consent"),
-    time_columns=("signup_time",),
+    optional=(
+        "signup_time",
+        "updated_time",
+        "country",
+        "region",
+        "language",
+        "email_consent",
+        "sms_consent",
+    ),
+    time_columns=("signup_time", "updated_time"),
+    parsed_times=("signup_t", "updated_t"),
     text_columns=("customer_id", "country", "region", "language"),
     flag_columns=("email_consent", "sms_consent"),
 )

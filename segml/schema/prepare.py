@@ -2,22 +2,33 @@
 
 Each table is renamed to canonical columns, parsed (timestamps to UTC epoch days, amounts to
 float64), checked, and cleaned by documented rules, every one of them counted in the
-data-quality report:
+data-quality report. A row is counted by the first rule that applies, so the counts add up:
+rows read = rows used + rows dropped + rows set aside, per table (see quality.py).
 
 orders
+  - no order time: dropped.
   - missing customer id: a guest order; dropped (features are per known customer).
-  - exact duplicate line (every column equal): dropped, one copy kept.
   - product id in ``non_product_ids`` (postage, fees, adjustments): dropped.
-  - zero or negative unit price (or zero revenue): dropped.
+  - negative or missing unit price (or missing revenue): dropped.
+  - zero amount (unit price or revenue 0): set aside. Not a purchase for the features (in
+    Online Retail these are samples and stock write-offs); ``rfm_summary`` counts them as
+    transactions, as lifetimes does.
+  - exact duplicate line (every column equal): dropped, one copy kept.
   - cancellation/return (negative quantity or revenue, a return status, or an order id starting
     with ``return_order_prefix``): kept with ``is_return``; never counted as a purchase.
 events
-  - missing customer id: dropped. Unknown event types: kept, counted, used by no feature.
-both
+  - no event time, or missing customer id: dropped. Unknown event types: kept, counted, used
+    by no feature.
+customers (customers.py)
+  - missing customer id, or no ``updated_time`` when one is mapped: dropped; repeated ids
+    without ``updated_time``: merged.
+all
   - timestamps with an explicit offset are converted to UTC; naive timestamps are taken as UTC.
-  - rows at or after the cutoff: counted; features never read them.
+  - rows at or after the cutoff: set aside; features never read them.
 
-Unmappable columns, unparseable timestamps or amounts, and empty inputs are errors.
+Errors: unmappable columns; time or amount columns of the wrong type (a boolean revenue);
+unparseable timestamps or amounts; NaN or infinite amounts, amounts beyond 1e15 and revenue
+adding up beyond what Int64 sums hold (checks.py); empty inputs.
 """
 
 from __future__ import annotations
@@ -26,18 +37,24 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 
-from segml.config import CustomersConfig, EventsConfig, OrdersConfig
-from segml.engine import collect, materialise, parse_float, parse_time_days, stage
+from segml.config import EventsConfig, OrdersConfig
+from segml.engine import backend_of, collect, materialise, parse_float, parse_time_days, stage
 from segml.errors import DataError, example_values
-from segml.schema.contract import CUSTOMERS, EVENT_TYPES, EVENTS, ORDERS, TableSpec
+from segml.schema.checks import (
+    amount_checks,
+    check_amounts,
+    check_types,
+    count_if,
+    number_checks,
+    raise_number_problems,
+)
+from segml.schema.contract import EVENT_TYPES, EVENTS, ORDERS, TableSpec
 from segml.schema.quality import QualityReport
 from segml.schema.text import TextPlan, as_text
 
-__all__ = ["prepare_customers", "prepare_events", "prepare_orders"]
+__all__ = ["map_columns", "parse_table", "prepare_events", "prepare_orders"]
 
 _OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
-_TRUE = ["true", "t", "yes", "y", "1", "1.0", "opt_in", "opted_in", "subscribed"]
-_FALSE = ["false", "f", "no", "n", "0", "0.0", "opt_out", "opted_out", "unsubscribed", ""]
 
 
 def map_columns(
@@ -80,24 +97,25 @@ def _raise_unparseable(
     )
 
 
-def _parse(
+def parse_table(
     lf: nw.LazyFrame[Any],
     spec: TableSpec,
     report: QualityReport,
     text: TextPlan,
-    time_as: str = "t",
     extra: dict[str, nw.Expr] | None = None,
-) -> tuple[nw.LazyFrame[Any], dict[str, int]]:
-    """Parse times and numbers; raise on any unparseable value; return the counts.
+) -> tuple[nw.LazyFrame[Any], dict[str, Any]]:
+    """Parse times and numbers; raise on any value later steps cannot use; return the counts.
 
-    The first time column becomes ``time_as`` (epoch days); the others keep their names.
-    ``extra`` counts (over the unparsed columns) and the text checks run in the same pass as
-    the parse checks, so validating a table reads it once; ``text`` learns what it needs.
+    Each time column becomes its ``spec.parsed_times`` name (epoch days). ``extra`` counts (over
+    the raw and the parsed ``<column>__days``/``__num`` columns) and the text checks run in the
+    same pass as the parse checks, so validating a table reads it once; ``text`` learns what it
+    needs. ``<column>__missing`` counts the rows without a timestamp.
     """
     schema = lf.collect_schema()
     names = schema.names()
     times = [c for c in spec.time_columns if c in names]
     numbers = [c for c in spec.number_columns if c in names]
+    check_types(spec, schema, times, numbers)
     for c in times:
         lf = parse_time_days(lf, c, f"{c}__days")
     for c in numbers:
@@ -106,13 +124,18 @@ def _parse(
     textual = {c for c in times + numbers if schema[c] == nw.String}
     for c in times:
         checks[f"{c}__bad"] = _bad(c, f"{c}__days", c in textual).sum()
+        checks[f"{c}__missing"] = nw.col(f"{c}__days").is_null().cast(nw.Int64).sum()
         if c in textual:
             checks[f"{c}__tz"] = nw.col(c).str.contains(_OFFSET).cast(nw.Int64).sum()
     for c in numbers:
         checks[f"{c}__bad"] = _bad(c, f"{c}__num", c in textual).sum()
+        checks.update(number_checks(c, nw.col(f"{c}__num")))
     queries = [lf.select(**checks), *text.queries(lf)]
     results = [collect(q) for q in materialise(queries)]
-    counts = results[0].row(0, named=True)
+    counts: dict[str, Any] = {
+        k: (v if isinstance(v, float) else int(v or 0))
+        for k, v in results[0].row(0, named=True).items()
+    }
     text.learn(counts, results[1:])
     n = int(counts["n"])
     if n == 0:
@@ -123,11 +146,14 @@ def _parse(
             what = "parseable timestamps" if c in times else "numbers"
             bad = _bad(c, c + suffix, c in textual)
             _raise_unparseable(lf, spec, c, bad, counts[f"{c}__bad"], n, what)
+        if c in numbers:
+            raise_number_problems(lf, spec, c, f"{c}__num", counts)
         if counts.get(f"{c}__tz"):
             report.add(spec.name, f"{c}_offsets_to_utc", counts[f"{c}__tz"], "converted to UTC")
-    renames = {f"{c}__days": (time_as if i == 0 else c) for i, c in enumerate(times)}
+    parsed = dict(zip(spec.time_columns, spec.parsed_times, strict=True))
+    renames = {f"{c}__days": parsed[c] for c in times}
     lf = lf.drop(*times, *numbers).rename({**renames, **{f"{c}__num": c for c in numbers}})
-    return lf, {k: int(v or 0) for k, v in counts.items()}
+    return lf, counts
 
 
 def _bad(raw: str, parsed: str, is_text: bool) -> nw.Expr:
@@ -154,10 +180,27 @@ def _derive_category(lf: nw.LazyFrame[Any], cfg: OrdersConfig) -> nw.LazyFrame[A
     return lf.with_columns(expr.alias("category")).drop(rules.source)
 
 
+_ORDER_RULES = (  # in order: a row is counted by the first rule that applies
+    ("null_time_rows", "dropped: no order time", "dropped"),
+    ("guest_rows", "dropped: no customer id", "dropped"),
+    ("non_product_rows", "dropped: fee/postage/adjustment", "dropped"),
+    ("bad_price_rows", "dropped: negative or missing price", "dropped"),
+    (
+        "zero_amount_rows",
+        "set aside: not a purchase for features; rfm_summary counts it",
+        "set_aside",
+    ),
+)
+
+
 def prepare_orders(
     raw: nw.LazyFrame[Any], cfg: OrdersConfig, report: QualityReport, *, int_ids: bool = False
-) -> nw.LazyFrame[Any]:
-    """Orders in canonical form: customer_id, order_id, t (epoch days), revenue, is_return, ..."""
+) -> tuple[nw.LazyFrame[Any], nw.LazyFrame[Any]]:
+    """Orders in canonical form: customer_id, order_id, t (epoch days), revenue, is_return, ...
+
+    Returns the orders the features read and, apart, the zero-amount lines (``rfm_summary``
+    counts them as transactions, as lifetimes does; the features do not).
+    """
     keep = (cfg.category_rules.source,) if cfg.category_rules else ()
     lf = map_columns(raw, ORDERS, cfg.columns, keep=keep)
     names = lf.collect_schema().names()
@@ -167,46 +210,61 @@ def prepare_orders(
             f"{names}. Map them under data.orders.columns, e.g. revenue: total_amount."
         )
     text = TextPlan(lf.collect_schema(), _present(ORDERS.text_columns, names), int_ids=int_ids)
-    lf, parsed = _parse(lf, ORDERS, report, text)
+    lf, parsed = parse_table(lf, ORDERS, report, text, extra=amount_checks(names))
+    check_amounts(lf, names, parsed)
     lf = _derive_category(text.apply(lf), cfg)
-    n = parsed["n"]
     schema = lf.collect_schema()
     names = schema.names()
     if "revenue" not in names:
         lf = lf.with_columns((nw.col("quantity") * nw.col("unit_price")).alias("revenue"))
-    lf = lf.with_columns(
-        _is_return(cfg, schema).alias("is_return"), _bad_price(names).alias("_bad_price")
-    )
+    lf = lf.with_columns(_is_return(cfg, schema).alias("is_return"), _rule(cfg, schema))
+    clean, zero, counts = _stage_orders(lf)
+    report.add("orders", "rows", parsed["n"], "read", kind="read")
+    for k, (check, action, kind) in enumerate(_ORDER_RULES, start=1):
+        report.add("orders", check, counts[f"_r{k}"], action, kind=kind)
+    duplicates = counts["_r0"] - counts["used"]
+    action = "dropped: exact duplicate of another row"
+    report.add("orders", "duplicate_rows", duplicates, action, kind="dropped")
+    report.add("orders", "rows_used", counts["used"], "used by the features", kind="used")
+    report.add("orders", "return_rows", counts["returns"], "of the rows used: returns")
+    return clean, zero
+
+
+def _stage_orders(
+    lf: nw.LazyFrame[Any],
+) -> tuple[nw.LazyFrame[Any], nw.LazyFrame[Any], dict[str, int]]:
+    """Stage the kept rows, deduplicated, and the zero-amount rows; count every rule, in the
+    staging read (the kept rows are counted afterwards from the staged file)."""
+    zero = lf.filter(nw.col("_rule") == len(_ORDER_RULES)).drop("_rule")
+    clean = lf.filter(nw.col("_rule") == 0).drop("_rule").unique()
+    rules = {f"_r{k}": count_if(nw.col("_rule") == k) for k in range(len(_ORDER_RULES) + 1)}
+    spark = backend_of(lf) == "spark"
+    clean, results = stage(clean, [lf.select(**rules), *([] if spark else [zero])])
+    if not spark:
+        zero = nw.from_native(results[1].lazy())
+    used = clean.select(used=nw.len(), returns=count_if(nw.col("is_return")))
+    counts = {**results[0].row(0, named=True), **collect(used).row(0, named=True)}
+    return clean, zero, {k: int(v) for k, v in counts.items()}
+
+
+def _rule(cfg: OrdersConfig, schema: Any) -> nw.Expr:
+    """The number of the first ``_ORDER_RULES`` rule a row falls under (0: none)."""
+    names = schema.names()
     nonprod = (
-        as_text("product_id", schema["product_id"]).is_in(cfg.non_product_ids)
+        as_text("product_id", schema["product_id"]).is_in(cfg.non_product_ids).fill_null(False)
         if "product_id" in names and cfg.non_product_ids
         else nw.lit(False)
     )
-    lf = lf.with_columns(nonprod.fill_null(False).alias("_non_product"))
-    kept = ~nw.col("customer_id").is_null() & ~nw.col("_non_product") & ~nw.col("_bad_price")
-    clean, (checks, unique) = stage(
-        lf.unique().filter(kept).drop("_non_product", "_bad_price"),
-        [
-            lf.select(
-                guest=nw.col("customer_id").is_null().cast(nw.Int64).sum(),
-                returns=nw.col("is_return").cast(nw.Int64).sum(),
-                bad_price=(nw.col("_bad_price") & ~nw.col("_non_product")).cast(nw.Int64).sum(),
-                non_product=nw.col("_non_product").cast(nw.Int64).sum(),
-            ),
-            lf.unique().select(nw.len()),
-        ],
-    )
-    counts = checks.row(0, named=True)
-    n_unique = unique.item()
-    report.add("orders", "rows", n, "read")
-    report.add("orders", "guest_rows", counts["guest"], "dropped: no customer id")
-    report.add("orders", "duplicate_rows", n - n_unique, "dropped: exact duplicate of another row")
-    report.add(
-        "orders", "non_product_rows", counts["non_product"], "dropped: fee/postage/adjustment"
-    )
-    report.add("orders", "bad_price_rows", counts["bad_price"], "dropped: zero or negative price")
-    report.add("orders", "return_rows", counts["returns"], "kept as returns, not purchases")
-    return clean
+    price = nw.col("unit_price") if "unit_price" in names else nw.col("revenue")
+    bad = nw.col("revenue").is_null() | price.is_null()
+    if "unit_price" in names:
+        bad = bad | (nw.col("unit_price") < 0)
+    zero = (nw.col("revenue") == 0) | (price == 0)
+    conditions = [nw.col("t").is_null(), nw.col("customer_id").is_null(), nonprod, bad, zero]
+    expr = nw.lit(0)
+    for k, cond in reversed(list(enumerate(conditions, start=1))):
+        expr = nw.when(cond).then(nw.lit(k)).otherwise(expr)
+    return expr.cast(nw.Int8).alias("_rule")
 
 
 def _present(columns: tuple[str, ...], names: list[str]) -> list[str]:
@@ -228,12 +286,6 @@ def _is_return(cfg: OrdersConfig, schema: Any) -> nw.Expr:
     return expr.fill_null(False)
 
 
-def _bad_price(names: list[str]) -> nw.Expr:
-    if "unit_price" in names:
-        return (nw.col("unit_price") <= 0).fill_null(True) | nw.col("revenue").is_null()
-    return (nw.col("revenue") == 0) | nw.col("revenue").is_null()
-
-
 def prepare_events(
     raw: nw.LazyFrame[Any], cfg: EventsConfig, report: QualityReport, *, int_ids: bool = False
 ) -> nw.LazyFrame[Any]:
@@ -241,62 +293,15 @@ def prepare_events(
     lf = map_columns(raw, EVENTS, cfg.columns)
     names = lf.collect_schema().names()
     text = TextPlan(lf.collect_schema(), _present(EVENTS.text_columns, names), int_ids=int_ids)
-    guest = text.clean("customer_id").is_null().cast(nw.Int64).sum()
-    lf, counts = _parse(lf, EVENTS, report, text, extra={"guest": guest})
+    no_time = nw.col("event_time__days").is_null()
+    guest = count_if(~no_time & text.clean("customer_id").is_null())
+    lf, counts = parse_table(lf, EVENTS, report, text, extra={"guest": guest})
     lf = text.apply(lf)
     unknown = text.count("event_type", lambda v: v not in EVENT_TYPES)
-    report.add("events", "rows", counts["n"], "read")
-    report.add("events", "guest_rows", counts["guest"], "dropped: no customer id")
+    n, missing, n_guest = counts["n"], counts["event_time__missing"], counts["guest"]
+    report.add("events", "rows", n, "read", kind="read")
+    report.add("events", "null_time_rows", missing, "dropped: no event time", kind="dropped")
+    report.add("events", "guest_rows", n_guest, "dropped: no customer id", kind="dropped")
+    report.add("events", "rows_used", n - missing - n_guest, "used by the features", kind="used")
     report.add("events", "unknown_event_type_rows", unknown, "kept, used by no feature")
-    return lf.filter(~nw.col("customer_id").is_null())
-
-
-def prepare_customers(
-    raw: nw.LazyFrame[Any], cfg: CustomersConfig, report: QualityReport, *, int_ids: bool = False
-) -> nw.LazyFrame[Any]:
-    """Customers in canonical form: customer_id, signup_t (epoch days), attributes, consent."""
-    lf = map_columns(raw, CUSTOMERS, cfg.columns)
-    names = lf.collect_schema().names()
-    columns = _present(CUSTOMERS.text_columns, names)
-    text = TextPlan(lf.collect_schema(), columns, int_ids=int_ids)
-    lf, parsed = _parse(lf, CUSTOMERS, report, text, time_as="signup_t")
-    lf = text.apply(lf)
-    n = parsed["n"]
-    for flag in (c for c in CUSTOMERS.flag_columns if c in names):
-        lf = _parse_flag(lf, flag, n)
-    n_unique = collect(lf.select(nw.col("customer_id").n_unique())).item()
-    report.add("customers", "rows", n, "read")
-    report.add("customers", "duplicate_customer_ids", n - n_unique, "merged: one row per id")
-    # Deterministic: a repeated id keeps, per column, the largest value (latest text, True flag).
-    others = [c for c in lf.collect_schema().names() if c != "customer_id"]
-    return (
-        lf.filter(~nw.col("customer_id").is_null())
-        .group_by("customer_id")
-        .agg(*[nw.col(c).max() for c in others])
-    )
-
-
-def _parse_flag(lf: nw.LazyFrame[Any], column: str, n: int) -> nw.LazyFrame[Any]:
-    text = nw.col(column).cast(nw.String).str.strip_chars().str.to_lowercase()
-    parsed = (
-        nw.when(text.is_in(_TRUE))
-        .then(nw.lit(True))
-        .when(text.is_in(_FALSE))
-        .then(nw.lit(False))
-        .otherwise(None)
-    )
-    lf = lf.with_columns(parsed.alias(f"{column}__flag"))
-    bad = (~nw.col(column).is_null() & nw.col(f"{column}__flag").is_null()).cast(nw.Int64)
-    n_bad = collect(lf.select(bad.sum())).item()
-    if n_bad:
-        examples = collect(lf.filter(bad == 1).select(nw.col(column).cast(nw.String)).head(3))
-        raise DataError(
-            f"customers.{column} has {n_bad:,} of {n:,} rows that are not yes/no flags, e.g. "
-            f"{example_values(examples.get_column(column).to_list())}; expected true/false, "
-            "yes/no or 1/0 (missing means no consent)."
-        )
-    return (
-        lf.drop(column)
-        .rename({f"{column}__flag": column})
-        .with_columns(nw.col(column).fill_null(False))
-    )
+    return lf.filter(~nw.col("t").is_null() & ~nw.col("customer_id").is_null())

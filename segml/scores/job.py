@@ -5,6 +5,7 @@ against each model's training reference.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ import pandas as pd
 import polars as pl
 
 from segml import tracking
-from segml.engine import attach
-from segml.errors import DataError, ModelNotFoundError
+from segml.engine import attach, parse_as_of
+from segml.errors import DataError, FutureModelError, ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
@@ -27,7 +28,9 @@ __all__ = [
     "REFERENCE_ARTIFACT",
     "Champions",
     "assign_clusters",
+    "check_point_in_time",
     "cluster_inputs",
+    "data_end",
     "feature_groups",
     "load_champions",
     "monitor",
@@ -86,6 +89,57 @@ def load_champions(
             tracking_uri=tracking_uri, run_id=ref.run_id, path=REFERENCE_ARTIFACT
         )
     return champions
+
+
+def data_end(model: PropensityModel) -> dt.datetime | None:
+    """The end of the last label window the model's training run read (its backtest window):
+    ``metadata_["data_end"]``, or for models trained before it was recorded the
+    ``test_label_window_end`` date of their split; None when neither is there."""
+    meta = getattr(model, "metadata_", {}) or {}
+    for key in ("data_end", "test_label_window_end"):
+        if meta.get(key):
+            return parse_as_of(meta[key])
+    return None
+
+
+def check_point_in_time(
+    champions: Champions, *, as_of: Any, tracking_uri: str, allow: bool = False
+) -> list[dict[str, str]]:
+    """The backfill guard: the models whose training data reaches past ``as_of``.
+
+    A model qualifies when its last label window ends after ``as_of`` (``data_end``); a model
+    with no recorded span qualifies when it was registered after ``as_of`` (the registration
+    time bounds what it can have read; this refuses backfills with such models but never a
+    scheduled run with a model registered before it). Raises FutureModelError (exit 9) unless
+    ``allow``; returns the list (one dict per model) for the manifest."""
+    cut = parse_as_of(as_of)
+    found = []
+    for target, model in champions.models.items():
+        ref = champions.refs[target]
+        end, basis = data_end(model), "last label-window end"
+        if end is None:
+            created = tracking.version_details(tracking_uri=tracking_uri, name=ref.name,
+                                               version=ref.version).created  # fmt: skip
+            end, basis = created, "no training span recorded; registered"
+        if end > cut:
+            found.append({"target": target, "name": ref.name, "version": ref.version,
+                          "data_end": f"{end:%Y-%m-%dT%H:%M:%S}", "basis": basis})  # fmt: skip
+    if found and not allow:
+        raise FutureModelError(_future_message(found, cut))
+    return found
+
+
+def _future_message(found: list[dict[str, str]], cut: dt.datetime) -> str:
+    models = "; ".join(
+        f"{f['name']} version {f['version']} ({f['basis']} {f['data_end'][:10]})" for f in found
+    )
+    return (
+        f"refusing to score as of {cut:%Y-%m-%d} with model(s) trained on data past that date: "
+        f"{models}, after the as-of {cut:%Y-%m-%d}. A backfill with them would use the future. "
+        "Score with models trained by that date (segml train --now DATE, then point the "
+        "scoring alias at them), or pass --allow-future-models to score anyway (recorded in "
+        "the manifest)."
+    )
 
 
 def _spec(model: PropensityModel) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from segml.errors import DataError
+from segml.io import resolve_published
 from segml.segments.rules import ChangeSettings
 from segml.segments.segmenter import open_customer_table
 
@@ -26,8 +27,8 @@ def read_previous(previous: Any) -> tuple[pl.DataFrame, str]:
     """The primary segment per customer of a previous run: a run folder (its members.parquet),
     a members file, or a members frame; and a name for it."""
     name = str(previous) if isinstance(previous, str | Path) else "previous members"
-    if isinstance(previous, str | Path) and Path(previous).is_dir():
-        previous = Path(previous) / "members.parquet"
+    if isinstance(previous, str | Path) and resolve_published(previous).is_dir():
+        previous = resolve_published(previous) / "members.parquet"  # the live version's file
         if not previous.is_file():
             raise DataError(
                 f"{name} has no members.parquet; pass the folder of an earlier `segml segment` "

@@ -11,7 +11,7 @@ import pytest
 from segml.cli import main
 from segml.clusters.job import ALIAS, cluster_customers, load_clusterer
 from segml.datasets import make_shop
-from segml.tracking import default_tracking_uri, find_model, load_pyfunc
+from segml.tracking import default_tracking_uri, find_model, load_pyfunc, load_run_json
 
 PARAMS = {"n_clusters": 4, "n_init": 3, "n_subsamples": 2}
 
@@ -75,8 +75,15 @@ def test_cluster_command(shop_config: Path, capsys: pytest.CaptureFixture[str]) 
     assert "stability" in printed and "elbow" in printed  # the k-selection table
     assert "all customers" in printed and " Core " in printed  # profile, config name override
     assert "registered segml-clusters version 1 (alias champion)" in printed
+    assert '"weak_structure": 0.0' in printed and '"k_at_edge"' in printed
     uri = default_tracking_uri(shop_config.parent / "runs")
-    assert load_clusterer(tracking_uri=uri, name="segml-clusters").names_[0] == "Core"
+    model = load_clusterer(tracking_uri=uri, name="segml-clusters")
+    assert model.names_[0] == "Core"
+    ref = find_model(tracking_uri=uri, name="segml-clusters", alias=ALIAS)
+    quality = load_run_json(tracking_uri=uri, run_id=ref.run_id, path="clusters/quality.json")
+    assert quality == model.quality_ and quality["k_range"] == [3, 7]
+    edge = quality["k_at_edge"] is not None
+    assert any("the best k may lie outside" in line for line in printed.splitlines()) == edge
 
 
 def test_cluster_command_errors(shop_config: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -138,7 +139,8 @@ def test_a_failed_run_leaves_the_previous_folder(tmp_path: Path, monkeypatch) ->
     with pytest.raises(OSError, match="disk full"):
         export_segments(tiny(seed=3), rules={**RULESET, "control": {"salt": "new"}}, out=out)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.lock", ".versions", "run"]
+    assert os.listdir(tmp_path / ".versions" / "run") == ["000001"]  # no staging leftovers
     bad = {**RULESET, "segments": [{"name": "x", "priority": 1, "when": "nope > 1"}]}
     with pytest.raises(ConfigError, match="unknown column 'nope'"):
         export_segments(tiny(), rules=bad, out=out)

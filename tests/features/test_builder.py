@@ -116,12 +116,18 @@ def test_quality_report_counts(tiny: dict[str, pd.DataFrame]) -> None:
     q = builder.quality_.to_dict()
     assert q["orders"]["guest_rows"] == 1
     assert q["orders"]["duplicate_rows"] == 1
-    assert q["orders"]["bad_price_rows"] == 1
+    assert q["orders"]["bad_price_rows"] == 0
+    assert q["orders"]["zero_amount_rows"] == 1  # c's o7: set aside, not a purchase
     assert q["orders"]["return_rows"] == 1
     assert q["orders"]["rows_at_or_after_cutoff"] == 2
+    assert q["orders"]["rows_used"] == 7  # 12 - guest - duplicate - zero - 2 at/after cutoff
     assert q["events"]["rows_at_or_after_cutoff"] == 1
     assert q["customers"]["rows_at_or_after_cutoff"] == 1
-    assert set(builder.quality_.to_frame().columns) == {"table", "check", "rows", "action"}
+    for table in ("orders", "events", "customers"):
+        terms = builder.quality_.balance(table)
+        assert terms["read"] == terms["used"] + terms["dropped"] + terms["set_aside"], table
+    columns = {"table", "check", "rows", "action", "kind"}
+    assert set(builder.quality_.to_frame().columns) == columns
 
 
 def test_fixed_columns_between_fit_and_transform(tiny: dict[str, pd.DataFrame]) -> None:

@@ -62,3 +62,37 @@ def test_returns_are_not_purchases() -> None:
 def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(DataError, match=match):
         segml.rfm_summary(_orders(ROWS), **kwargs)  # type: ignore[arg-type]
+
+
+ZERO_ROWS = [
+    ("d", "2024-01-02 10:00", 0.0),  # a free order: still a transaction, as in lifetimes
+    ("d", "2024-01-05 00:00", 12.0),
+    ("d", "2024-01-09 00:00", 0.0),
+    ("e", "2024-01-03 00:00", 0.0),  # only free orders
+]
+
+
+def test_zero_amount_orders_are_transactions_like_lifetimes() -> None:
+    out = segml.rfm_summary(_orders(ROWS + ZERO_ROWS), observation_period_end="2024-01-20")
+    got = out.set_index("customer_id")
+    # d: transaction days Jan 2, 5, 9 -> frequency 2, recency 7, T 18; monetary value = mean of
+    # the repeat days (12, 0) = 6. e: one transaction day (Jan 3) -> T 17, monetary value 0.
+    assert got.loc["d"].to_dict() == {"frequency": 2, "recency": 7, "T": 18, "monetary_value": 6}
+    assert got.loc["e"].to_dict() == {"frequency": 0, "recency": 0, "T": 17, "monetary_value": 0}
+    assert got.loc["a"].to_dict() == {"frequency": 2, "recency": 9, "T": 19, "monetary_value": 30}
+
+
+def test_zero_amount_orders_can_be_dropped() -> None:
+    out = segml.rfm_summary(
+        _orders(ROWS + ZERO_ROWS), observation_period_end="2024-01-20", zero_amount="drop"
+    )
+    got = out.set_index("customer_id")
+    assert got.loc["d"].to_dict() == {"frequency": 0, "recency": 0, "T": 15, "monetary_value": 0}
+    assert "e" not in got.index
+
+
+def test_zero_amount_orders_are_not_purchases_for_the_features() -> None:
+    feats = segml.build_features(_orders(ROWS + ZERO_ROWS), as_of="2024-01-21")
+    d = feats.set_index("customer_id").loc["d"]
+    assert (d["rfm__frequency"], d["rfm__monetary_total"]) == (1, 12)
+    assert "e" not in set(feats["customer_id"])

@@ -135,3 +135,31 @@ def test_semimonthly_cutoffs_are_the_1st_and_16th_ending_by_now() -> None:
                     dt.datetime(2011, 9, 16), dt.datetime(2011, 10, 1)]  # fmt: skip
     assert cutoff_grid(now="2011-12-10", horizon_days=70, n_cutoffs=2) == [
         dt.datetime(2011, 9, 1), dt.datetime(2011, 10, 1)]  # fmt: skip
+
+
+def _gap_orders() -> pd.DataFrame:
+    """10 weekly buyers in Jan-Mar 2024 (120 gaps of 7 days), 100 buyers every 35 days from
+    2024-04-01 (gaps of 35 days ending 2024-05-06 and 2024-06-10)."""
+    rows = [(f"a{c}", dt.datetime(2024, 1, 1) + dt.timedelta(days=7 * i)) for c in range(10)
+            for i in range(13)]  # fmt: skip
+    rows += [(f"b{c}", dt.datetime(2024, 4, 1) + dt.timedelta(days=35 * i)) for c in range(100)
+             for i in range(3)]  # fmt: skip
+    return pd.DataFrame({"customer_id": [r[0] for r in rows],
+                         "order_id": [f"o{i}" for i in range(len(rows))],
+                         "order_time": [r[1] for r in rows], "revenue": 10.0})  # fmt: skip
+
+
+def test_backtest_lapse_horizon_uses_only_rows_before_the_backtest_cutoff() -> None:
+    from segml.labels import backtest_lapse_horizon
+
+    orders = _gap_orders()
+    # at now, the 35-day gaps dominate; the backtest cutoff for 35 days is 2024-05-01, before
+    # which only the weekly gaps exist: the horizon must be 7 days, chosen without the test window
+    assert lapse_horizon_days(orders, as_of="2024-07-01") == 35
+    assert monthly_cutoffs(now="2024-07-01", horizon_days=35, n_cutoffs=1)[0] == dt.datetime(
+        2024, 5, 1
+    )
+    assert lapse_horizon_days(orders, as_of="2024-05-01") == 7
+    assert backtest_lapse_horizon(orders, now="2024-07-01") == 7
+    # when the cutoff settles, the horizon is the one computed at it
+    assert backtest_lapse_horizon(orders, now="2024-04-15") == 7

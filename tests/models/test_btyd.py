@@ -327,8 +327,9 @@ def test_rejects_bad_constructor_arguments(model: BetaGeoModel, message: str) ->
         ),
         (
             {"frequency": [0, 2, 1, 1], "monetary_value": [0.0, 0.0, 0.0, 9.0]},
-            r"Column 'monetary_value' must be > 0 for repeat buyers; found 2 rows with "
-            r"frequency > 0 and monetary_value 0, e.g. monetary_value=0 \(position 1\)",
+            r"Column 'monetary_value' must be > 0 for repeat buyers to fit Gamma-Gamma; "
+            r"found 2 rows with frequency > 0 and monetary_value 0, "
+            r"e.g. monetary_value=0 \(position 1\)",
         ),
         (
             {"frequency": [0, 2], "monetary_value": [-1.0, 5.0]},
@@ -340,6 +341,16 @@ def test_rejects_bad_constructor_arguments(model: BetaGeoModel, message: str) ->
 def test_gamma_gamma_rejects_bad_input(X: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         GammaGammaModel().fit(X)
+
+
+def test_prediction_for_a_repeat_buyer_with_free_orders_is_the_shrunk_mean() -> None:
+    # rfm_summary counts zero-amount orders as transactions (as lifetimes does), so a repeat
+    # buyer can have monetary_value 0: E(M) = p (v + 0) / (p x + q - 1), no error.
+    gg = GammaGammaModel()
+    gg.p_, gg.q_, gg.v_ = 6.0, 4.0, 15.0
+    got = gg.conditional_expected_average_value({"frequency": [2, 0], "monetary_value": [0.0, 0.0]})
+    # 6 * 15 / (6 * 2 + 4 - 1) = 90 / 15 = 6; frequency 0: the population mean 6 * 15 / 3 = 30
+    assert got.tolist() == pytest.approx([6.0, 30.0])
 
 
 def test_predictions_reject_bad_horizon_and_types(bgnbd: BetaGeoModel) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from segml.errors import ConfigError, DataError, ModelNotFoundError
 from segml.models.explain import describe_feature, reason_codes
+from segml.models.offset import offset_values
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import score_customers
 from tests.models.conftest import FAST
@@ -50,6 +51,11 @@ def test_reason_codes_agree_with_shap(purchase_result: Any) -> None:
     explainer = shap.TreeExplainer(model.booster_)
     theirs = explainer.shap_values(model._matrix(X))
     theirs = theirs[1] if isinstance(theirs, list) else theirs
+    # the model boosts from the BG/NBD score: trees scaled by the chosen weight, and the offset
+    # is the contribution of the BG/NBD input it is read from
+    theirs = model.tree_weight_ * theirs
+    col = model.feature_names_in_.index(model.offset_["column"])
+    theirs[:, col] += offset_values(model.offset_, X) - model.offset_["center"]
     np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-6)
     np.testing.assert_allclose(ours.sum(axis=1), model.decision_function(X), atol=1e-6)
     codes = [json.loads(c) for c in reason_codes(model, X, top_k=3)]

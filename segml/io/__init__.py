@@ -1,17 +1,17 @@
 """The one module that reads and writes files.
 
 Reading returns Polars lazy frames (the embedded engine) with every column as text for CSV, so the
-schema step can parse values itself and report exactly which rows are bad. Writing is atomic: the
-content goes to a temporary sibling first and is renamed into place, so a failed or killed run
-leaves the previous output untouched.
+schema step can parse values itself and report exactly which rows are bad. Writing is atomic: a file
+goes to a temporary sibling first and is renamed into place; a folder (a partition) is published
+as a new version behind a link that is switched atomically (``segml.io.publish``), so a failed or
+killed run leaves the previous output untouched and readable. ``segml.io.lock`` keeps two jobs
+from writing the same output.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
-import fcntl
 import glob as globlib
 import hashlib
 import json
@@ -25,16 +25,25 @@ from typing import Any
 
 import polars as pl
 
-from segml.errors import ConfigError, DataError, JobLockedError
+from segml.errors import ConfigError, DataError
+from segml.io import csv_files as io_csv
+from segml.io.lock import exclusive_lock
+from segml.io.publish import atomic_dir, fault_point, published_names, resolve_published
 
 __all__ = [
     "atomic_dir",
     "atomic_file",
     "exclusive_lock",
+    "explain_csv_error",
+    "fault_point",
     "file_sha256",
+    "folder_hashes",
+    "json_text",
+    "published_names",
     "read_spark_table",
     "read_yaml",
     "remove_stale_scratch",
+    "resolve_published",
     "scan_table",
     "scan_typed",
     "spark_session",
@@ -52,10 +61,19 @@ def _parquet_source(path: Path) -> str | list[str]:
     return str(path)
 
 
-def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.LazyFrame:
+def scan_table(
+    path: str | Path,
+    *,
+    table: str,
+    fmt: str | None = None,
+    encoding: str = "utf8",
+    separator: str = ",",
+) -> pl.LazyFrame:
     """Open a CSV (also ``.gz``) or Parquet file, folder or glob as a lazy frame.
 
     CSV columns are read as text; the schema step parses them and reports unparseable values.
+    A CSV's head is checked first (``segml.io.csv_files.check_head``); a file in another encoding
+    than UTF-8 is read through a UTF-8 scratch copy.
     """
     path = Path(path)
     text = str(path)
@@ -68,10 +86,50 @@ def scan_table(path: str | Path, *, table: str, fmt: str | None = None) -> pl.La
     fmt = fmt or _guess_format(Path(matches[0]))
     if fmt == "parquet":
         return pl.scan_parquet(_parquet_source(path) if len(matches) == 1 else matches)
-    if any(m.endswith(".gz") for m in matches):
-        frames = [pl.read_csv(m, infer_schema=False) for m in sorted(matches)]
+    files = sorted(matches)
+    for m in files:
+        io_csv.check_head(m, table=table, encoding=encoding, separator=separator)
+    if encoding not in io_csv.POLARS_ENCODINGS:
+        files = [
+            str(io_csv.transcode(m, scratch_path(".csv"), encoding=encoding, table=table))
+            for m in files
+        ]
+        encoding = "utf8"
+    options: dict[str, Any] = {"infer_schema": False, "separator": separator}
+    if any(m.endswith(".gz") for m in files):
+        frames = [_read_csv(m, table=table, encoding=encoding, **options) for m in files]
         return pl.concat(frames).lazy()
-    return pl.scan_csv(sorted(matches), infer_schema=False)
+    return pl.scan_csv(files, encoding=encoding, **options)  # type: ignore[arg-type]
+
+
+def _read_csv(path: str, *, table: str, **options: Any) -> pl.DataFrame:
+    try:
+        return pl.read_csv(path, **options)
+    except pl.exceptions.ComputeError as err:
+        if "utf-8" in str(err):
+            raise io_csv.explain([path], table=table) from err
+        raise DataError(f"{table}: {path} could not be read as CSV: {err}") from err
+
+
+def explain_csv_error(path: str | Path, err: Exception, *, table: str) -> DataError | None:
+    """A DataError naming the file, for an error Polars raised while scanning the CSV file(s)
+    at ``path`` (None when ``err`` is not about a CSV's contents)."""
+    text = str(path)
+    files = sorted(globlib.glob(text)) if any(ch in text for ch in "*?[") else [text]
+    if not isinstance(err, pl.exceptions.PolarsError) or not files:
+        return None
+    if Path(files[0]).is_dir() or {".parquet", ".pq"} & set(Path(files[0]).suffixes):
+        return None
+    if "utf-8" in str(err):
+        return io_csv.explain(files, table=table)
+    if "more fields" in str(err):
+        return DataError(
+            f"{table}: {text} could not be read as CSV: a line has more fields than the header. "
+            f"Check data.{table}.separator and that text with the delimiter in it is quoted."
+        )
+    if isinstance(err, pl.exceptions.ComputeError | pl.exceptions.NoDataError):
+        return DataError(f"{table}: {text} could not be read as CSV: {err}")
+    return None
 
 
 def scan_typed(path: str | Path, *, table: str) -> pl.LazyFrame:
@@ -136,7 +194,14 @@ def spark_session() -> Any:
     return builder.getOrCreate()
 
 
-def read_spark_table(path: str | Path, *, table: str, fmt: str | None = None) -> Any:
+def read_spark_table(
+    path: str | Path,
+    *,
+    table: str,
+    fmt: str | None = None,
+    encoding: str = "utf8",
+    separator: str = ",",
+) -> Any:
     """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
     text = str(path)
     is_remote = "://" in text
@@ -146,7 +211,9 @@ def read_spark_table(path: str | Path, *, table: str, fmt: str | None = None) ->
     reader = spark_session().read
     if fmt == "parquet":
         return reader.parquet(text)
-    return reader.option("header", True).option("inferSchema", False).csv(text)
+    encoding = "utf-8" if encoding in io_csv.POLARS_ENCODINGS else encoding
+    options = {"header": True, "inferSchema": False, "encoding": encoding, "sep": separator}
+    return reader.options(**options).csv(text)
 
 
 def _guess_format(path: Path) -> str:
@@ -221,71 +288,6 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; swap it into place only if the block succeeds.
-
-    The previous folder is moved aside and deleted only after the new one is in place, so at
-    every moment either the old or the new complete folder is visible under ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _remove_stale(path: Path) -> None:
-    """Delete hidden leftovers of a killed earlier write of ``path`` (call under its lock)."""
-    for pattern in (f".{path.name}.*.tmp", f".{path.name}.old-*"):
-        for stale in path.parent.glob(pattern):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: str | Path, *, wait: bool = False) -> Iterator[None]:
-    """Hold an exclusive lock file beside an output; a second holder waits or is refused.
-
-    The lock is an OS advisory lock (``flock``), released when the process ends, even when it is
-    killed, so a crashed job never leaves a stale lock behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f".{path.name}.lock")
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise JobLockedError(
-                f"another job ({holder}) is writing {path}; wait for it to finish, or run again "
-                "with --wait to queue behind it."
-            ) from err
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
     """Write a frame atomically as Parquet or CSV, chosen by the file's suffix."""
     path = Path(path)
@@ -300,8 +302,36 @@ def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def json_text(payload: dict[str, Any]) -> str:
+    """The text ``write_json`` writes: indented, sorted keys, so reruns give identical bytes."""
+    return json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json(payload: dict[str, Any], path: str | Path) -> Path:
     """Write a JSON document atomically (sorted keys, so reruns give identical bytes)."""
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(json_text(payload))
     return Path(path)
+
+
+def folder_hashes(
+    folder: str | Path, *, skip: tuple[str, ...] = (), volatile: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file under ``folder`` (sorted, POSIX separators),
+    without the relative paths in ``skip``. A ``.json`` file is hashed without its
+    top-level keys in ``volatile`` (e.g. the time it was written), so identical reruns give
+    identical hashes."""
+    folder = Path(folder)
+    found: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel in skip:
+            continue
+        is_json = volatile and path.suffix == ".json"
+        content = json.loads(path.read_text("utf-8")) if is_json else None
+        if isinstance(content, dict):
+            stable = {k: v for k, v in content.items() if k not in volatile}
+            found[rel] = hashlib.sha256(json_text(stable).encode()).hexdigest()
+        else:
+            found[rel] = file_sha256(path)
+    return found

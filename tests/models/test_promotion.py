@@ -1,0 +1,153 @@
+"""The champion/challenger rule on hand-made scores: a win must be beyond the noise on the
+primary metric with no material loss on the secondary; the first model must not lose to the
+baselines beyond the noise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from segml.errors import DataError, SegmlError
+from segml.models.promotion import PromotionRule, decide
+
+RULE = PromotionRule(n_boot=50)
+
+
+def _task(n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * signal))).astype(float)
+    return y, signal
+
+
+def _prob(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def test_a_clearly_better_challenger_is_promoted() -> None:
+    y, signal = _task()
+    rng = np.random.default_rng(1)
+    good, weak = _prob(2 * signal), _prob(2 * signal + 3 * rng.normal(size=y.size))
+    d = decide(y, good, target="purchase", baselines={"rfm": weak}, champion=weak,
+               champion_version="1", rule=RULE)  # fmt: skip
+    assert d.promote and d.reason.startswith("beats champion v1 beyond the noise")
+    c = d.comparisons["champion"]["primary"]
+    assert c.metric == "roc_auc" and c.low > 0 and c.rows == y.size
+    tags = d.tags()
+    assert tags["promotion.decision"] == "promoted" and tags["promotion.champion_version"] == "1"
+    assert float(tags["promotion.challenger.roc_auc"]) == pytest.approx(c.model, rel=1e-5)
+    assert float(tags["promotion.champion.roc_auc"]) == pytest.approx(c.other, rel=1e-5)
+    assert float(tags["promotion.margin_low"]) == pytest.approx(c.low, rel=1e-5)
+    assert set(json.loads(tags["promotion.comparisons"])) == {"rfm", "champion"}
+    assert "vs champion: roc_auc" in d.description(cutoff="2024-12-01")
+
+
+@pytest.mark.parametrize(
+    ("noise", "why"),
+    [
+        (0.0, "does not beat champion v1 beyond the noise"),  # the same scores: a tie
+        (0.05, "does not beat champion v1 beyond the noise"),  # a slightly different model
+        (3.0, "does not beat champion v1 beyond the noise"),  # a worse one
+    ],
+)
+def test_no_win_beyond_the_noise_keeps_the_champion(noise: float, why: str) -> None:
+    y, signal = _task()
+    champion = _prob(2 * signal)
+    challenger = _prob(2 * signal + noise * np.random.default_rng(2).normal(size=y.size))
+    d = decide(y, challenger, target="purchase", baselines={}, champion=champion,
+               champion_version="1", rule=RULE)  # fmt: skip
+    assert not d.promote and d.reason.startswith(why)
+    assert d.tags()["promotion.decision"] == "rejected"
+
+
+def test_a_better_ranking_with_a_material_loss_of_calibration_is_not_promoted() -> None:
+    y, signal = _task()
+    rng = np.random.default_rng(3)
+    champion = _prob(2 * signal + 0.8 * rng.normal(size=y.size))
+    squeezed = 0.5 + 0.02 * (_prob(2 * signal) - 0.5)  # perfect order, probabilities near 0.5
+    d = decide(y, squeezed, target="purchase", baselines={}, champion=champion,
+               champion_version="4", rule=RULE)  # fmt: skip
+    assert d.comparisons["champion"]["primary"].verdict == "beats"
+    assert not d.promote and d.reason.startswith("loses materially to champion v4 (log_loss")
+
+
+def test_min_gain_is_a_margin_beyond_the_noise() -> None:
+    y, signal = _task()
+    rng = np.random.default_rng(4)
+    champion = _prob(2 * signal + 1.0 * rng.normal(size=y.size))
+    challenger = _prob(2 * signal)
+    low = decide(y, challenger, target="purchase", baselines={}, champion=champion,
+                 rule=RULE).comparisons["champion"]["primary"].low  # fmt: skip
+    assert low > 0
+    strict = PromotionRule(n_boot=50, min_gain=low + 0.001)
+    assert decide(
+        y, challenger, target="purchase", baselines={}, champion=champion, rule=RULE
+    ).promote
+    assert not decide(y, challenger, target="purchase", baselines={}, champion=champion,
+                      rule=strict).promote  # fmt: skip
+
+
+def test_first_model_needs_only_not_to_lose_to_the_baselines() -> None:
+    y, signal = _task()
+    rng = np.random.default_rng(5)
+    model = _prob(2 * signal + 0.2 * rng.normal(size=y.size))
+    tie = decide(y, model, target="purchase", baselines={"rfm": model.copy()}, rule=RULE)
+    assert tie.promote and tie.reason.startswith("first model")
+    better = _prob(2 * signal)
+    lost = decide(y, _prob(signal + 2 * rng.normal(size=y.size)), target="purchase",
+                  baselines={"rfm": model, "btyd": better}, rule=RULE)  # fmt: skip
+    assert not lost.promote and lost.reason.startswith("loses to the rfm baseline beyond the noise")
+    # a challenger that would beat the champion still has to hold its own against the baselines
+    weaker = _prob(2 * signal + 1.0 * rng.normal(size=y.size))
+    d = decide(y, weaker, target="purchase", baselines={"btyd": better},
+               champion=_prob(signal + 3 * rng.normal(size=y.size)), rule=RULE)  # fmt: skip
+    assert not d.promote and "btyd baseline" in d.reason
+
+
+def test_value_target_uses_gini_then_spearman() -> None:
+    rng = np.random.default_rng(6)
+    spend = rng.gamma(0.3, 50, size=1500) * (rng.random(1500) < 0.4)
+    good, noisy = spend + rng.gamma(1, 2, 1500), spend + rng.gamma(1, 40, 1500)
+    d = decide(spend, good, target="value", baselines={}, champion=noisy, rule=RULE)
+    assert [c.metric for c in d.comparisons["champion"].values()] == ["gini", "spearman"]
+    assert d.promote
+
+
+def test_a_large_backtest_is_compared_on_a_sample_of_max_rows() -> None:
+    y, signal = _task(n=3000)
+    rng = np.random.default_rng(7)
+    a, b = _prob(2 * signal), _prob(2 * signal + 2 * rng.normal(size=y.size))
+    d = decide(y, a, target="purchase", baselines={}, champion=b,
+               rule=PromotionRule(n_boot=50, max_rows=1000))  # fmt: skip
+    assert d.rows == 3000 and d.comparisons["champion"]["primary"].rows == 1000
+    assert "sample of 1,000 of the 3,000" in d.notes[0] and "promotion.notes" in d.tags()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"level": 1.0},
+        {"n_boot": 10},
+        {"min_gain": -0.1},
+        {"secondary_tolerance": -1.0},
+        {"max_rows": 10},
+    ],
+)
+def test_bad_rule(kw: dict[str, float]) -> None:
+    with pytest.raises(DataError, match=r"PromotionRule needs 0\.5 <= level < 1"):
+        PromotionRule(**kw)  # type: ignore[arg-type]
+
+
+def test_the_config_carries_the_rule(tmp_path: Any) -> None:
+    from segml.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("training: {promotion: {min_gain: 0.005, n_boot: 80}}\n")
+    p = load_config(path).training.promotion
+    assert PromotionRule(**p.model_dump()) == PromotionRule(min_gain=0.005, n_boot=80)
+    path.write_text("training: {promotion: {min_gian: 0.005}}\n")
+    with pytest.raises(SegmlError, match="min_gian"):
+        load_config(path)
