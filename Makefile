@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark,docs]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install segml with its dev and spark extras (pinned)
+install: $(STAMP) ## create .venv and install segml with its dev, spark and docs extras (pinned)
 
 demo: $(STAMP) ## run the main job on the shipped Online Retail data and print where results are
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-12-10 --out $(DEMO_OUT)
@@ -47,6 +47,14 @@ bench-all: bench $(STAMP) ## every benchmark: features, clusters, models, segmen
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/segments_bench.py --customers 5000000
 	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/scoring_bench.py --reasons
 
+# The notebooks are executed on small data (the test suite's settings) while the site is built.
+DOCS_NB := SEGML_NB_CUSTOMERS=600 SEGML_NB_ROUNDS=25 SEGML_NB_SAMPLE=0.1 SEGML_NB_CUTOFFS=4
+
+docs: $(STAMP) ## build the docs site into site/ (strict: a warning or a failing notebook fails it)
+	rm -rf runs/docs-notebooks
+	NO_MKDOCS_2_WARNING=1 OMP_WAIT_POLICY=PASSIVE $(DOCS_NB) SEGML_NB_OUT=$(CURDIR)/runs/docs-notebooks \
+	  $(VENV)/bin/mkdocs build --strict -d site/
+
 cli-docs: $(STAMP) ## regenerate docs/cli.md from the commands' --help
 	@{ echo "# Command-line reference"; echo; echo "Generated from \`segml <command> --help\` (regenerate with \`make cli-docs\`)."; echo; \
 	  for c in "" validate features train backtest cluster score segment run report; do \
@@ -57,6 +65,6 @@ lock: ## record the exact versions the suite passed with into constraints.txt
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean: ## remove the virtual environment and generated runs
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs site .cache .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install browser demo test lint bench bench-all cli-docs lock clean
+.PHONY: help install browser demo test lint docs bench bench-all cli-docs lock clean
