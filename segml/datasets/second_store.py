@@ -51,7 +51,7 @@ from segml.datasets._second_world import (
     calendar,
     catalogue,
 )
-from segml.datasets.synthetic import Shop
+from segml.datasets.synthetic import Shop, check_window
 from segml.schema.contract import EVENT_TYPES
 
 __all__ = ["DEPARTMENTS", "SHOPPER_TYPES", "make_second_store"]
@@ -80,7 +80,7 @@ def make_second_store(
     (per session, before state and promotion effects), ``basket_lines`` (mean lines before
     truncation), ``preferred_tier``, ``return_prob`` (per line), ``favourite_department``.
     """
-    first, n_days = _window(n_customers, start, end)
+    first, n_days = check_window(n_customers, start, end, min_days=56)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 2]).spawn(6)]
     days = pd.date_range(first, periods=n_days, freq="D")
     promo, gift = calendar(days)
@@ -98,25 +98,6 @@ def make_second_store(
         customers=_customer_frame(cust, ids, first),
         truth=_truth_frame(cust, states, ids),
     )
-
-
-def _window(n_customers: int, start: Any, end: Any) -> tuple[pd.Timestamp, int]:
-    if isinstance(n_customers, bool) or not isinstance(n_customers, int | np.integer):
-        raise TypeError(f"n_customers must be an int; got {n_customers!r}. Pass e.g. 5000.")
-    if n_customers < 1:
-        raise ValueError(f"n_customers must be at least 1; got {n_customers}. Pass e.g. 5000.")
-    try:
-        first, last = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"start and end must be dates such as '2023-01-01'; got {start!r} and {end!r}."
-        ) from err
-    if first.tz is not None or last.tz is not None:
-        raise ValueError(f"start and end must be naive UTC dates; got {start!r} and {end!r}.")
-    n_days = (last - first).days + 1
-    if n_days < 56:
-        raise ValueError(f"end must be at least 55 days after start; got {start!r}, {end!r}.")
-    return first, n_days
 
 
 def _customers(rng: Rng, n: int, n_days: int) -> dict[str, Arr]:

@@ -114,7 +114,7 @@ def make_shop(
     - zero prices: about 0.05% of lines (at least 3) have ``unit_price`` 0.0 (free gifts);
     - duplicates: about 0.1% of lines (at least 5) appear twice, exactly.
     """
-    origin, n_days = _window(n_customers, start, end)
+    origin, n_days = check_window(n_customers, start, end)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
     days = pd.date_range(origin, periods=n_days, freq="D")
     world = _World(days, _season(days), _catalog(rngs[0]), _customers(rngs[1], n_customers, n_days))
@@ -132,8 +132,11 @@ def make_shop(
     )
 
 
-def _window(n_customers: int, start: Any, end: Any) -> tuple[pd.Timestamp, int]:
-    """Check the arguments; return the window's first midnight and its length in days."""
+def check_window(
+    n_customers: int, start: Any, end: Any, *, min_days: int = 28
+) -> tuple[pd.Timestamp, int]:
+    """Check a generator's arguments; return the window's first midnight and its length in
+    days (at least ``min_days``)."""
     if isinstance(n_customers, bool) or not isinstance(n_customers, int | np.integer):
         raise TypeError(f"n_customers must be an int; got {n_customers!r}. Pass e.g. 5000.")
     if n_customers < 1:
@@ -147,9 +150,10 @@ def _window(n_customers: int, start: Any, end: Any) -> tuple[pd.Timestamp, int]:
     if first.tz is not None or last.tz is not None:
         raise ValueError(f"start and end must be naive UTC dates; got {start!r} and {end!r}.")
     n_days = (last - first).days + 1
-    if n_days < 28:
+    if n_days < min_days:
         raise ValueError(
-            f"end must be at least 27 days after start; got start={start!r}, end={end!r}."
+            f"end must be at least {min_days - 1} days after start; got start={start!r}, "
+            f"end={end!r}."
         )
     return first, n_days
 
