@@ -149,7 +149,18 @@ def test_segment_command_passes_the_as_of_date(tmp_path: Path, capsys) -> None:
 
 
 # --------------------------------------------------------------------------- usage and help
-COMMANDS = ["", "validate", "features", "train", "backtest", "cluster", "score", "segment", "run", "report"]
+COMMANDS = [
+    "",
+    "validate",
+    "features",
+    "train",
+    "backtest",
+    "cluster",
+    "score",
+    "segment",
+    "run",
+    "report",
+]
 
 
 @pytest.mark.parametrize(
