@@ -10,16 +10,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+
+from segml.engine import spark_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"notebooks": "*.ipynb", "configs": "**/*.yaml"}
@@ -42,17 +41,9 @@ def config_page() -> str:
     return LINK.sub(_site_link, text)
 
 
-def _spark_missing() -> str | None:
-    if importlib.util.find_spec("pyspark") is None:
-        return "pyspark is not installed (pip install 'segml[spark]')"
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return "no Java runtime (apt-get install -y default-jre-headless)"
-    return None
-
-
 def on_config(config: Any) -> Any:
     jupyter = config["plugins"]["mkdocs-jupyter"].config
-    if jupyter["execute"] and (reason := _spark_missing()):
+    if jupyter["execute"] and (reason := spark_unavailable()):
         log.info("not executing notebooks/04-spark.ipynb: %s; it is shown without outputs", reason)
         jupyter["execute_ignore"].append("*spark*.ipynb")
     return config

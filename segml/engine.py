@@ -12,6 +12,9 @@ same integer microseconds divided by the same constant, so results agree to the 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import os
+import shutil
 from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
@@ -34,6 +37,7 @@ __all__ = [
     "parse_as_of",
     "parse_float",
     "parse_time_days",
+    "spark_unavailable",
     "stage",
     "to_lazy",
     "to_native",
@@ -314,3 +318,12 @@ def to_native(result: pl.DataFrame, lf: nw.LazyFrame[Any] | None, kind: str) -> 
 
         return duckdb.from_arrow(result.to_arrow())
     return result.to_pandas()
+
+
+def spark_unavailable() -> str | None:
+    """Why Spark cannot run here (no pyspark, no Java runtime), or None when it can."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'segml[spark]')"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (apt-get install -y default-jre-headless)"
+    return None

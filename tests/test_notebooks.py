@@ -9,14 +9,14 @@ outputs) in DIR for reading. The Spark notebook is skipped without pyspark or Ja
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
+
+from segml.engine import spark_unavailable
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -26,18 +26,10 @@ SMALL = {"SEGML_NB_CUSTOMERS": "600", "SEGML_NB_ROUNDS": "25", "SEGML_NB_SAMPLE"
          "SEGML_NB_CUTOFFS": "4", "OMP_WAIT_POLICY": "PASSIVE"}  # fmt: skip
 
 
-def _spark_missing() -> str | None:
-    if importlib.util.find_spec("pyspark") is None:
-        return "pyspark is not installed (pip install 'segml[spark]')"
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return "no Java runtime (apt-get install -y default-jre-headless)"
-    return None
-
-
 @pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if "spark" in path.stem and (reason := _spark_missing()):
+    if "spark" in path.stem and (reason := spark_unavailable()):
         print(f"SKIPPED {path.name}: {reason}")
         pytest.skip(reason)
     notebook = nbformat.read(path, as_version=4)
