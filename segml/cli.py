@@ -272,14 +272,14 @@ def train(
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
-    from segml.labels import TARGETS
     from segml.models.dataset import materialize
     from segml.models.experiment import train_from_config
     from segml.models.training import format_table
+    from segml.targets import names as target_names
 
-    targets: list[str] = list(TARGETS) if target == "all" else [target]
-    if any(t not in TARGETS for t in targets):
-        raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
+    targets: list[str] = list(target_names()) if target == "all" else [target]
+    if any(t not in target_names() for t in targets):
+        raise ConfigError(f"--target must be one of {[*target_names(), 'all']}; got {target!r}.")
     if tune < 0:
         raise ConfigError(f"--tune must be >= 0; got {tune}.")
     cfg, shop = _load(config)
@@ -428,16 +428,16 @@ def backtest(
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from segml.labels import TARGETS
     from segml.models.backtest import backtest as run_backtest
+    from segml.targets import names as target_names
 
-    names: list[str] = list(TARGETS) if target == "all" else [target]
-    if any(t not in TARGETS for t in names):
-        raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
+    names: list[str] = list(target_names()) if target == "all" else [target]
+    if any(t not in target_names() for t in names):
+        raise ConfigError(f"--target must be one of {[*target_names(), 'all']}; got {target!r}.")
     cfg, shop = _load(config)
     t = cfg.training
-    specs = {n: {"horizon_days": _horizon(horizon or getattr(t, n).horizon_days),
-                 "lookback_days": float(getattr(t, n).lookback_days)} for n in names}  # fmt: skip
+    specs = {n: {"horizon_days": _horizon(horizon or t.target(n).horizon_days),
+                 "lookback_days": float(t.target(n).lookback_days)} for n in names}  # fmt: skip
     result = run_backtest(shop, dates=[d.strip() for d in dates.split(",") if d.strip()],
                           targets=specs, n_cutoffs=cutoffs, n_boot=n_boot, seed=t.seed,
                           feature_params=cfg.features.builder_params(),

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from segml import targets as target_registry
 from segml.errors import ConfigError
 
 __all__ = [
@@ -149,7 +150,9 @@ class TargetConfig(_Strict):
     """One target of ``segml train``: its horizon (and, for lapse, the active-buyer window)."""
 
     horizon_days: int | Literal["auto"] = Field(
-        default=30, description="label window after each cutoff; 'auto' only for lapse"
+        default=30,
+        description="label window after each cutoff; 'auto' only for lapse (a target with an "
+        "auto_horizon); under training.targets the default is the target's own",
     )
     lookback_days: int = Field(default=365, ge=1, description="lapse: active-buyer window")
     auto_quantile: float = Field(
@@ -190,6 +193,10 @@ class TrainingConfig(_Strict):
     purchase: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days=30))
     lapse: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days="auto"))
     value: TargetConfig = Field(default_factory=lambda: TargetConfig(horizon_days=90))
+    targets: dict[str, TargetConfig] = Field(
+        default_factory=dict,
+        description="settings of other registered targets (segml.targets), by name",
+    )
     lightgbm: dict[str, float | int | str] = Field(
         default_factory=dict, description="PropensityModel parameters, e.g. num_leaves: 31"
     )
@@ -201,6 +208,44 @@ class TrainingConfig(_Strict):
         default=None, description="Optuna study storage; default sqlite:///<output_dir>/optuna.db"
     )
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+
+    @field_validator("targets")
+    @classmethod
+    def _registered(cls, value: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
+        own = [n for n in value if n in cls.model_fields]
+        if own:
+            raise ValueError(f"{own} have their own keys: set them as training.{own[0]}, not "
+                             "under training.targets")  # fmt: skip
+        for name, tc in value.items():
+            spec = _registered_target(name, "training.targets")
+            if tc.horizon_days == "auto" and spec.auto_horizon is None:
+                raise ValueError(
+                    f"{name}: horizon_days 'auto' is not available for this target (its "
+                    "TargetSpec has no auto_horizon); give a number of days"
+                )
+        return value
+
+    def target(self, name: str) -> TargetConfig:
+        """The settings of target ``name``: ``training.<name>`` for the built-ins, else
+        ``training.targets.<name>`` with unset keys from the target's ``TargetSpec``."""
+        if name in type(self).model_fields and name != "targets":
+            own: TargetConfig = getattr(self, name)
+            return own
+        spec = target_registry.get(name, what="a training target")
+        tc = self.targets.get(name, TargetConfig())
+        unset = {"horizon_days": spec.horizon_days, "lookback_days": spec.lookback_days}
+        return tc.model_copy(update={k: v for k, v in unset.items()
+                                     if k not in tc.model_fields_set})  # fmt: skip
+
+
+def _registered_target(name: str, where: str) -> target_registry.TargetSpec:
+    if name not in target_registry.names():
+        raise ValueError(
+            f"{where}: no target named {name!r} is registered (registered: "
+            f"{', '.join(target_registry.names())}); register it with "
+            "segml.targets.register(TargetSpec(...)) before loading the config"
+        )
+    return target_registry.get(name)
 
 
 class ClusteringConfig(_Strict):
@@ -236,8 +281,9 @@ class ClusteringConfig(_Strict):
 class ScoringConfig(_Strict):
     """``segml score``: which registered models to load and how to score and monitor."""
 
-    targets: list[Literal["purchase", "lapse", "value"]] = Field(
-        default=["purchase", "lapse", "value"], description="models to load and score"
+    targets: list[str] = Field(
+        default=["purchase", "lapse", "value"],
+        description="models to load and score: registered targets (segml.targets)",
     )
     alias: str = Field(default="champion", description="registry alias of the models to load")
     missing_model: Literal["error", "skip"] = Field(
@@ -269,6 +315,13 @@ class ScoringConfig(_Strict):
         default=True, description="assign the registered clusterer's segments (required if true)"
     )
     experiment: str = Field(default="segml-scoring", description="MLflow experiment of jobs")
+
+    @field_validator("targets")
+    @classmethod
+    def _registered(cls, value: list[str]) -> list[str]:
+        for name in value:
+            _registered_target(name, "scoring.targets")
+        return value
 
 
 class Config(_Strict):

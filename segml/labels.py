@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Literal
+from typing import Any
 
 import narwhals.stable.v2 as nw
 import numpy as np
 
+from segml import targets
 from segml.engine import as_of_days, collect, parse_as_of, to_native
 from segml.errors import ConfigError, DataError
 from segml.features.builder import known_customers
@@ -40,23 +41,30 @@ __all__ = [
     "CUTOFF_STEPS",
     "TARGETS",
     "Target",
+    "active_buyers",
     "backtest_lapse_horizon",
     "cutoff_grid",
+    "known_population",
     "label_plan",
     "label_window_end",
+    "lapse_auto_horizon",
     "lapse_horizon_days",
+    "lapse_label",
     "make_labels",
     "monthly_cutoffs",
+    "purchase_label",
+    "value_label",
+    "window_purchases",
 ]
 
-Target = Literal["purchase", "lapse", "value"]
+Target = str  # a name in the target registry (segml.targets.names())
 CUTOFF_STEPS = ("monthly", "semimonthly")
-TARGETS: tuple[Target, ...] = ("purchase", "lapse", "value")
+# the built-in targets; every step reads segml.targets.names(), which includes registered ones
+TARGETS: tuple[str, ...] = ("purchase", "lapse", "value")
 
 
 def _check_target(target: str) -> None:
-    if target not in TARGETS:
-        raise ConfigError(f"target must be one of {list(TARGETS)}; got {target!r}.")
+    targets.get(target)  # a ConfigError naming the registered targets
 
 
 def _check_days(value: Any, name: str) -> float:
@@ -118,10 +126,26 @@ def _purchases(shop: ShopData) -> nw.LazyFrame[Any]:
     return shop.orders.filter(~nw.col("is_return") & (nw.col("revenue") > 0))
 
 
-def label_plan(
-    shop: ShopData, cut: float, *, target: str, horizon: float, lookback_days: float
+def known_population(shop: ShopData, cut: float, *, lookback_days: float) -> nw.LazyFrame[Any]:
+    """Every customer known at the cutoff (the population of ``purchase`` and ``value``)."""
+    return known_customers(shop, cut)
+
+
+def active_buyers(shop: ShopData, cut: float, *, lookback_days: float) -> nw.LazyFrame[Any]:
+    """Customers with a purchase order in the ``lookback_days`` before the cutoff (``lapse``)."""
+    return (
+        order_level(shop.orders, cut)
+        .filter(nw.col("t") >= cut - lookback_days)
+        .select("customer_id")
+        .unique()
+    )
+
+
+def window_purchases(
+    shop: ShopData, population: nw.LazyFrame[Any], *, cut: float, horizon: float
 ) -> nw.LazyFrame[Any]:
-    """The lazy query behind ``make_labels`` on prepared data; ``cut`` in epoch days."""
+    """``population`` with ``_revenue`` and ``_lines`` (null: none) of its purchase lines in
+    ``[cut, cut + horizon)``."""
     inside = (nw.col("t") >= cut) & (nw.col("t") < cut + horizon)
     future = (
         _purchases(shop)
@@ -129,24 +153,45 @@ def label_plan(
         .group_by("customer_id")
         .agg(nw.col("revenue").sum().alias("_revenue"), nw.len().alias("_lines"))
     )
-    if target == "lapse":
-        population = (
-            order_level(shop.orders, cut)
-            .filter(nw.col("t") >= cut - lookback_days)
-            .select("customer_id")
-            .unique()
-        )
-    else:
-        population = known_customers(shop, cut)
-    joined = population.join(future, on="customer_id", how="left")
-    bought = nw.col("_lines").fill_null(0) > 0
-    label = {
-        "purchase": nw.when(bought).then(1.0).otherwise(0.0),
-        "lapse": nw.when(bought).then(0.0).otherwise(1.0),
-        "value": nw.col("_revenue").fill_null(0.0).cast(nw.Float64),
-    }[target]
+    return population.join(future, on="customer_id", how="left")
+
+
+def _bought() -> nw.Expr:
+    return nw.col("_lines").fill_null(0) > 0
+
+
+def purchase_label(
+    shop: ShopData, population: nw.LazyFrame[Any], *, cut: float, horizon: float
+) -> nw.LazyFrame[Any]:
+    joined = window_purchases(shop, population, cut=cut, horizon=horizon)
+    return joined.select("customer_id", nw.when(_bought()).then(1.0).otherwise(0.0).alias("label"))
+
+
+def lapse_label(
+    shop: ShopData, population: nw.LazyFrame[Any], *, cut: float, horizon: float
+) -> nw.LazyFrame[Any]:
+    joined = window_purchases(shop, population, cut=cut, horizon=horizon)
+    return joined.select("customer_id", nw.when(_bought()).then(0.0).otherwise(1.0).alias("label"))
+
+
+def value_label(
+    shop: ShopData, population: nw.LazyFrame[Any], *, cut: float, horizon: float
+) -> nw.LazyFrame[Any]:
+    joined = window_purchases(shop, population, cut=cut, horizon=horizon)
+    revenue = nw.col("_revenue").fill_null(0.0).cast(nw.Float64)
+    return joined.select("customer_id", revenue.alias("label"))
+
+
+def label_plan(
+    shop: ShopData, cut: float, *, target: str, horizon: float, lookback_days: float
+) -> nw.LazyFrame[Any]:
+    """The lazy query behind ``make_labels`` on prepared data; ``cut`` in epoch days. The
+    target's spec (``segml.targets``) gives the population and the label."""
+    spec = targets.get(target)
+    population = targets.resolve(spec.population)(shop, cut, lookback_days=lookback_days)
+    labelled = targets.resolve(spec.label)(shop, population, cut=cut, horizon=horizon)
     ids = nw.col("customer_id").cast(nw.String)  # integer ids stay integers in prepared data
-    return joined.select(ids, label.alias("label")).sort("customer_id")
+    return labelled.select(ids, nw.col("label")).sort("customer_id")
 
 
 def make_labels(
@@ -226,3 +271,11 @@ def backtest_lapse_horizon(
         if monthly_cutoffs(now=now, horizon_days=horizon, n_cutoffs=1)[0] == cut:
             return horizon
     return seen[min(seen)]
+
+
+def lapse_auto_horizon(shop: Any, *, now: Any, quantile: float, backtest: bool) -> int:
+    """The ``auto_horizon`` of ``lapse``: ``backtest_lapse_horizon`` for a run that carves out a
+    backtest at ``now``, else ``lapse_horizon_days`` as of ``now``."""
+    if backtest:
+        return backtest_lapse_horizon(shop, now=now, quantile=quantile)
+    return lapse_horizon_days(shop, as_of=now, quantile=quantile)

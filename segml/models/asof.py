@@ -34,11 +34,12 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import polars as pl
 
+from segml import targets as target_registry
 from segml.engine import as_of_days, collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.features import FeatureBuilder
-from segml.labels import TARGETS, label_plan, lapse_horizon_days
-from segml.models.baselines import BTYDBaseline, RFMBaseline
+from segml.labels import label_plan
+from segml.models.baselines import make_baseline
 from segml.models.dataset import CutoffCache, materialize
 from segml.models.metrics import metrics_for
 from segml.models.propensity import PropensityModel
@@ -172,18 +173,19 @@ def target_specs(
     targets: Mapping[str, Any] | Sequence[str], *, default_horizon: float = 90
 ) -> dict[str, dict[str, Any]]:
     """``{"purchase": 90}``, ``{"lapse": {"horizon_days": "auto"}}`` or ``["purchase"]`` as
-    ``name -> {"horizon_days": ..., "lookback_days": ...}``."""
+    ``name -> {"horizon_days": ..., "lookback_days": ...}``; names of registered targets."""
     items = targets.items() if isinstance(targets, Mapping) else ((t, {}) for t in targets)
     out: dict[str, dict[str, Any]] = {}
     for name, spec in items:
-        if name not in TARGETS:
-            raise ConfigError(f"targets must be among {list(TARGETS)}; got {name!r}.")
+        target_registry.get(name, what="each of targets")
         spec = dict(spec) if isinstance(spec, Mapping) else {"horizon_days": spec}
         spec.setdefault("horizon_days", default_horizon)
         spec.setdefault("lookback_days", 365)
         out[name] = spec
     if not out:
-        raise ConfigError("targets is empty; name at least one of purchase, lapse, value.")
+        raise ConfigError(
+            f"targets is empty; name at least one of {list(target_registry.names())}."
+        )
     return out
 
 
@@ -206,9 +208,9 @@ def train_as_of(
     s = parse_as_of(as_of)
     shop.check_cutoff(s)
     specs = target_specs(targets)
-    for spec in specs.values():
+    for name, spec in specs.items():
         if spec["horizon_days"] == "auto":
-            spec["horizon_days"] = float(lapse_horizon_days(shop, as_of=s))
+            spec["horizon_days"] = float(_auto_horizon(name, shop, s, spec))
     horizons = sorted({float(spec["horizon_days"]) for spec in specs.values()})
     builder = FeatureBuilder(**dict(feature_params or {})).fit(shop, as_of=s)
     cache = CutoffCache(shop, builder, horizons=horizons, seed=seed)
@@ -227,18 +229,29 @@ def train_as_of(
     return AsOfRun(s, fits, cache)
 
 
+def _auto_horizon(target: str, shop: ShopData, s: dt.datetime, spec: Mapping[str, Any]) -> int:
+    found = target_registry.get(target)
+    if found.auto_horizon is None:
+        raise ConfigError(f"{target}: horizon_days 'auto' is not available for this target; "
+                          "give a number of days.")  # fmt: skip
+    derive = target_registry.resolve(found.auto_horizon)
+    return int(derive(shop, now=s, quantile=spec.get("auto_quantile", 0.8), backtest=False))
+
+
 def _fit(
     cache: CutoffCache, plan: AsOfPlan, *, target: str, lookback_days: float,
     params: Mapping[str, Any],
 ) -> AsOfFit:  # fmt: skip
     train, valid = _rows(cache, plan, target=target, lookback_days=lookback_days)
-    kwargs: dict[str, Any] = {"baseline": "btyd", "horizon_days": plan.horizon_days}
+    spec = target_registry.get(target)
+    kwargs: dict[str, Any] = {"baseline": "btyd" if spec.btyd else None,
+                              "horizon_days": plan.horizon_days}  # fmt: skip
     model = PropensityModel(target=target, **(kwargs | dict(params)))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     y_train = train["label"].to_numpy()
     baselines = {
-        "btyd": BTYDBaseline(target=target, horizon_days=plan.horizon_days).fit(train, y_train),
-        "rfm": RFMBaseline().fit(train, y_train),
+        name: make_baseline(name, target=target, horizon_days=plan.horizon_days).fit(train, y_train)
+        for name in sorted(spec.baselines)  # by name: btyd, then rfm
     }
     y_valid = valid["label"].to_numpy()
     fit = AsOfFit(target, plan, model, baselines, {}, {"train": train.height,
@@ -264,7 +277,8 @@ def _rows(
         train = every.filter(~out)
         valid = every.filter(out & (pl.col("cutoff") == plan.valid))
     for name, frame in (("training", train), ("validation", valid)):
-        if frame.height == 0 or (target != "value" and frame["label"].n_unique() < 2):
+        classifier = target_registry.get(target).is_classifier
+        if frame.height == 0 or (classifier and frame["label"].n_unique() < 2):
             raise DataError(
                 f"{target}: the {name} rows hold {frame.height} customers with labels "
                 f"{sorted(set(frame['label'].to_list()))}; both classes are needed. "

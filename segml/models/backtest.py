@@ -27,6 +27,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 import polars as pl
 
+from segml import targets as target_registry
 from segml.engine import collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.models.asof import history_before, labels_at, target_specs, train_as_of
@@ -35,15 +36,9 @@ from segml.models.dataset import materialize
 from segml.models.metrics import metrics_for
 from segml.schema import prepare
 
-__all__ = ["COMPARED", "BacktestResult", "backtest"]
+__all__ = ["BacktestResult", "backtest"]
 
-# the metrics a verdict is given on, per target (better-is-positive orientation in compare)
-COMPARED = {
-    "purchase": ("roc_auc", "log_loss"),
-    "lapse": ("roc_auc", "log_loss"),
-    "value": ("gini", "spearman"),
-}
-BASELINE_NAMES = ("btyd", "rfm")
+# a verdict is given on each target's TargetSpec.key_metrics, against each of its baselines
 
 
 @dataclasses.dataclass
@@ -116,14 +111,16 @@ def backtest(
                 table += [{"date": date.date(), "target": target, "model": who, "metric": k,
                            "value": float(v)}
                           for k, v in metrics_for(target, y, s).items()]  # fmt: skip
-            for other in BASELINE_NAMES:
-                for metric in COMPARED[target]:
+            ts = target_registry.get(target)
+            for other in sorted(ts.baselines):  # by name: btyd, then rfm
+                for metric in ts.key_metrics:
                     c = paired_bootstrap(y, scores["model"], scores[other], metric=metric,
                                          n_boot=n_boot, seed=seed)  # fmt: skip
                     comps.append((date.date(), target, other, c))
             plans.append(_plan_row(date, target, fit, rows.height))
             if progress is not None:
-                progress(_progress_line(date, target, comps[-2 * len(COMPARED[target]) :]))
+                last = comps[-len(ts.baselines) * len(ts.key_metrics) :]
+                progress(_progress_line(date, target, last))
     return BacktestResult(pl.DataFrame(table), _comparison_frame(comps), _pooled(comps),
                           pl.DataFrame(plans))  # fmt: skip
 
@@ -147,7 +144,7 @@ def _check_window(date: dt.datetime, horizon: float, end: dt.datetime) -> None:
 def _plan_row(date: dt.datetime, target: str, fit: Any, customers: int) -> dict[str, Any]:
     """What one date trained on, and the validation ranking metric of the model and baselines
     (the rows the model chose its tree weight on)."""
-    metric = "gini" if target == "value" else "roc_auc"
+    metric = target_registry.get(target).primary_metric
     valid = {f"valid_{who}": m[metric] for who, m in fit.validation.items()}
     return {"date": date.date(), "target": target, "customers": customers,
             "validation_split": fit.plan.split, "tree_weight": fit.model.tree_weight_,

@@ -9,11 +9,17 @@ horizon revenue (value), shrunk towards the overall mean for small cells.
 ``BTYDBaseline``: the buy-till-you-die pair fitted at each cutoff on the history before it
 (``segml.models.dataset.btyd_frame``): P(at least one purchase in the horizon) from BG/NBD for
 ``purchase``, one minus it for ``lapse``, BG/NBD x Gamma-Gamma expected revenue for ``value``.
-Customers BG/NBD cannot score (no purchase yet) get the training mean of such customers.
+Customers BG/NBD cannot score (no purchase yet) get the training mean of such customers. Which
+column it reads, and whether the target is its complement, is the target's ``TargetSpec.btyd``.
+
+A target lists its baselines by name (``TargetSpec.baselines``); ``make_baseline`` builds them,
+and ``register_baseline`` adds a new one (a factory of an estimator with ``fit(frame, y)`` and
+``predict(frame)``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,9 +28,10 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.errors import DataError
+from segml import targets
+from segml.errors import ConfigError, DataError
 
-__all__ = ["BTYDBaseline", "RFMBaseline", "rfm_cells"]
+__all__ = ["BTYDBaseline", "RFMBaseline", "make_baseline", "register_baseline", "rfm_cells"]
 
 _RFM_COLUMNS = ("rfm__recency_days", "rfm__frequency", "rfm__monetary_total")
 
@@ -93,18 +100,18 @@ class BTYDBaseline(BaseEstimator):  # type: ignore[misc]
 
     def _raw(self, frame: pl.DataFrame) -> NDArray[np.float64]:
         h = int(self.horizon_days)
-        name = (
-            f"btyd__expected_value_{h}d"
-            if self.target == "value"
-            else f"baseline__btyd_p_purchase_{h}d"
-        )
+        link = targets.get(self.target).btyd
+        if link is None:
+            raise ConfigError(f"target {self.target!r} has no BG/NBD baseline (its TargetSpec "
+                              "has btyd=None); leave 'btyd' out of its baselines.")  # fmt: skip
+        name = link.baseline(h)
         if name not in frame.columns:
             raise DataError(
                 f"the BG/NBD baseline needs column {name!r}; build the training set with horizon "
                 f"{h} days among the BG/NBD horizons."
             )
         raw = frame[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
-        return 1.0 - raw if self.target == "lapse" else raw
+        return 1.0 - raw if link.flip else raw
 
     def fit(self, frame: pl.DataFrame, y: Any) -> BTYDBaseline:
         y = np.asarray(y, dtype=np.float64)
@@ -116,3 +123,28 @@ class BTYDBaseline(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "fill_")
         raw = self._raw(frame)
         return np.where(np.isnan(raw), self.fill_, raw)
+
+
+# name -> factory(*, target, horizon_days) of a baseline estimator
+_FACTORIES: dict[str, Callable[..., Any]] = {
+    "rfm": lambda *, target, horizon_days: RFMBaseline(),
+    "btyd": lambda *, target, horizon_days: BTYDBaseline(target=target, horizon_days=horizon_days),
+}
+
+
+def register_baseline(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``name`` usable in ``TargetSpec.baselines``: ``factory(target=..., horizon_days=...)``
+    returns an unfitted estimator with ``fit(frame, y)`` and ``predict(frame)``."""
+    if name in ("model", *_FACTORIES):
+        raise ConfigError(f"a baseline named {name!r} exists already; pick another name.")
+    _FACTORIES[name] = factory
+
+
+def make_baseline(name: str, *, target: str, horizon_days: float) -> Any:
+    """The unfitted baseline ``name`` for ``target`` at ``horizon_days``."""
+    if name not in _FACTORIES:
+        raise ConfigError(
+            f"target {target!r} lists the baseline {name!r}, which is not known; known "
+            f"baselines are {sorted(_FACTORIES)} (add one with register_baseline)."
+        )
+    return _FACTORIES[name](target=target, horizon_days=horizon_days)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from segml import targets as target_registry
 from segml import tracking
 from segml.errors import ModelNotFoundError
 from segml.features import FeatureBuilder
@@ -87,7 +88,8 @@ def train_models(
     for target, spec in targets.items():
         tune = None
         if tune_trials > 0:
-            start = {"baseline": "btyd", "horizon_days": spec["horizon_days"]}  # as fit_target
+            btyd = "btyd" if target_registry.get(target).btyd else None  # as fit_target
+            start = {"baseline": btyd, "horizon_days": spec["horizon_days"]}
             tune = make_tuner(target=target, n_trials=tune_trials, seed=seed,
                               base_params=start | params,
                               storage=study_storage or "sqlite:///optuna.db",
@@ -224,7 +226,7 @@ def _promote(
     own inputs on the challenger's backtest rows (``segml.models.promotion``)."""
     f = r.test_frame
     y, ours = f["label"].to_numpy(), f["score__model"].to_numpy()
-    baselines = {who: f[f"score__{who}"].to_numpy() for who in ("rfm", "btyd")}
+    baselines = {who: f[f"score__{who}"].to_numpy() for who in r.who if who != "model"}
     kw: dict[str, Any] = {"target": r.target, "baselines": baselines, "rule": rule}
     current = tracking.find_model(tracking_uri=tracking_uri, name=name, alias="champion")
     if current is None:
@@ -284,9 +286,10 @@ def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
     tables = r.tables()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     y = r.test_frame["label"].to_numpy()
-    for who in ("model", "rfm", "btyd"):
+    classifier = target_registry.get(r.target).is_classifier
+    for who in r.who:
         label, color = model_style(who)
-        if r.target != "value":
+        if classifier:
             rel = tables[f"reliability_{who}"]
             axes[0].plot(rel["predicted"], rel["observed"], marker="o", label=label, color=color)
         else:
@@ -302,7 +305,7 @@ def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
                      color=color)  # fmt: skip
     lim = axes[0].get_xlim()
     axes[0].plot(lim, lim, "k--", lw=0.8)
-    axes[0].set(title="calibration" if r.target != "value" else "decile calibration",
+    axes[0].set(title="calibration" if classifier else "decile calibration",
                 xlabel="predicted", ylabel="observed")  # fmt: skip
     axes[1].plot([0, 1], [0, 1], "k--", lw=0.8)
     axes[1].axvline(0.1, color="grey", lw=0.6, ls=":")
@@ -321,18 +324,10 @@ def train_from_config(
     shop: ShopData, config: Any, *, now: Any, targets: Sequence[str], tune: int = 0
 ) -> list[TrainOutcome]:
     """Unpack a Config's ``training`` section into ``train_models`` keyword arguments."""
-    from segml.labels import backtest_lapse_horizon
     from segml.tracking import default_tracking_uri
 
     t = config.training
-    specs: dict[str, dict[str, float]] = {}
-    for name in targets:
-        tc = getattr(t, name)
-        horizon = tc.horizon_days
-        if horizon == "auto":
-            horizon = backtest_lapse_horizon(shop, now=now, quantile=tc.auto_quantile)
-        specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
-                       "refit": float(tc.refit)}  # fmt: skip
+    specs = training_targets(shop, t, now=now, names=targets)
     out_dir = config.resolve(config.output_dir)
     f = config.features
     return train_models(
@@ -352,6 +347,24 @@ def train_from_config(
         data_name=_data_name(config),
         promotion=PromotionRule(**t.promotion.model_dump(), seed=t.seed),
     )  # fmt: skip
+
+
+def training_targets(
+    shop: ShopData, training: Any, *, now: Any, names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """``train_models``' ``targets`` from a config's ``training`` section: each target's
+    settings (``TrainingConfig.target``: its own key or ``training.targets.<name>``, unset
+    fields from its ``TargetSpec``), an ``auto`` horizon derived before the backtest cutoff."""
+    specs: dict[str, dict[str, float]] = {}
+    for name in names:
+        tc, spec = training.target(name), target_registry.get(name)
+        horizon = tc.horizon_days
+        if horizon == "auto":
+            derive = target_registry.resolve(spec.auto_horizon or "")
+            horizon = derive(shop, now=now, quantile=tc.auto_quantile, backtest=True)
+        specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
+                       "refit": float(tc.refit)}  # fmt: skip
+    return specs
 
 
 def _data_name(config: Any) -> str:

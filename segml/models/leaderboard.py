@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from segml import targets
 from segml.models.compare import paired_bootstrap
 from segml.models.metrics import metric_function
 
 __all__ = ["REPORTED", "WINNERS_ARTIFACT", "metric_winners"]
 
 WINNERS_ARTIFACT = "tables/winners.json"
-# the metrics the backtest table shows, per kind of target
+# the metrics the backtest table shows by default, per task (a target's TargetSpec.metrics)
 REPORTED = {
     "classifier": ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_capture"),
     "value": ("gini", "spearman", "top_decile_revenue_share", "mae"),
@@ -33,32 +34,36 @@ def metric_winners(
     frame: pl.DataFrame,
     *,
     target: str,
-    who: Sequence[str] = ("model", "rfm", "btyd"),
+    who: Sequence[str] | None = None,
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
     max_rows: int = 20_000,
 ) -> dict[str, Any]:
-    """Per metric of ``REPORTED`` for ``target``: ``best`` (best value), ``winner`` (``best`` if
-    it beats every other candidate beyond noise, else None) and ``versus`` (difference and
-    ``level`` interval against each other candidate, positive = ``best`` is better).
+    """Per metric the report shows for ``target`` (its ``TargetSpec.metrics``): ``best`` (best
+    value), ``winner`` (``best`` if it beats every other candidate beyond noise, else None) and
+    ``versus`` (difference and ``level`` interval against each other candidate, positive =
+    ``best`` is better).
 
-    ``frame`` holds ``label`` and ``score__<who>`` per backtest customer. Above ``max_rows``
+    ``frame`` holds ``label`` and ``score__<who>`` per backtest customer (``who``: by default
+    "model" and the target's baselines). Above ``max_rows``
     customers the bootstrap runs on a fixed random sample of ``max_rows`` of them (wider
     intervals, so fewer wins, never more)."""
     if frame.height > max_rows:
         frame = frame.sample(max_rows, seed=seed)
+    spec = targets.get(target)
     y = frame["label"].to_numpy().astype(np.float64)
-    scores = {w: _score(frame[f"score__{w}"].to_numpy(), target) for w in who}
+    names = ("model", *spec.baselines) if who is None else who
+    scores = {w: _score(frame[f"score__{w}"].to_numpy(), spec.is_classifier) for w in names}
     out: dict[str, Any] = {}
-    for metric in REPORTED["value" if target == "value" else "classifier"]:
+    for metric in spec.metrics:
         out[metric] = _one_metric(y, scores, metric=metric, n_boot=n_boot, level=level, seed=seed)
     return {"rows": frame.height, "n_boot": n_boot, "level": level, "metrics": out}
 
 
-def _score(values: Any, target: str) -> Any:
+def _score(values: Any, classifier: bool) -> Any:
     s = np.asarray(values, dtype=np.float64)
-    return s if target == "value" else np.clip(s, 1e-6, 1 - 1e-6)  # as classification_metrics
+    return np.clip(s, 1e-6, 1 - 1e-6) if classifier else s  # as classification_metrics
 
 
 def _one_metric(

@@ -30,10 +30,10 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy import stats
 
+from segml import targets
 from segml.errors import DataError
 
 __all__ = [
-    "PRIMARY",
     "beats",
     "classification_metrics",
     "decile_table",
@@ -41,17 +41,13 @@ __all__ = [
     "gain_at",
     "gain_curve",
     "metric_function",
+    "metrics_for",
     "reliability_table",
     "value_metrics",
+    "verdict_metrics",
 ]
 
 Array = NDArray[np.float64]
-# The verdict: a model beats a baseline when it is better on every one of these.
-PRIMARY = {
-    "purchase": {"roc_auc": "max", "log_loss": "min"},
-    "lapse": {"roc_auc": "max", "log_loss": "min"},
-    "value": {"gini": "max", "spearman": "max"},
-}
 TOP_SHARE = 0.1  # "top decile": exactly this share of the customers
 
 
@@ -272,10 +268,17 @@ def value_metrics(y: Array, v: Array) -> dict[str, float]:
     }
 
 
+def verdict_metrics(target: str) -> dict[str, str]:
+    """The verdict: a model beats a baseline when it is better on every one of these, the
+    target's primary and secondary metrics (name -> "max" or "min")."""
+    return {m: "max" if metric_function(m)[1] > 0 else "min"
+            for m in targets.get(target).key_metrics}  # fmt: skip
+
+
 def beats(target: str, model: dict[str, float], other: dict[str, float]) -> bool:
     """True when ``model`` is better than ``other`` on every primary metric of ``target``."""
     out = True
-    for name, direction in PRIMARY[target].items():
+    for name, direction in verdict_metrics(target).items():
         a, b = model.get(name, float("nan")), other.get(name, float("nan"))
         if a != a:
             return False
@@ -285,7 +288,9 @@ def beats(target: str, model: dict[str, float], other: dict[str, float]) -> bool
 
 
 def metrics_for(target: str, y: Any, score: Any) -> dict[str, float]:
-    return (value_metrics if target == "value" else classification_metrics)(y, score)
+    """Every metric of the target's task: ``classification_metrics`` or ``value_metrics``."""
+    metrics = classification_metrics if targets.get(target).is_classifier else value_metrics
+    return metrics(y, score)
 
 
 def _auc(y: Array, p: Array) -> float:

@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from segml import targets
 from segml.errors import ConfigError, DataError
 from segml.models.metrics import metric_function
 
@@ -48,16 +49,26 @@ def offset_column(target: str, horizon_days: Any) -> str:
             "PropensityModel(baseline='btyd') needs horizon_days, the label horizon the BG/NBD "
             f"columns were computed for (e.g. horizon_days=90); got {horizon_days!r}."
         )
-    h = int(float(horizon_days))
-    return f"btyd__expected_value_{h}d" if target == "value" else f"btyd__p_purchase_{h}d"
+    return _btyd(target).offset(horizon_days)
+
+
+def _btyd(target: str) -> targets.BTYDLink:
+    link = targets.get(target).btyd
+    if link is None:
+        raise ConfigError(
+            f"target {target!r} has no BG/NBD column to boost from (its TargetSpec has "
+            "btyd=None); use PropensityModel(baseline=None) or give the spec a BTYDLink."
+        )
+    return link
 
 
 def _link(target: str, v: Array) -> Array:
-    if target == "value":
+    link = _btyd(target)
+    if link.link == "log":
         return np.log(np.maximum(v, _VALUE_FLOOR))
     p = np.clip(v, _P_EPS, 1 - _P_EPS)
     out = np.log(p / (1 - p))
-    return -out if target == "lapse" else out
+    return -out if link.flip else out
 
 
 def _column(frame: pl.DataFrame, name: str) -> Array:
@@ -82,7 +93,7 @@ def offset_spec(
     if missing.all():
         return None
     mean = float(y[missing].mean()) if missing.any() else float(y.mean())
-    if target == "value":
+    if _btyd(target).link == "log":
         fill = float(np.log(max(mean, _VALUE_FLOOR)))
     else:
         m = min(max(mean, _P_EPS), 1 - _P_EPS)
@@ -112,7 +123,7 @@ def choose_weight(
             f"blend_weights must be numbers in [0, 1]; got {list(weights)!r}. Include 0 (the "
             "baseline alone) and 1 (all the trees), e.g. (0, 0.25, 0.5, 0.75, 1)."
         )
-    fn, sign = metric_function("gini" if target == "value" else "roc_auc")
+    fn, sign = metric_function(targets.get(target).primary_metric)
     scores = {float(w): float(fn(y, offset + float(w) * trees)) for w in sorted(set(weights))}
     finite = {w: s for w, s in scores.items() if np.isfinite(s)}
     if not finite:

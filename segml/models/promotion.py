@@ -8,8 +8,9 @@ challenger's table, in which columns the champion needs may be missing (they wou
 become missing values and make the champion look worse than it is).
 
 Each pair of scores is compared with a paired bootstrap (``segml.models.compare``) on a primary
-and a secondary metric (``PROMOTION_METRICS``: ROC AUC then log loss for the classifiers,
-normalised Gini then Spearman for value). The rule (``decide``, thresholds in ``PromotionRule``):
+and a secondary metric (the target's ``TargetSpec.key_metrics``: ROC AUC then log loss for the
+classifiers, normalised Gini then Spearman for value). The rule (``decide``, thresholds in
+``PromotionRule``):
 
 1. against each baseline (RFM, BG/NBD): the challenger must not lose on the primary metric
    beyond the noise (interval of the difference wholly below zero), nor lose materially on the
@@ -29,26 +30,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from segml import targets
 from segml.errors import DataError
 from segml.features import FeatureBuilder
 from segml.models.compare import Comparison, paired_bootstrap
 from segml.models.dataset import CutoffCache
 
 __all__ = [
-    "PROMOTION_METRICS",
     "Decision",
     "PromotionRule",
     "decide",
     "input_spec",
     "rebuild_inputs",
 ]
-
-# target -> (primary, secondary) metric names of segml.models.metrics.metric_function
-PROMOTION_METRICS = {
-    "purchase": ("roc_auc", "log_loss"),
-    "lapse": ("roc_auc", "log_loss"),
-    "value": ("gini", "spearman"),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +157,7 @@ def decide(
     champion, given the ``baselines``' scores and the ``champion``'s (None: no champion) on the
     same rows, in the same order. See the module docstring for the rule."""
     rule = rule or PromotionRule()
-    primary, secondary = PROMOTION_METRICS[target]
+    primary, secondary = targets.get(target).key_metrics
     opponents = dict(baselines) | ({} if champion is None else {"champion": champion})
     y, challenger = np.asarray(y, dtype=np.float64), np.asarray(challenger, dtype=np.float64)
     notes: list[str] = []

@@ -36,8 +36,8 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from segml import targets
 from segml.errors import ConfigError, DataError, ModelNotFoundError
-from segml.labels import TARGETS
 from segml.models.offset import BASELINES, choose_weight, offset_spec, offset_values
 from segml.models.treeshap import tree_contributions
 from segml.models.validation import (
@@ -72,7 +72,8 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
 
     Parameters
     ----------
-    target : "purchase", "lapse" or "value".
+    target : a registered target (``segml.targets.names()``: "purchase", "lapse", "value", ...);
+        its spec gives the objective (binary or Tweedie, ...) and the calibration.
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree,
     reg_lambda : LightGBM's parameters (``subsample`` is bagging every iteration).
     tweedie_variance_power : Tweedie power of the value model, in (1, 2).
@@ -124,10 +125,10 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if self.target not in TARGETS:
+        if self.target not in targets.names():
             raise ConfigError(
-                f"The 'target' parameter of PropensityModel must be one of {list(TARGETS)}. "
-                f"Got {self.target!r} instead."
+                "The 'target' parameter of PropensityModel must be one of the registered "
+                f"targets {list(targets.names())}. Got {self.target!r} instead."
             )
         if self.calibration not in ("auto", "isotonic", "sigmoid"):
             raise ConfigError(
@@ -142,7 +143,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
 
     @property
     def is_classifier(self) -> bool:
-        return self.target != "value"
+        return targets.get(self.target).is_classifier
 
     def _lgbm_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -160,11 +161,14 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             "force_row_wise": True,
             "verbose": -1,
         }
-        if not self.is_classifier:
+        objective = targets.get(self.target).objective
+        if objective == "tweedie":
             params |= {
                 "objective": "tweedie",
                 "tweedie_variance_power": self.tweedie_variance_power,
             }
+        elif objective != "binary":  # binary: the LGBMClassifier default
+            params["objective"] = objective
         return params
 
     def fit(
@@ -276,7 +280,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         return getattr(self, "offset_", None)
 
     def _calibrate(self, raw: NDArray[np.float64], y: NDArray[np.float64]) -> None:
-        if not self.is_classifier:
+        if targets.get(self.target).calibration == "mean_scale":
             mean_pred = float(np.exp(raw).mean())
             self.value_scale_ = float(y.mean() / mean_pred) if mean_pred > 0 else 1.0
             self.calibrator_: dict[str, Any] = {"method": "scale", "scale": self.value_scale_}
@@ -305,7 +309,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
 
     def predict_proba(self, X: Any) -> NDArray[np.float64]:
         if not self.is_classifier:
-            raise AttributeError("the value model predicts revenue, not probabilities")
+            raise AttributeError(f"the {self.target} model predicts amounts, not probabilities")
         p = self.predict(X)
         return np.column_stack([1 - p, p])
 

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from segml import targets
 from segml.engine import parse_as_of
 from segml.errors import DataError
-from segml.labels import TARGETS, cutoff_grid, label_window_end, monthly_cutoffs
-from segml.models.baselines import BTYDBaseline, RFMBaseline
+from segml.labels import cutoff_grid, label_window_end, monthly_cutoffs
+from segml.models.baselines import make_baseline
 from segml.models.dataset import CutoffCache
 from segml.models.metrics import beats, decile_table, metrics_for, reliability_table
 from segml.models.propensity import PropensityModel
@@ -110,13 +111,20 @@ class TargetResult:
     test_rows: pl.DataFrame  # the backtest rows with every model input
     tuned_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def who(self) -> tuple[str, ...]:
+        """``model`` and the target's baselines, the ``score__<who>`` columns of test_frame."""
+        return tuple(c.removeprefix("score__") for c in self.test_frame.columns
+                     if c.startswith("score__"))  # fmt: skip
+
     def tables(self) -> dict[str, pl.DataFrame]:
         y = self.test_frame["label"].to_numpy()
+        classifier = targets.get(self.target).is_classifier
         out = {}
-        for name in ("model", "rfm", "btyd"):
+        for name in self.who:
             s = self.test_frame[f"score__{name}"].to_numpy()
             out[f"deciles_{name}"] = decile_table(y, s)
-            if self.target != "value":
+            if classifier:
                 out[f"reliability_{name}"] = reliability_table(y, s)
         return out
 
@@ -148,14 +156,14 @@ def fit_target(
 
     ``refit``: after early stopping and calibration, refit the trees on every cutoff up to the
     validation one (``Split.refit``), keeping the number of rounds and the calibrator."""
-    if target not in TARGETS:
-        raise DataError(f"target must be one of {list(TARGETS)}; got {target!r}.")
+    spec = targets.get(target)
     started = time.perf_counter()
     split = plan_split(now=now, horizon_days=horizon_days, n_cutoffs=n_cutoffs,
                        first_data=_first_day(cache), step=step)  # fmt: skip
     train, valid, test = _frames(cache, split, target=target, lookback_days=lookback_days)
     # boost from the BG/NBD score of the same horizon unless model_params say otherwise
-    params: dict[str, Any] = {"baseline": "btyd", "horizon_days": horizon_days}
+    params: dict[str, Any] = {"baseline": "btyd" if spec.btyd else None,
+                              "horizon_days": horizon_days}  # fmt: skip
     params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
     model = PropensityModel(target=target, **(params | tuned))
@@ -168,17 +176,13 @@ def fit_target(
     model.metadata_ = {"target": target, "horizon_days": horizon_days, "refit": refit,
                        **split.as_dict()}  # fmt: skip
     y_fit = fit_rows["label"].to_numpy()
-    scores = {
-        "model": model.predict(test),
-        "rfm": RFMBaseline().fit(fit_rows, y_fit).predict(test),
-        "btyd": BTYDBaseline(target=target, horizon_days=horizon_days).fit(fit_rows, y_fit)
-        .predict(test),
-    }  # fmt: skip
+    scores = {"model": model.predict(test)}
+    for name in spec.baselines:
+        baseline = make_baseline(name, target=target, horizon_days=horizon_days)
+        scores[name] = baseline.fit(fit_rows, y_fit).predict(test)
     y = test["label"].to_numpy()
     metrics = {name: metrics_for(target, y, s) for name, s in scores.items()}
-    verdict = beats(target, metrics["model"], metrics["rfm"]) and beats(
-        target, metrics["model"], metrics["btyd"]
-    )
+    verdict = all(beats(target, metrics["model"], metrics[b]) for b in spec.baselines)
     test_frame = test.select("customer_id", "label").with_columns(
         pl.Series(f"score__{k}", v) for k, v in scores.items()
     )
@@ -203,11 +207,7 @@ def format_table(results: Sequence[TargetResult]) -> str:
     """The backtest table, model vs baselines, one block per target."""
     lines = []
     for r in results:
-        names = (
-            ["gini", "spearman", "top_decile_revenue_share", "mae"]
-            if r.target == "value"
-            else ["roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_capture"]
-        )
+        names = list(targets.get(r.target).metrics)
         head = (f"{r.target} (horizon {r.split.horizon_days:g}d, backtest cutoff "
                 f"{r.split.test:%Y-%m-%d}, {r.rows['test']:,} customers, "
                 f"trained on {r.rows.get('final_fit', r.rows['train'] + r.rows['valid']):,} "
@@ -217,7 +217,7 @@ def format_table(results: Sequence[TargetResult]) -> str:
             head,
             f"  {'':10}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)),
         ]
-        for who in ("model", "rfm", "btyd"):
+        for who in r.who:
             vals = "".join(f"{r.metrics[who].get(n, np.nan):>{w}.4f}"
                            for n, w in zip(names, widths, strict=True))  # fmt: skip
             lines.append(f"  {who:10}{vals}")

@@ -1,8 +1,9 @@
 """Hyperparameter search with Optuna: TPE sampler, pruning from a LightGBM callback, a resumable
 SQLite study.
 
-The objective is the early-stopping metric on the time-based validation cutoff (binary log loss
-for purchase/lapse, Tweedie deviance for value). The study lives in an Optuna storage (by default
+The objective is the early-stopping metric on the time-based validation cutoff (the LightGBM
+objective's own metric: binary log loss for purchase/lapse, Tweedie deviance for value); a
+Tweedie target also searches its variance power. The study lives in an Optuna storage (by default
 ``sqlite:///<output_dir>/optuna.db``) under a name derived from the target and the data, so an
 interrupted ``segml train --tune N`` resumes and only runs the trials still missing.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from segml import targets
 from segml.models.propensity import PropensityModel
 
 __all__ = ["make_tuner", "pruning_callback", "search_space"]
@@ -28,7 +30,7 @@ def search_space(trial: Any, target: str) -> dict[str, Any]:
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
         "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
     }
-    if target == "value":
+    if targets.get(target).objective == "tweedie":
         params["tweedie_variance_power"] = trial.suggest_float("tweedie_variance_power", 1.1, 1.8)
     return params
 

@@ -6,23 +6,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from segml import tracking
+from segml import targets, tracking
 from segml.models.leaderboard import WINNERS_ARTIFACT
-from segml.models.metrics import PRIMARY
+from segml.models.metrics import metric_function, verdict_metrics
 from segml.report.figures import lift_by_decile
 from segml.report.html import Markup, Section, esc, figure_img, missing, para, png_img, table
 from segml.report.inputs import RunInputs
 
 __all__ = ["ModelRun", "backtest_section", "find_model_runs", "plots_section", "quality_section"]
 
-TARGETS = ("purchase", "lapse", "value")
-_COLUMNS = {
-    "classifier": [("roc_auc", "max"), ("pr_auc", "max"), ("log_loss", "min"), ("brier", "min"),
-                   ("ece", "min"), ("top_decile_capture", "max")],
-    "value": [("gini", "max"), ("spearman", "max"), ("top_decile_revenue_share", "max"),
-              ("mae", "min")],
-}  # fmt: skip
 _WHO = {"model": "model", "rfm": "RFM baseline", "btyd": "BG/NBD baseline"}
+
+
+def _columns(target: str) -> list[tuple[str, str]]:
+    """The backtest table's metrics of ``target`` (its ``TargetSpec.metrics``), with "max" or
+    "min" for the direction that is better."""
+    return [(n, "max" if metric_function(n)[1] > 0 else "min")
+            for n in targets.get(target).metrics]  # fmt: skip
+
+
+def _who(target: str) -> dict[str, str]:
+    """The rows of the target's table: the model and its baselines, with their labels."""
+    return {w: _WHO.get(w, f"{w} baseline") for w in ("model", *targets.get(target).baselines)}
 
 
 @dataclass
@@ -42,7 +47,7 @@ def find_model_runs(run: RunInputs, tracking_uri: str | None, prefix: str) -> li
         return []
     used = run.manifest.get("models") or {}
     out = []
-    for target in TARGETS:
+    for target in targets.names():
         if target in used:
             m = used[target]
             found = ModelRun(target, m["name"], str(m["version"]), m["run_id"], "used by this run")
@@ -115,10 +120,10 @@ def _backtest_table(m: ModelRun, winners: dict[str, Any] | None) -> str:
     """The metrics of the model and both baselines; a value is bold only when ``winners``
     (the run's paired-bootstrap comparisons) says it beats both others beyond noise."""
     metrics = (m.record or {}).get("metrics", {})
-    cols = _COLUMNS["value" if m.target == "value" else "classifier"]
+    cols = _columns(m.target)
     verdicts = (winners or {}).get("metrics", {})
     rows = []
-    for who, label in _WHO.items():
+    for who, label in _who(m.target).items():
         cells: list[Any] = [label]
         for name, _ in cols:
             v = metrics.get(f"{who}_{name}")
@@ -129,10 +134,10 @@ def _backtest_table(m: ModelRun, winners: dict[str, Any] | None) -> str:
             else:
                 cells.append(text)
         rows.append(cells)
-    primary = PRIMARY.get(m.target, {})
+    primary = verdict_metrics(m.target)
     header = ["who", *[f"{n}{'*' if n in primary else ''} {'↑' if d == 'max' else '↓'}"
                        for n, d in cols]]  # fmt: skip
-    notes = [_ties_note(metrics)]
+    notes = [_ties_note(metrics, _who(m.target))]
     if winners is None:
         notes.append(para(f"No per-metric comparison ({WINNERS_ARTIFACT}) in run "
                           f"{m.run_id} (trained by an older segml): values shown without a "
@@ -149,13 +154,13 @@ def _margins(won: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _ties_note(metrics: dict[str, Any]) -> str:
+def _ties_note(metrics: dict[str, Any], labels: dict[str, str]) -> str:
     """Says when a score gives many customers the same value (share metrics split the tie)."""
-    tied = {w: metrics.get(f"{w}_largest_tie_share") for w in _WHO}
+    tied = {w: metrics.get(f"{w}_largest_tie_share") for w in labels}
     big = {w: v for w, v in tied.items() if v is not None and v >= 0.05}
     if not big:
         return ""
-    who = ", ".join(f"{_WHO[w]} {v:.0%}" for w, v in big.items())
+    who = ", ".join(f"{labels[w]} {v:.0%}" for w, v in big.items())
     return para(f"Largest group of customers with one and the same score: {who}. Top-decile "
                 "capture and the lift/gain charts count such a tie by share of customers (as "
                 "if ordered at random inside the tie).")  # fmt: skip
@@ -165,7 +170,7 @@ def _verdict(m: ModelRun) -> str:
     beats = (m.record or {}).get("metrics", {}).get("beats_baselines")
     if beats is None:
         return ""
-    primary = " and ".join(PRIMARY.get(m.target, {})) or "its primary metrics"
+    primary = " and ".join(verdict_metrics(m.target)) or "its primary metrics"
     promoted = (m.record or {}).get("metrics", {}).get("promoted")  # see docs/models.md
     said = "" if promoted is None else (
         " Promoted to champion." if promoted >= 0.5 else " Not promoted to champion.")  # fmt: skip
@@ -235,7 +240,7 @@ def _artifact(uri: str, run_id: str, path: str, alt: str) -> str:
 
 def _lift(uri: str, m: ModelRun) -> str:
     tables = {}
-    for who in _WHO:
+    for who in _who(m.target):
         rows = tracking.load_run_json(tracking_uri=uri, run_id=m.run_id,
                                       path=f"tables/deciles_{who}.json")  # fmt: skip
         if rows:

@@ -17,6 +17,7 @@ import polars as pl
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from segml import targets
 from segml.engine import frame_kind, is_spark, parse_as_of, to_lazy, to_native
 from segml.errors import ConfigError, DataError, example_values
 from segml.features.registry import describe
@@ -33,9 +34,28 @@ from segml.segments.thresholds import derive_thresholds, threshold_exprs
 
 __all__ = ["Segmenter", "check_customer_table", "columns_read", "open_customer_table"]
 
-_PROBABILITIES = ("score__purchase", "score__lapse")
-_DECILES = ("decile__purchase", "decile__lapse", "decile__value")
-_SCORES = ("score__purchase", "score__lapse", "score__value")
+
+class _TargetColumns:
+    """``<prefix><target>`` of every registered target (of one ``score_kind``), read from the
+    target registry each time it is used, so a target registered after import counts."""
+
+    def __init__(self, prefix: str, kind: str | None = None) -> None:
+        self.prefix, self.kind = prefix, kind
+
+    def __iter__(self) -> Any:
+        return iter([f"{self.prefix}{s.name}" for s in targets.specs()
+                     if self.kind is None or s.score_kind == self.kind])  # fmt: skip
+
+    def __contains__(self, column: object) -> bool:
+        return column in tuple(self)
+
+    def __add__(self, other: Any) -> tuple[str, ...]:
+        return (*self, *other)
+
+
+_PROBABILITIES = _TargetColumns("score__", "probability")
+_DECILES = _TargetColumns("decile__")
+_SCORES = _TargetColumns("score__")
 _SCORE_FAMILIES = ("score__", "decile__", "cluster__")  # scoring columns: absent without a model
 
 

@@ -1,0 +1,233 @@
+"""The target registry: what each prediction target is, in one place.
+
+A target (``purchase``, ``lapse``, ``value``, or one you add) is a ``TargetSpec``: who gets a
+label (``population``), what the label is (``label``), the kind of model (``task``, LightGBM
+``objective``, ``calibration``), how it is judged (the reported ``metrics``, the
+``primary_metric`` and ``secondary_metric`` of the verdict and the promotion), what it is compared
+with (``baselines`` and, for the BG/NBD baseline and offset, ``btyd``), and the defaults of its
+config (``horizon_days``, ``lookback_days``, an ``auto_horizon``). Labels, training, backtests,
+promotion, the report and the segment rules read the spec; none of them names a target.
+
+Adding a target is one module that defines its label function and calls ``register``::
+
+    from segml.targets import TargetSpec, register
+
+    def two_orders(shop, population, *, cut, horizon):  # -> customer_id, label
+        ...
+
+    register(TargetSpec(name="orders_2plus", description="two or more orders in the horizon",
+                        population="segml.labels:known_population", label=two_orders,
+                        task="classification", horizon_days=60))
+
+(``tests/test_targets.py`` trains, scores and reports such a target end to end.) Configure it
+under ``training.targets.<name>`` (horizon, lookback, refit) and list it in
+``scoring.targets``; the config checks both names against this registry, so register the target
+before loading the config.
+
+The functions of a spec may be given as callables or as ``"module:function"`` references, which
+are imported on first use: this module sits at the bottom of segml's layers (even the config
+reads it), so the built-in specs refer to their label functions in ``segml.labels`` by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+from segml.errors import ConfigError
+
+__all__ = [
+    "BTYDLink",
+    "TargetSpec",
+    "get",
+    "names",
+    "register",
+    "resolve",
+    "specs",
+    "unregister",
+]
+
+Task = Literal["classification", "regression"]
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_CLASSIFIER_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_capture")
+_REGRESSION_METRICS = ("gini", "spearman", "top_decile_revenue_share", "mae")
+
+
+@dataclasses.dataclass(frozen=True)
+class BTYDLink:
+    """How a target reads the per-cutoff BG/NBD columns (``{h}`` is the horizon in days).
+
+    ``offset_column``: the model input a ``baseline="btyd"`` model boosts from, through ``link``
+    ("logit" for probabilities, "log" for amounts); ``baseline_column``: what the BG/NBD
+    baseline scores with; ``flip``: the target is the complement of that probability (lapse:
+    ``1 - p`` for the baseline, ``-logit(p)`` for the offset).
+    """
+
+    offset_column: str
+    baseline_column: str
+    link: Literal["logit", "log"] = "logit"
+    flip: bool = False
+
+    def offset(self, horizon_days: float) -> str:
+        return self.offset_column.format(h=int(float(horizon_days)))
+
+    def baseline(self, horizon_days: float) -> str:
+        return self.baseline_column.format(h=int(float(horizon_days)))
+
+
+# BG/NBD's P(at least one purchase in the horizon): the baseline of "will they buy" targets
+P_PURCHASE = BTYDLink("btyd__p_purchase_{h}d", "baseline__btyd_p_purchase_{h}d")
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetSpec:
+    """One prediction target. See the module docstring; fields left empty get the defaults of
+    the ``task`` (classification: isotonic/sigmoid calibration, ROC AUC then log loss;
+    regression: Tweedie, mean-scale calibration, Gini then Spearman)."""
+
+    name: str
+    description: str
+    population: Callable[..., Any] | str  # (shop, cut, *, lookback_days) -> LazyFrame[customer_id]
+    label: Callable[..., Any] | str  # (shop, population, *, cut, horizon) -> [customer_id, label]
+    task: Task = "classification"
+    objective: str = ""  # LightGBM objective: "binary" / "tweedie" by default
+    calibration: Literal["", "probability", "mean_scale"] = ""
+    metrics: tuple[str, ...] = ()  # the backtest table's columns, in order
+    primary_metric: str = ""  # ranks models: the verdict, promotion, the offset's tree share
+    secondary_metric: str = ""  # a material loss here blocks promotion
+    baselines: tuple[str, ...] = ("rfm", "btyd")
+    btyd: BTYDLink | None = P_PURCHASE
+    horizon_days: int | Literal["auto"] = 30
+    lookback_days: int = 365
+    auto_horizon: Callable[..., Any] | str | None = None  # (shop, *, now, quantile, backtest)
+    score_kind: Literal["probability", "amount"] | None = None  # checked range of score__<name>
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigError(
+                f"a target name must be lower-case letters, digits and _ (it names columns such "
+                f"as score__<name> and models <prefix>-<name>); got {self.name!r}."
+            )
+        if self.task not in ("classification", "regression"):
+            raise ConfigError(f"target {self.name!r}: task must be 'classification' or "
+                              f"'regression'; got {self.task!r}.")  # fmt: skip
+        classify = self.task == "classification"
+        defaults = {
+            "objective": "binary" if classify else "tweedie",
+            "calibration": "probability" if classify else "mean_scale",
+            "metrics": _CLASSIFIER_METRICS if classify else _REGRESSION_METRICS,
+            "primary_metric": "roc_auc" if classify else "gini",
+            "secondary_metric": "log_loss" if classify else "spearman",
+            "score_kind": "probability" if classify else "amount",
+        }
+        for field, value in defaults.items():
+            if not getattr(self, field):
+                object.__setattr__(self, field, value)
+        if self.horizon_days == "auto" and self.auto_horizon is None:
+            raise ConfigError(f"target {self.name!r}: horizon_days 'auto' needs an auto_horizon "
+                              "function; give a number of days or the function.")  # fmt: skip
+        if "btyd" in self.baselines and self.btyd is None:
+            raise ConfigError(f"target {self.name!r}: the 'btyd' baseline needs btyd=BTYDLink(...)"
+                              "; set it or leave 'btyd' out of baselines.")  # fmt: skip
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task == "classification"
+
+    @property
+    def key_metrics(self) -> tuple[str, str]:
+        """(primary, secondary): what a model must beat its baselines on, and promotion reads."""
+        return self.primary_metric, self.secondary_metric
+
+
+_REGISTRY: dict[str, TargetSpec] = {}
+
+
+def register(spec: TargetSpec, *, replace: bool = False) -> TargetSpec:
+    """Add ``spec`` to the registry (``replace=True`` to redefine a name); returns it."""
+    if not isinstance(spec, TargetSpec):
+        raise ConfigError(f"register takes a TargetSpec; got {type(spec).__name__}.")
+    _builtins()
+    if spec.name in _REGISTRY and not replace:
+        raise ConfigError(
+            f"a target named {spec.name!r} is already registered; pick another name or pass "
+            "replace=True to redefine it."
+        )
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a registered target (a test that registers a toy target cleans up with this)."""
+    _builtins()
+    if name in _builtin_specs():
+        raise ConfigError(f"{name!r} is a built-in target; it cannot be unregistered.")
+    _REGISTRY.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+    """The registered targets, in registration order (the built-ins first)."""
+    _builtins()
+    return tuple(_REGISTRY)
+
+
+def specs() -> tuple[TargetSpec, ...]:
+    _builtins()
+    return tuple(_REGISTRY.values())
+
+
+def get(name: str, *, what: str = "target") -> TargetSpec:
+    """The spec of ``name``; a ConfigError listing the registered targets when there is none."""
+    _builtins()
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"{what} must be one of the registered targets {list(_REGISTRY)}; got {name!r}. "
+            "Register a new one with segml.targets.register(TargetSpec(...)) before using it."
+        )
+    return _REGISTRY[name]
+
+
+def resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A spec's function: the callable itself, or the one a ``"module:function"`` names."""
+    if callable(ref):
+        return ref
+    module, _, attr = str(ref).partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(
+            f"cannot import the target function {ref!r} ({err}); give a callable or "
+            "'package.module:function'."
+        ) from None
+    if not callable(found):
+        raise ConfigError(f"{ref!r} is not a function; got {type(found).__name__}.")
+    return found  # type: ignore[no-any-return]
+
+
+def _builtins() -> None:
+    if not _REGISTRY:  # the built-ins come first; they are never unregistered for good
+        _REGISTRY.update(_builtin_specs())
+
+
+def _builtin_specs() -> dict[str, TargetSpec]:
+    """purchase, lapse and value; their functions are in ``segml.labels`` (docs there)."""
+    lapse_link = dataclasses.replace(P_PURCHASE, flip=True)
+    value_link = BTYDLink("btyd__expected_value_{h}d", "btyd__expected_value_{h}d", link="log")
+    return {
+        "purchase": TargetSpec(
+            name="purchase", description="at least one purchase order in the horizon",
+            population="segml.labels:known_population", label="segml.labels:purchase_label",
+            horizon_days=30),
+        "lapse": TargetSpec(
+            name="lapse", description="an active buyer places no purchase order in the horizon",
+            population="segml.labels:active_buyers", label="segml.labels:lapse_label",
+            btyd=lapse_link, horizon_days="auto",
+            auto_horizon="segml.labels:lapse_auto_horizon"),
+        "value": TargetSpec(
+            name="value", description="revenue of the purchase lines in the horizon",
+            population="segml.labels:known_population", label="segml.labels:value_label",
+            task="regression", btyd=value_link, horizon_days=90),
+    }  # fmt: skip
