@@ -184,7 +184,7 @@ def get(name: str, *, what: str = "target") -> TargetSpec:
     _builtins()
     if name not in _REGISTRY:
         raise ConfigError(
-            f"{what} must be one of the registered targets {list(_REGISTRY)}; got {name!r}. "
+            f"{what} must be one of {list(_REGISTRY)} (the registered targets); got {name!r}. "
             "Register a new one with segml.targets.register(TargetSpec(...)) before using it."
         )
     return _REGISTRY[name]
