@@ -22,7 +22,12 @@ Adding a target is one module that defines its label function and calls ``regist
 (``tests/test_targets.py`` trains, scores and reports such a target end to end.) Configure it
 under ``training.targets.<name>`` (horizon, lookback, refit) and list it in
 ``scoring.targets``; the config checks both names against this registry, so register the target
-before loading the config.
+before loading the config. For the command line, declare the module (or the spec) as an entry
+point of the group ``segml.targets`` in the package that holds it; the registry imports those
+when it is first read::
+
+    [project.entry-points."segml.targets"]
+    orders_2plus = "my_shop.targets"
 
 The functions of a spec may be given as callables or as ``"module:function"`` references, which
 are imported on first use: this module sits at the bottom of segml's layers (even the config
@@ -40,6 +45,7 @@ from typing import Any, Literal
 from segml.errors import ConfigError
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "BTYDLink",
     "TargetSpec",
     "get",
@@ -207,9 +213,31 @@ def resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
     return found  # type: ignore[no-any-return]
 
 
+ENTRY_POINT_GROUP = "segml.targets"
+
+
 def _builtins() -> None:
-    if not _REGISTRY:  # the built-ins come first; they are never unregistered for good
+    if not _REGISTRY:  # the built-ins first, then the installed packages' targets
         _REGISTRY.update(_builtin_specs())
+        _load_entry_points()
+
+
+def _load_entry_points() -> None:
+    """Targets of installed packages: each entry point of the group ``segml.targets`` names a
+    module that registers its targets when imported, or a TargetSpec (registered here)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found = ep.load()
+        except Exception as err:
+            raise ConfigError(
+                f"the installed target plugin {ep.name!r} ({ep.value}, entry point group "
+                f"{ENTRY_POINT_GROUP!r}) fails to import: {type(err).__name__}: {err}. Fix or "
+                "uninstall the package that declares it."
+            ) from err
+        if isinstance(found, TargetSpec) and _REGISTRY.get(found.name) is not found:
+            register(found)
 
 
 def _builtin_specs() -> dict[str, TargetSpec]:

@@ -96,6 +96,32 @@ def test_bad_specs(call: Any, match: str) -> None:
         call()
 
 
+def test_installed_packages_register_targets_by_entry_point(monkeypatch: Any) -> None:
+    from importlib import metadata
+
+    def entry_points(*, group: str) -> list[metadata.EntryPoint]:
+        value = "tests.test_targets:TOY"
+        return (
+            [metadata.EntryPoint("orders_2plus", value, group)] if group == "segml.targets" else []
+        )
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    monkeypatch.setattr(targets, "_REGISTRY", {})  # as in a fresh process
+    assert targets.names() == ("purchase", "lapse", "value", "orders_2plus")
+    loaded = targets.get("orders_2plus")  # pytest may hold this module under another name
+    assert loaded.description == TOY.description and loaded.label.__name__ == "two_orders"
+
+
+def test_a_broken_plugin_is_named(monkeypatch: Any) -> None:
+    from importlib import metadata
+
+    broken = metadata.EntryPoint("churn", "no_such_package.targets", "segml.targets")
+    monkeypatch.setattr(metadata, "entry_points", lambda *, group: [broken])
+    monkeypatch.setattr(targets, "_REGISTRY", {})
+    with pytest.raises(ConfigError, match=r"plugin 'churn' .* fails to import: ModuleNotFound"):
+        targets.names()
+
+
 # ------------------------------------------------------------------------------ labels by hand
 def _tiny(kind: str) -> dict[str, Any]:
     frames = {"orders": tiny_orders(), "events": tiny_events(), "customers": tiny_customers()}
@@ -209,7 +235,9 @@ def test_toy_target_end_to_end(toy: TargetSpec, tmp_path: Path) -> None:
     model = tracking.load_pyfunc(tracking_uri=uri, name=name, alias="champion")[0]
     meta = model.unwrap_python_model().model.metadata_
     assert meta["target"] == "orders_2plus" and meta["horizon_days"] == 45
-    record = tracking.run_record(tracking_uri=uri, run_id=manifest["models"]["orders_2plus"]["run_id"])
+    record = tracking.run_record(
+        tracking_uri=uri, run_id=manifest["models"]["orders_2plus"]["run_id"]
+    )
     assert {"model_roc_auc", "rfm_roc_auc", "btyd_roc_auc"} <= set(record["metrics"])
 
     html = build_report(run, tracking_uri=uri)

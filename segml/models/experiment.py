@@ -24,7 +24,7 @@ import numpy as np
 
 from segml import targets as target_registry
 from segml import tracking
-from segml.errors import ModelNotFoundError
+from segml.errors import ConfigError, ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
@@ -360,7 +360,12 @@ def training_targets(
         tc, spec = training.target(name), target_registry.get(name)
         horizon = tc.horizon_days
         if horizon == "auto":
-            derive = target_registry.resolve(spec.auto_horizon or "")
+            if spec.auto_horizon is None:
+                raise ConfigError(
+                    f"training.{name}.horizon_days: 'auto' is available only for a target with "
+                    "an auto_horizon (lapse); give a number of days."
+                )
+            derive = target_registry.resolve(spec.auto_horizon)
             horizon = derive(shop, now=now, quantile=tc.auto_quantile, backtest=True)
         specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
                        "refit": float(tc.refit)}  # fmt: skip
