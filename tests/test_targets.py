@@ -199,19 +199,19 @@ segments:
 
 
 def test_toy_target_end_to_end(toy: TargetSpec, tmp_path: Path) -> None:
-    """segml train / score / report, through the CLI and a YAML config, on 600 customers."""
+    """segml train / score / report, through the CLI and a YAML config, on 400 customers."""
     from segml import tracking
     from segml.cli import main
     from segml.datasets import make_shop
     from segml.report.build import build_report
 
-    shop = make_shop(600, seed=5)
+    shop = make_shop(400, seed=5)
     for name in ("orders", "events", "customers"):
         getattr(shop, name).to_csv(tmp_path / f"{name}.csv", index=False)
     (tmp_path / "rules.yaml").write_text(RULES)
     config = _write_config(tmp_path, [
-        'training: {now: "2024-10-01", cutoffs: 2, lightgbm: {n_estimators: 25}, '
-        "targets: {orders_2plus: {horizon_days: 45}}}",
+        'training: {now: "2024-10-01", cutoffs: 2, lightgbm: {n_estimators: 15}, '
+        "promotion: {n_boot: 50, max_rows: 1000}, targets: {orders_2plus: {horizon_days: 45}}}",
         "scoring: {targets: [orders_2plus], clusters: false, fail_on_drift: false}",
         "segments: rules.yaml",
     ])  # fmt: skip
