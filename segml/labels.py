@@ -17,6 +17,11 @@ Targets
     Revenue of the purchase lines (returns excluded) in the window; 0 for most customers. The
     population is the same as for ``purchase``.
 
+Each target is a ``segml.targets.TargetSpec``; the functions here are the built-ins' population
+(``known_population``, ``active_buyers``) and label (``purchase_label``, ...) functions, and
+``label_plan`` runs whichever the spec of the requested target names, so a target registered
+from outside segml is labelled the same way (see ``segml.targets``).
+
 Cutoffs are first-of-month midnights (UTC). At training time ``now``, only cutoffs whose whole
 label window ends at or before ``now`` are eligible (:func:`monthly_cutoffs`).
 """
