@@ -90,9 +90,19 @@ P_PURCHASE = BTYDLink("btyd__p_purchase_{h}d", "baseline__btyd_p_purchase_{h}d")
 
 @dataclasses.dataclass(frozen=True)
 class TargetSpec:
-    """One prediction target. See the module docstring; fields left empty get the defaults of
-    the ``task`` (classification: isotonic/sigmoid calibration, ROC AUC then log loss;
-    regression: Tweedie, mean-scale calibration, Gini then Spearman)."""
+    """One prediction target (see the module docstring). Fields left empty get the defaults of
+    the ``task``:
+
+    - ``classification`` (label 0/1): LightGBM ``binary``; ``calibration`` "probability"
+      (isotonic or sigmoid, chosen on validation); ROC AUC then log loss; score a probability.
+    - ``regression`` (an amount >= 0): ``tweedie``; "mean_scale" calibration (the prediction
+      rescaled to the validation mean); normalised Gini then Spearman. The raw score is read as
+      a log (reason codes, the BG/NBD offset), so use a log-link objective (``tweedie``,
+      ``poisson``, ``gamma``).
+
+    ``metrics`` are names of ``segml.models.metrics.metric_function``; ``baselines`` names of
+    ``segml.models.baselines.make_baseline``.
+    """
 
     name: str
     description: str
@@ -132,6 +142,11 @@ class TargetSpec:
         for field, value in defaults.items():
             if not getattr(self, field):
                 object.__setattr__(self, field, value)
+        if self.calibration != defaults["calibration"]:
+            raise ConfigError(
+                f"target {self.name!r}: a {self.task} target is calibrated with "
+                f"{defaults['calibration']!r}; got {self.calibration!r}."
+            )
         if self.horizon_days == "auto" and self.auto_horizon is None:
             raise ConfigError(f"target {self.name!r}: horizon_days 'auto' needs an auto_horizon "
                               "function; give a number of days or the function.")  # fmt: skip

@@ -89,6 +89,9 @@ def test_register_and_unregister(toy: TargetSpec) -> None:
         (lambda: TargetSpec("t", "x", population=len, label=len, btyd=None),
          "the 'btyd' baseline needs btyd=BTYDLink"),
         (lambda: targets.resolve("segml.labels:no_such_function"), "cannot import the target"),
+        (lambda: TargetSpec("t", "x", population=len, label=len, task="regression",
+                            calibration="probability"),
+         "a regression target is calibrated with 'mean_scale'; got 'probability'"),
     ],
 )  # fmt: skip
 def test_bad_specs(call: Any, match: str) -> None:
@@ -186,6 +189,15 @@ def test_config_rejects(toy: TargetSpec, tmp_path: Path, lines: list[str], match
 
     with pytest.raises(ConfigError, match=match):
         load_config(_write_config(tmp_path, lines))
+
+
+def test_auto_horizon_only_for_a_target_that_has_one(tmp_path: Path) -> None:
+    from segml.config import load_config
+    from segml.models.experiment import training_targets
+
+    cfg = load_config(_write_config(tmp_path, ["training: {purchase: {horizon_days: auto}}"]))
+    with pytest.raises(ConfigError, match=r"training.purchase.horizon_days: 'auto' is available"):
+        training_targets(None, cfg.training, now="2025-01-01", names=["purchase"])  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ end to end
