@@ -120,6 +120,14 @@ class FeatureConfig(_Strict):
     top_k_categories: int = Field(default=8, ge=1, le=100)
     engagement_window_days: int = Field(default=90, ge=1)
     intent_window_days: int = Field(default=30, ge=1)
+    families: list[str] | None = Field(
+        default=None,
+        description="feature families to build (rfm, affinity, engagement, intent, attr, or a "
+        "registered one); default all",
+    )
+    family_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameters of registered families, by family name"
+    )
 
     @field_validator("windows_days")
     @classmethod
@@ -128,6 +136,16 @@ class FeatureConfig(_Strict):
             raise ValueError(f"windows_days must be positive whole days, got {v}")
         return sorted(set(v))
 
+    @field_validator("families")
+    @classmethod
+    def _some(cls, v: list[str] | None) -> list[str] | None:
+        # the names are checked against the registry by FeatureBuilder (config sits below it)
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(
+                f"families must list each feature family once (or be left out for all), got {v}"
+            )
+        return v
+
     def builder_params(self) -> dict[str, Any]:
         """Keyword arguments of ``segml.features.FeatureBuilder``."""
         return {
@@ -135,6 +153,8 @@ class FeatureConfig(_Strict):
             "top_k_categories": self.top_k_categories,
             "engagement_window_days": self.engagement_window_days,
             "intent_window_days": self.intent_window_days,
+            "families": None if self.families is None else tuple(self.families),
+            "family_params": dict(self.family_params) or None,
         }
 
 

@@ -171,7 +171,8 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             raise ValueError(
                 f"The 'families' parameter of FeatureBuilder must be distinct names of "
                 f"registered feature families ({known}), or None for all. Got "
-                f"{self.families!r} instead{f'; unknown: {unknown}' if unknown else ''}."
+                f"{self.families!r} instead{f'; unknown: {unknown}' if unknown else ''}. Fix "
+                "features.families in the config."
             )
         chosen = [f for f in registered() if f.name in wanted]
         for name, params in (self.family_params or {}).items():
