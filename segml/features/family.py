@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import narwhals.stable.v2 as nw
 
@@ -163,12 +164,12 @@ class FeatureFamily:
     per run with ``FeatureBuilder(family_params={name: {...}})`` or ``features.family_params``).
     """
 
-    name: str = ""
-    description: str = ""
-    columns: tuple[FeatureInfo, ...] = ()
-    needs: frozenset[str] = frozenset({"orders"})
-    tags: frozenset[str] = frozenset()
-    defaults: Mapping[str, Any] = {}
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    columns: ClassVar[tuple[FeatureInfo, ...]] = ()
+    needs: ClassVar[frozenset[str]] = frozenset({"orders"})
+    tags: ClassVar[frozenset[str]] = frozenset()
+    defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def learn(self, ctx: FeatureContext) -> dict[str, Any]:
         """What must stay fixed between training and scoring, from history before the cutoff
