@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from segml.errors import ConfigError
 
@@ -135,6 +143,16 @@ class FeatureConfig(_Strict):
         if not v or any(w <= 0 for w in v):
             raise ValueError(f"windows_days must be positive whole days, got {v}")
         return sorted(set(v))
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # keys added after the first release are left out of a dump while at their defaults,
+        # so the config hash in every run manifest stays what it was for existing configs
+        out: dict[str, Any] = handler(self)
+        for key, default in (("families", None), ("family_params", {})):
+            if out.get(key) == default:
+                out.pop(key, None)
+        return out
 
     @field_validator("families")
     @classmethod

@@ -251,3 +251,14 @@ def test_tags_give_what_the_column_names_gave() -> None:
     assert block("affinity__spend_share_home") == block("affinity__spend_share_other")
     assert block("affinity__spend_share_home") != block("affinity__view_share_home")
     assert is_days("custom__days_since_x") and not is_days("custom__visits")  # unregistered
+
+
+def test_the_switch_leaves_the_config_hash_of_existing_configs_unchanged() -> None:
+    # run manifests carry a hash of the config's JSON dump: the new keys at their defaults
+    # must not be in it, and set they must
+    default = Config.model_validate({"features": {"windows_days": [7, 30]}})
+    assert "famil" not in default.model_dump_json()
+    some = Config.model_validate({"features": {"families": ["rfm"], "family_params": {"x": {}}}})
+    dumped = some.model_dump()["features"]
+    assert (dumped["families"], dumped["family_params"]) == (["rfm"], {"x": {}})
+    assert Config.model_validate(some.model_dump()) == some
