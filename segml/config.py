@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from segml import targets as target_registry
 from segml.errors import ConfigError
@@ -121,6 +129,14 @@ class FeatureConfig(_Strict):
     top_k_categories: int = Field(default=8, ge=1, le=100)
     engagement_window_days: int = Field(default=90, ge=1)
     intent_window_days: int = Field(default=30, ge=1)
+    families: list[str] | None = Field(
+        default=None,
+        description="feature families to build (rfm, affinity, engagement, intent, attr, or a "
+        "registered one); default all",
+    )
+    family_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameters of registered families, by family name"
+    )
 
     @field_validator("windows_days")
     @classmethod
@@ -129,6 +145,26 @@ class FeatureConfig(_Strict):
             raise ValueError(f"windows_days must be positive whole days, got {v}")
         return sorted(set(v))
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # keys added after the first release are left out of a dump while at their defaults,
+        # so the config hash in every run manifest stays what it was for existing configs
+        out: dict[str, Any] = handler(self)
+        for key, default in (("families", None), ("family_params", {})):
+            if out.get(key) == default:
+                out.pop(key, None)
+        return out
+
+    @field_validator("families")
+    @classmethod
+    def _some(cls, v: list[str] | None) -> list[str] | None:
+        # the names are checked against the registry by FeatureBuilder (config sits below it)
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(
+                f"families must list each feature family once (or be left out for all), got {v}"
+            )
+        return v
+
     def builder_params(self) -> dict[str, Any]:
         """Keyword arguments of ``segml.features.FeatureBuilder``."""
         return {
@@ -136,6 +172,8 @@ class FeatureConfig(_Strict):
             "top_k_categories": self.top_k_categories,
             "engagement_window_days": self.engagement_window_days,
             "intent_window_days": self.intent_window_days,
+            "families": None if self.families is None else tuple(self.families),
+            "family_params": dict(self.family_params) or None,
         }
 
 

@@ -4,9 +4,10 @@ The steps, each learned in ``fit`` and stored as plain arrays (so a fitted prepr
 written to JSON and read back without pickle):
 
 1. **select** numeric columns by glob patterns (``features``, minus ``exclude``);
-2. **impute** missing values: columns measured in days (``rfm__recency_days``,
-   ``intent__days_since_cart_add``, ...) get the largest value seen in fit ("longer ago than
-   anyone"), every other column gets 0 (no orders means no spend, no share, no clicks);
+2. **impute** missing values: columns measured in days (kind ``days`` in the feature registry:
+   ``rfm__recency_days``, ``intent__days_since_cart_add``, ...) get the largest value seen in fit
+   ("longer ago than anyone"), every other column gets 0 (no orders means no spend, no share, no
+   clicks);
 3. **drop** columns that are all missing or constant after imputation (they cannot separate
    anyone); they are listed in ``dropped_features_`` with the reason;
 4. **log1p** columns that are non-negative and exceed 1 (counts, amounts, days); shares, rates
@@ -14,9 +15,10 @@ written to JSON and read back without pickle):
 5. **robust scaling**: subtract the median, divide by ``max(IQR / 1.349, standard deviation)``
    (the IQR alone is 0 for sparse counts and would blow them up), then clip to ``[-clip, clip]``;
    the quantiles are taken on at most 100,000 rows (a fixed random sample);
-6. **family balance**: each block of columns (a feature family; the per-category spend and view
-   shares are blocks of their own) is divided by sqrt(block size), so every block carries the
-   same total variance whatever its number of columns;
+6. **family balance**: each block of columns (a feature family; columns with a ``block:`` tag in
+   the registry, such as the per-category spend and view shares, are blocks of their own) is
+   divided by sqrt(block size), so every block carries the same total variance whatever its
+   number of columns;
 7. optional **PCA** to ``pca_components`` dimensions.
 
 Infinite values are an error (they come from a division bug upstream, not from customers).
@@ -34,13 +36,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from segml.errors import DataError
+from segml.features.registry import block, cluster_patterns, is_days
 
 __all__ = ["DEFAULT_EXCLUDE", "DEFAULT_FEATURES", "CustomerPreprocessor", "as_pandas"]
 
-DEFAULT_FEATURES: tuple[str, ...] = ("rfm__*", "affinity__*", "engagement__*")
-# The windowed order counts and revenues repeat frequency and monetary over shorter windows;
-# keeping them gives RFM five copies of the same signal (ARI 0.77 -> 0.81 without them).
-DEFAULT_EXCLUDE: tuple[str, ...] = ("rfm__orders_*d", "rfm__revenue_*d")
+# The families tagged "cluster" (rfm__*, affinity__*, engagement__*), minus the columns tagged
+# "repeats": the windowed order counts and revenues repeat frequency and monetary over shorter
+# windows; keeping them gives RFM five copies of the same signal (ARI 0.77 -> 0.81 without them).
+# Read from the feature registry when this module is imported.
+DEFAULT_FEATURES, DEFAULT_EXCLUDE = cluster_patterns()
 ID_COLUMN = "customer_id"
 _QUANTILE_ROWS = 100_000
 
@@ -58,18 +62,6 @@ def as_pandas(X: Any) -> pd.DataFrame:
             f"{arr.shape}; pass the output of segml.build_features."
         )
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
-
-
-def _block(name: str) -> str:
-    family, _, rest = name.partition("__")
-    for prefix in ("spend_share_", "view_share_"):
-        if rest.startswith(prefix):
-            return f"{family}__{prefix}"
-    return family
-
-
-def _is_days(name: str) -> bool:
-    return "days" in name.rsplit("__", 1)[-1]
 
 
 class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -119,7 +111,7 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[mis
         values = _numeric(frame, columns)
         fill = np.array(
             [
-                np.nanmax(v) if _is_days(c) and np.isfinite(v).any() else 0.0
+                np.nanmax(v) if is_days(c) and np.isfinite(v).any() else 0.0
                 for c, v in zip(columns, values.T, strict=True)
             ]
         )
@@ -139,7 +131,7 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.center_ = np.median(some, axis=0)
         q75, q25 = np.percentile(some, [75, 25], axis=0)
         self.scale_ = np.maximum((q75 - q25) / 1.349, some.std(axis=0))
-        blocks = [_block(c) for c in columns]
+        blocks = [block(c) for c in columns]
         sizes = {b: blocks.count(b) for b in blocks}
         self.weights_ = np.array(
             [1 / np.sqrt(sizes[b]) if self.balance_families else 1.0 for b in blocks]

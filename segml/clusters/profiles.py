@@ -20,8 +20,9 @@ each word only when the data has the feature behind it:
 When two or more segments get the same name, each is qualified by the profile feature that sets
 it furthest apart from the others of that name (segment mean minus their mean, in units of the
 base's standard deviation), in words: "low-value one-time lapsed buyers (bigger baskets)" and
-"... (more returns)"; the words per feature are in ``QUALIFIERS`` (other features read "higher
-<feature>" / "lower <feature>"). Only when no feature tells them apart does a " #2" suffix remain.
+"... (more returns)"; the words per feature are the ``words`` of its entry in the feature
+registry (its family module); features without words are not used. Only when no feature tells
+them apart does a " #2" suffix remain.
 The config's ``clustering.names`` overrides names by id.
 
 Everything is computed on numpy arrays in one pass per segment, so profiling 1M customers takes
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from segml.clusters.algorithms import NOISE
+from segml.features.registry import describe, qualifier_words, share_prefixes
 
 __all__ = [
     "KEY_FEATURES",
@@ -63,23 +65,11 @@ _CHANNELS = {
 }
 _REVENUE = "rfm__monetary_total"
 # feature -> (word when the segment is lower, word when it is higher), for telling apart
-# segments that got the same name
-QUALIFIERS: dict[str, tuple[str, str]] = {
-    "rfm__monetary_mean": ("smaller baskets", "bigger baskets"),
-    "rfm__monetary_total": ("lower spend", "higher spend"),
-    "rfm__frequency": ("fewer orders", "more orders"),
-    "rfm__recency_days": ("more recent", "less recent"),
-    "rfm__tenure_days": ("newer", "long-standing"),
-    "rfm__gap_mean_days": ("shorter gaps", "longer gaps"),
-    "rfm__returns": ("fewer returns", "more returns"),
-    "rfm__return_value_ratio": ("fewer returns", "more returns"),
-    "affinity__categories_bought": ("fewer categories", "more categories"),
-    "affinity__category_entropy": ("focused baskets", "varied baskets"),
-    "engagement__sessions_90d": ("fewer visits", "more visits"),
-    "engagement__email_clicks_90d": ("fewer email clicks", "more email clicks"),
-    "engagement__days_since_engagement": ("recently engaged", "disengaged"),
-}
-_SHARE_PREFIXES = ("affinity__spend_share_", "affinity__view_share_")
+# segments that got the same name: the ``words`` of each column in the feature registry
+# (templates such as engagement__sessions_{window}d apply to every window)
+QUALIFIERS: dict[str, tuple[str, str]] = qualifier_words()
+# per-category share templates in the registry: affinity__spend_share_, affinity__view_share_
+_SHARE_PREFIXES = share_prefixes()
 
 
 def profile_segments(
@@ -244,7 +234,7 @@ def _qualifier_columns(
     out = {}
     for c in features.columns:
         c = str(c)
-        words = QUALIFIERS.get(c)
+        words = _words(c)
         for prefix in _SHARE_PREFIXES:
             if words is None and c.startswith(prefix) and not c.endswith("_other"):
                 cat = c.removeprefix(prefix).replace("_", "-")
@@ -257,6 +247,13 @@ def _qualifier_columns(
         if std > 0:
             out[c] = (v, std, words)
     return out
+
+
+def _words(column: str) -> tuple[str, str] | None:
+    try:
+        return describe(column).words
+    except KeyError:
+        return None
 
 
 def _column(features: pd.DataFrame, name: str) -> np.ndarray | None:

@@ -15,6 +15,16 @@ import narwhals.stable.v2 as nw
 
 from segml.engine import collect
 from segml.features._expr import combine_parts, count_if, exact_parts, exact_sum, safe_div, slug
+from segml.features.family import (
+    BEHAVIOURAL,
+    BLOCK,
+    CLUSTER,
+    FamilyPlan,
+    FeatureContext,
+    FeatureFamily,
+    column,
+    register_family,
+)
 
 __all__ = [
     "affinity_finish",
@@ -153,3 +163,71 @@ def affinity_finish(
             for s in cols
         ]
     return out
+
+
+class AffinityFamily(FeatureFamily):
+    """Shares of spend (and of product views, with events) across the top-K categories.
+
+    ``learn`` fixes the categories at fit time (``FeatureBuilder(categories=...)`` fixes them
+    by hand); the per-category view counts run in the builder's shared group_by over events.
+    """
+
+    name = "affinity"
+    description = "share of spend and of product views across the top categories"
+    needs = frozenset({"orders"})
+    tags = frozenset({BEHAVIOURAL, CLUSTER})
+    columns = (
+        column(
+            "affinity__spend_share_{category}",
+            "share of spend on category '{category}'",
+            "share",
+            tags=[f"{BLOCK}spend_share"],
+        ),
+        column(
+            "affinity__view_share_{category}",
+            "share of product views in category '{category}'",
+            "share",
+            tags=[f"{BLOCK}view_share"],
+        ),
+        column(
+            "affinity__spend_share_other",
+            "share of spend outside the top categories",
+            "share",
+            tags=[f"{BLOCK}spend_share"],
+        ),
+        column(
+            "affinity__category_entropy",
+            "diversity of spend across categories (entropy, bits)",
+            "number",
+            words=("focused baskets", "varied baskets"),
+        ),
+        column(
+            "affinity__categories_bought",
+            "number of distinct categories bought",
+            "count",
+            words=("fewer categories", "more categories"),
+        ),
+    )
+
+    def learn(self, ctx: FeatureContext) -> dict[str, Any]:
+        fixed = ctx.settings.get("categories")
+        if fixed is not None:
+            return {"categories": list(fixed)}
+        k = ctx.settings["top_k_categories"]
+        return {"categories": learn_categories(ctx.shop.orders, ctx.shop.events, ctx.cut, k=k)}
+
+    def plan(self, ctx: FeatureContext) -> FamilyPlan:
+        categories = ctx.state["categories"]
+        has_views = ctx.has("events", "category") and bool(categories)
+        return FamilyPlan(
+            frames=affinity_frames(ctx.shop.orders, ctx.cut, categories=categories),
+            event_aggs=affinity_view_aggs(categories) if has_views else [],
+            finish=affinity_finish(
+                categories=categories,
+                has_spend=ctx.has("orders", "category"),
+                has_views=has_views,
+            ),
+        )
+
+
+FAMILY = register_family(AffinityFamily())

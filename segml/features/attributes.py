@@ -6,6 +6,15 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 
+from segml.features.family import (
+    ATTRIBUTE,
+    CONSENT,
+    FamilyPlan,
+    FeatureContext,
+    FeatureFamily,
+    column,
+    register_family,
+)
 from segml.schema import customers_at
 
 __all__ = ["attribute_finish", "attribute_frames"]
@@ -36,3 +45,38 @@ def attribute_finish(customers: nw.LazyFrame[Any]) -> list[nw.Expr]:
     if "signup_t" in names:
         out.append(nw.col("attr__signup_tenure_days"))
     return out
+
+
+class AttributeFamily(FeatureFamily):
+    """Country, region, language, consent flags and sign-up tenure from the customers table,
+    as known strictly before the cutoff."""
+
+    name = "attr"
+    description = "customer attributes: country, region, language, consent, sign-up tenure"
+    needs = frozenset({"customers"})
+    tags = frozenset({ATTRIBUTE})
+    columns = (
+        column("attr__country", "country from the customers table", "text"),
+        column("attr__region", "region from the customers table", "text"),
+        column("attr__language", "language from the customers table", "text"),
+        column(
+            "attr__email_consent",
+            "1 if the customer opted in to email",
+            "flag",
+            tags=[f"{CONSENT}email"],
+        ),
+        column(
+            "attr__sms_consent", "1 if the customer opted in to SMS", "flag", tags=[f"{CONSENT}sms"]
+        ),
+        column("attr__signup_tenure_days", "days from sign-up to the cutoff", "days", "days"),
+    )
+
+    def plan(self, ctx: FeatureContext) -> FamilyPlan:
+        customers = ctx.table("customers")
+        return FamilyPlan(
+            frames=attribute_frames(customers, ctx.cut),
+            finish=attribute_finish(customers),
+        )
+
+
+FAMILY = register_family(AttributeFamily())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import narwhals.stable.v2 as nw
@@ -19,16 +19,8 @@ from segml.engine import (
     to_native,
 )
 from segml.errors import DataError
-from segml.features.affinity import (
-    affinity_finish,
-    affinity_frames,
-    affinity_view_aggs,
-    learn_categories,
-)
-from segml.features.attributes import attribute_finish, attribute_frames
-from segml.features.engagement import engagement_aggs, engagement_finish, engagement_frames
-from segml.features.intent import intent_aggs, intent_finish, last_purchase
-from segml.features.rfm import rfm_finish, rfm_frames
+from segml.features.family import FamilyPlan, FeatureContext, FeatureFamily, get_family, registered
+from segml.features.registry import families as registered_names
 from segml.schema import ShopData, prepare
 
 __all__ = ["FeatureBuilder", "build_features"]
@@ -51,8 +43,14 @@ def _signed_up(shop: ShopData, cut: float) -> nw.LazyFrame[Any] | None:
     return shop.customers.filter(nw.col("signup_t") < cut).select("customer_id")
 
 
+def _customers_before(table: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]:
+    return table.filter(nw.col("t") < cut).select("customer_id").unique()
+
+
 class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
-    """Point-in-time customer features: RFM, category affinity, engagement, intent, attributes.
+    """Point-in-time customer features from every registered feature family (RFM, category
+    affinity, engagement, intent, attributes, and any family registered with
+    ``segml.features.family.register_family``), or the ones named in ``families``.
 
     ``fit`` learns what must stay fixed between training and scoring (the top-K categories)
     from history strictly before ``as_of``; ``transform`` builds one row per customer known at
@@ -64,6 +62,10 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
     top_k_categories : how many categories get their own affinity columns.
     engagement_window_days, intent_window_days : look-back windows of those families.
     categories : fix the category list instead of learning it.
+    families : the families to build (names, e.g. ``["rfm", "affinity"]``); None for every
+        registered family. Columns come in registry order whatever the order given here.
+    family_params : per family, parameters of families registered with ``defaults``
+        (``{"my_family": {"window_days": 14}}``).
     """
 
     def __init__(
@@ -74,12 +76,16 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         engagement_window_days: int = 90,
         intent_window_days: int = 30,
         categories: Sequence[str] | None = None,
+        families: Sequence[str] | None = None,
+        family_params: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.windows_days = windows_days
         self.top_k_categories = top_k_categories
         self.engagement_window_days = engagement_window_days
         self.intent_window_days = intent_window_days
         self.categories = categories
+        self.families = families
+        self.family_params = family_params
 
     def fit(
         self, data: Any, y: Any = None, *, as_of: Any, config: Config | DataConfig | None = None
@@ -87,10 +93,16 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self._check_params()
         shop = prepare(data, config=config)
         cut = shop.check_cutoff(as_of)
-        self.categories_ = (
-            list(self.categories)
-            if self.categories is not None
-            else learn_categories(shop.orders, shop.events, cut, k=self.top_k_categories)
+        chosen = self._chosen()
+        self.families_ = [f.name for f in chosen]
+        self.state_ = {
+            f.name: f.learn(self._context(f, shop, cut, {})) for f in chosen if f.available(shop)
+        }
+        # kept as an attribute of its own: models store it with their feature settings
+        self.categories_ = list(
+            self.state_["affinity"]["categories"]
+            if "affinity" in self.state_
+            else self.categories or []
         )
         self.tables_ = sorted(shop.tables())
         self.feature_names_out_ = [
@@ -148,6 +160,96 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
                     f"The {name!r} parameter of FeatureBuilder must be an int in the range "
                     f"[1, inf). Got {value!r} instead."
                 )
+        self._chosen()  # checks families and family_params
+
+    def _chosen(self) -> list[FeatureFamily]:
+        """The registered families this builder builds, in registry order."""
+        known = registered_names()
+        wanted = list(known) if self.families is None else list(self.families)
+        unknown = [n for n in wanted if n not in known]
+        if unknown or not wanted or len(set(wanted)) != len(wanted):
+            raise ValueError(
+                f"The 'families' parameter of FeatureBuilder must be distinct names of "
+                f"registered feature families ({known}), or None for all. Got "
+                f"{self.families!r} instead{f'; unknown: {unknown}' if unknown else ''}. Fix "
+                "features.families in the config."
+            )
+        chosen = [f for f in registered() if f.name in wanted]
+        for name, params in (self.family_params or {}).items():
+            family = next((f for f in chosen if f.name == name), None)
+            extra = sorted(set(params) - set(family.defaults)) if family else []
+            if family is None or extra:
+                raise ValueError(
+                    f"The 'family_params' parameter of FeatureBuilder sets "
+                    f"{name}: {sorted(params)}, but "
+                    + (f"{name!r} is not among the families built ({[f.name for f in chosen]})"
+                       if family is None else
+                       f"{name!r} has no parameter {extra} (it has {sorted(family.defaults)})")
+                    + ". Fix the names (features.family_params in the config)."
+                )  # fmt: skip
+        return chosen
+
+    def _context(
+        self, family: FeatureFamily, shop: ShopData, cut: float, state: Mapping[str, Any]
+    ) -> FeatureContext:
+        settings = {
+            "windows_days": sorted(set(self.windows_days)),
+            "top_k_categories": self.top_k_categories,
+            "engagement_window_days": self.engagement_window_days,
+            "intent_window_days": self.intent_window_days,
+            "categories": self.categories,
+        }
+        params = {**family.defaults, **(self.family_params or {}).get(family.name, {})}
+        return FeatureContext(shop, cut, settings, params=params, state=state)
+
+    def _family_plans(self, shop: ShopData, cut: float) -> list[FamilyPlan]:
+        """Each fitted family's plan, for the families the shop has the tables of."""
+        plans = []
+        for name in self.families_:
+            try:
+                family = get_family(name)
+            except KeyError:
+                raise DataError(
+                    f"the builder was fitted with the feature family {name!r}, which is not "
+                    f"registered now (registered: {registered_names()}); import the module "
+                    "that registers it before transforming."
+                ) from None
+            if family.available(shop):
+                state = self.state_.get(name, {})
+                plans.append(family.plan(self._context(family, shop, cut, state)))
+        return plans
+
+    def _frames(
+        self, shop: ShopData, cut: float, *, run: bool
+    ) -> tuple[list[nw.LazyFrame[Any]], list[nw.LazyFrame[Any]], list[nw.Expr]]:
+        """The aggregates whose customers are the known customers (``whole``), the other
+        aggregates (``parts``) and the output column expressions, from every family's plan.
+
+        The events before the cutoff get one group_by with every family's ``event_aggs``; a
+        table no family covers adds its distinct customers (not joined, only counted as known).
+        """
+        plans = self._family_plans(shop, cut)
+        whole = [f for p in plans if p.covers for f in p.frames]
+        parts = [f for p in plans if not p.covers for f in p.frames]
+        covered = {t for p in plans for t in p.covers}
+        if "orders" not in covered:
+            whole.append(_customers_before(shop.orders, cut))
+        if shop.events is not None:
+            past = shop.events.filter(nw.col("t") < cut)
+            aggs = [a for p in plans for a in p.event_aggs]
+            joins = [j for p in plans for j in p.event_joins]
+            if run and joins:
+                joins = materialise(joins)
+            for frame in joins:
+                past = past.join(frame, on="customer_id", how="left")
+            if aggs:
+                whole.append(past.group_by("customer_id").agg(*aggs))
+            elif "events" not in covered:
+                whole.append(_customers_before(shop.events, cut))
+        signed_up = _signed_up(shop, cut)
+        if signed_up is not None:
+            whole.append(signed_up)
+        return whole, parts, [e for p in plans for e in p.finish]
 
     def _plan(self, shop: ShopData, cut: float, *, run: bool = False) -> nw.LazyFrame[Any]:
         """The feature table as a plan over the per-customer aggregates.
@@ -157,36 +259,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         known at the cutoff are those with a row in an aggregate that sees every order or event
         before it, or who signed up before it.
         """
-        windows = sorted(set(self.windows_days))
-        finish = rfm_finish(windows_days=windows)
-        whole = rfm_frames(shop.orders, cut, windows_days=windows)  # every order before cut
-        parts = affinity_frames(shop.orders, cut, categories=self.categories_)
-        has_spend = "category" in shop.orders.collect_schema().names()
-        has_views = shop.events is not None and "category" in shop.events.collect_schema().names()
-        finish += affinity_finish(
-            categories=self.categories_,
-            has_spend=has_spend,
-            has_views=has_views and bool(self.categories_),
-        )
-        if shop.events is not None:
-            ew, iw = self.engagement_window_days, self.intent_window_days
-            past = shop.events.filter(nw.col("t") < cut)
-            bought = last_purchase(shop.orders, shop.events, cut)
-            if run:
-                bought = materialise([bought])[0]
-            aggs = engagement_aggs(cut, window=ew) + intent_aggs(cut, window=iw)
-            if has_views and self.categories_:
-                aggs += affinity_view_aggs(self.categories_)
-            per_event = past.join(bought, on="customer_id", how="left")
-            whole.append(per_event.group_by("customer_id").agg(*aggs))
-            parts += engagement_frames(past, cut, window=ew)
-            finish += engagement_finish(cut, window=ew) + intent_finish(cut, window=iw)
-        signed_up = _signed_up(shop, cut)
-        if signed_up is not None:
-            whole.append(signed_up)
-        if shop.customers is not None:
-            parts += attribute_frames(shop.customers, cut)
-            finish += attribute_finish(shop.customers)
+        whole, parts, finish = self._frames(shop, cut, run=run)
         if run:
             done = materialise(whole + parts)
             whole, parts = done[: len(whole)], done[len(whole) :]

@@ -7,6 +7,15 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.features._expr import count_if, safe_div
+from segml.features.family import (
+    BEHAVIOURAL,
+    CLUSTER,
+    FamilyPlan,
+    FeatureContext,
+    FeatureFamily,
+    column,
+    register_family,
+)
 
 __all__ = ["engagement_aggs", "engagement_finish", "engagement_frames"]
 
@@ -82,3 +91,56 @@ def engagement_finish(cut: float, *, window: int) -> list[nw.Expr]:
         .cast(nw.Float64)
         .alias(f"engagement__active_days_{window}d"),
     ]
+
+
+class EngagementFamily(FeatureFamily):
+    """Email/SMS/ad interactions, sessions and active days, over a look-back window."""
+
+    name = "engagement"
+    description = "email/SMS opens and clicks, ad clicks, sessions and active days"
+    needs = frozenset({"events"})
+    tags = frozenset({BEHAVIOURAL, CLUSTER})
+    columns = (
+        column(
+            "engagement__email_opens_{window}d", "email opens in the last {window} days", "count"
+        ),
+        column(
+            "engagement__email_clicks_{window}d",
+            "email clicks in the last {window} days",
+            "count",
+            words=("fewer email clicks", "more email clicks"),
+        ),
+        column("engagement__sms_clicks_{window}d", "SMS clicks in the last {window} days", "count"),
+        column("engagement__ad_clicks_{window}d", "ad clicks in the last {window} days", "count"),
+        column("engagement__email_click_rate", "email clicks per email open, all history", "rate"),
+        column(
+            "engagement__days_since_engagement",
+            "days since the last email/SMS/ad interaction",
+            "days",
+            "days",
+            words=("recently engaged", "disengaged"),
+        ),
+        column(
+            "engagement__sessions_{window}d",
+            "browsing sessions in the last {window} days",
+            "count",
+            words=("fewer visits", "more visits"),
+        ),
+        column(
+            "engagement__active_days_{window}d",
+            "days with any event in the last {window} days",
+            "days",
+        ),
+    )
+
+    def plan(self, ctx: FeatureContext) -> FamilyPlan:
+        window = ctx.settings["engagement_window_days"]
+        past = ctx.table("events").filter(nw.col("t") < ctx.cut)
+        return FamilyPlan(
+            frames=engagement_frames(past, ctx.cut, window=window),
+            event_aggs=engagement_aggs(ctx.cut, window=window),
+            finish=engagement_finish(ctx.cut, window=window),
+        )
+
+
+FAMILY = register_family(EngagementFamily())

@@ -11,6 +11,14 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.features._expr import count_if
+from segml.features.family import (
+    BEHAVIOURAL,
+    FamilyPlan,
+    FeatureContext,
+    FeatureFamily,
+    column,
+    register_family,
+)
 
 __all__ = ["intent_aggs", "intent_finish", "last_purchase"]
 
@@ -72,3 +80,52 @@ def intent_finish(cut: float, *, window: int) -> list[nw.Expr]:
         (cut - nw.col("_last_cart")).alias("intent__days_since_cart_add"),
         (cut - nw.col("_last_view")).alias("intent__days_since_product_view"),
     ]
+
+
+class IntentFamily(FeatureFamily):
+    """Recent browsing, search and cart activity, and what happened since the last purchase.
+
+    Not used by the clusterer by default (it describes the moment, not the customer)."""
+
+    name = "intent"
+    description = "recent browsing and cart activity, and what happened since the last purchase"
+    needs = frozenset({"events"})
+    tags = frozenset({BEHAVIOURAL})
+    columns = (
+        column(
+            "intent__product_views_{window}d", "product views in the last {window} days", "count"
+        ),
+        column(
+            "intent__cart_adds_{window}d", "add-to-cart events in the last {window} days", "count"
+        ),
+        column("intent__searches_{window}d", "searches in the last {window} days", "count"),
+        column("intent__views_since_purchase", "product views since the last purchase", "count"),
+        column(
+            "intent__cart_adds_since_purchase",
+            "add-to-cart events since the last purchase",
+            "count",
+        ),
+        column(
+            "intent__abandoned_cart",
+            "1 if items were added to cart after the last purchase",
+            "flag",
+        ),
+        column(
+            "intent__abandoned_checkout", "1 if a checkout began after the last purchase", "flag"
+        ),
+        column("intent__days_since_cart_add", "days since the last add-to-cart", "days", "days"),
+        column(
+            "intent__days_since_product_view", "days since the last product view", "days", "days"
+        ),
+    )
+
+    def plan(self, ctx: FeatureContext) -> FamilyPlan:
+        window = ctx.settings["intent_window_days"]
+        return FamilyPlan(
+            event_joins=[last_purchase(ctx.shop.orders, ctx.table("events"), ctx.cut)],
+            event_aggs=intent_aggs(ctx.cut, window=window),
+            finish=intent_finish(ctx.cut, window=window),
+        )
+
+
+FAMILY = register_family(IntentFamily())

@@ -1,82 +1,69 @@
 """Every feature column with a one-line description; docs and reason codes read from here.
 
 Names are ``<family>__<name>``. Names built from a parameter (a window length, a category) are
-registered as templates such as ``rfm__orders_{window}d``, and ``describe`` fills them in.
+registered as templates such as ``rfm__orders_{window}d``, and ``describe`` fills them in. The
+entries live in the family modules (``segml.features.rfm``, ...) and in any family registered
+later (``segml.features.family.register_family``); ``FEATURES`` is a live view of all of them.
+What clusters and segment rules read about a column (its kind, its tags) is here as well, so
+they never parse column-name prefixes.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 
-__all__ = ["FEATURES", "FeatureInfo", "describe", "families"]
+# the built-in families, imported in the order of their output columns (each registers itself)
+import segml.features.rfm  # isort: skip
+import segml.features.affinity  # isort: skip
+import segml.features.engagement  # isort: skip
+import segml.features.intent  # isort: skip
+import segml.features.attributes  # noqa: F401  # isort: skip
+from segml.features.family import (
+    BLOCK,
+    CLUSTER,
+    CONSENT,
+    REPEATS,
+    FeatureInfo,
+    registered,
+    version,
+)
+
+__all__ = [
+    "FEATURES",
+    "FeatureInfo",
+    "block",
+    "cluster_patterns",
+    "consent_columns",
+    "describe",
+    "families",
+    "is_days",
+    "qualifier_words",
+    "share_prefixes",
+]
 
 
-@dataclass(frozen=True)
-class FeatureInfo:
-    name: str
-    family: str
-    description: str
-    unit: str = ""
+class _Features(Mapping[str, FeatureInfo]):
+    """Name (or template) -> entry, over every registered family, in registration order."""
+
+    def _all(self) -> dict[str, FeatureInfo]:
+        return _index()[0]
+
+    def __getitem__(self, name: str) -> FeatureInfo:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"FEATURES({len(self)} entries from families {families()})"
 
 
-def _info(name: str, description: str, unit: str = "") -> FeatureInfo:
-    return FeatureInfo(name, name.split("__", 1)[0], description, unit)
-
-
-FEATURES: dict[str, FeatureInfo] = {
-    f.name: f
-    for f in [
-        _info("rfm__recency_days", "days from the last purchase to the cutoff", "days"),
-        _info("rfm__frequency", "number of orders (purchases, not returns) before the cutoff"),
-        _info("rfm__monetary_total", "total revenue of all purchases", "currency"),
-        _info("rfm__monetary_mean", "mean revenue per order", "currency"),
-        _info("rfm__monetary_max", "largest single order's revenue", "currency"),
-        _info("rfm__tenure_days", "days from the first purchase to the cutoff", "days"),
-        _info("rfm__gap_mean_days", "mean days between consecutive orders", "days"),
-        _info("rfm__gap_median_days", "median days between consecutive orders", "days"),
-        _info("rfm__gap_std_days", "standard deviation of days between consecutive orders", "days"),
-        _info("rfm__recency_gap_ratio", "days since last order divided by the mean gap"),
-        _info("rfm__returns", "number of return or cancellation orders"),
-        _info("rfm__return_value_ratio", "value returned as a share of value purchased"),
-        _info("rfm__orders_{window}d", "orders in the {window} days before the cutoff"),
-        _info(
-            "rfm__revenue_{window}d", "revenue in the {window} days before the cutoff", "currency"
-        ),
-        _info("affinity__spend_share_{category}", "share of spend on category '{category}'"),
-        _info("affinity__view_share_{category}", "share of product views in category '{category}'"),
-        _info("affinity__spend_share_other", "share of spend outside the top categories"),
-        _info("affinity__category_entropy", "diversity of spend across categories (entropy, bits)"),
-        _info("affinity__categories_bought", "number of distinct categories bought"),
-        _info("engagement__email_opens_{window}d", "email opens in the last {window} days"),
-        _info("engagement__email_clicks_{window}d", "email clicks in the last {window} days"),
-        _info("engagement__sms_clicks_{window}d", "SMS clicks in the last {window} days"),
-        _info("engagement__ad_clicks_{window}d", "ad clicks in the last {window} days"),
-        _info("engagement__email_click_rate", "email clicks per email open, all history"),
-        _info(
-            "engagement__days_since_engagement",
-            "days since the last email/SMS/ad interaction",
-            "days",
-        ),
-        _info("engagement__sessions_{window}d", "browsing sessions in the last {window} days"),
-        _info("engagement__active_days_{window}d", "days with any event in the last {window} days"),
-        _info("intent__product_views_{window}d", "product views in the last {window} days"),
-        _info("intent__cart_adds_{window}d", "add-to-cart events in the last {window} days"),
-        _info("intent__searches_{window}d", "searches in the last {window} days"),
-        _info("intent__views_since_purchase", "product views since the last purchase"),
-        _info("intent__cart_adds_since_purchase", "add-to-cart events since the last purchase"),
-        _info("intent__abandoned_cart", "1 if items were added to cart after the last purchase"),
-        _info("intent__abandoned_checkout", "1 if a checkout began after the last purchase"),
-        _info("intent__days_since_cart_add", "days since the last add-to-cart", "days"),
-        _info("intent__days_since_product_view", "days since the last product view", "days"),
-        _info("attr__country", "country from the customers table"),
-        _info("attr__region", "region from the customers table"),
-        _info("attr__language", "language from the customers table"),
-        _info("attr__email_consent", "1 if the customer opted in to email"),
-        _info("attr__sms_consent", "1 if the customer opted in to SMS"),
-        _info("attr__signup_tenure_days", "days from sign-up to the cutoff", "days"),
-    ]
-}
+FEATURES: Mapping[str, FeatureInfo] = _Features()
+_CACHE: dict[str, object] = {}
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -85,22 +72,108 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
-_TEMPLATES = [(_pattern(k), v) for k, v in FEATURES.items() if "{" in k]
+def _index() -> tuple[dict[str, FeatureInfo], list[tuple[re.Pattern[str], FeatureInfo]]]:
+    """Every entry and the templates' patterns, rebuilt when the registry changes."""
+    if _CACHE.get("version") != version():
+        entries = {c.name: c for f in registered() for c in f.columns}
+        _CACHE["index"] = (
+            entries,
+            [(_pattern(k), v) for k, v in entries.items() if "{" in k],
+        )
+        _CACHE["version"] = version()
+    return _CACHE["index"]  # type: ignore[return-value]
 
 
 def describe(name: str) -> FeatureInfo:
     """The registry entry for a concrete column name, templates filled in."""
-    if name in FEATURES:
-        return FEATURES[name]
-    for pattern, info in _TEMPLATES:
+    entries, templates = _index()
+    if name in entries:
+        return entries[name]
+    for pattern, info in templates:
         match = pattern.match(name)
         if match:
             return FeatureInfo(
-                name, info.family, info.description.format(**match.groupdict()), info.unit
+                name,
+                info.family,
+                info.description.format(**match.groupdict()),
+                info.unit,
+                info.kind,
+                info.tags,
             )
-    known = ", ".join(sorted(FEATURES)[:5])
+    known = ", ".join(sorted(entries)[:5])
     raise KeyError(f"feature {name!r} is not in the registry (e.g. {known}, ...)")
 
 
 def families() -> list[str]:
-    return sorted({f.family for f in FEATURES.values()})
+    """The names of the registered families (the column prefixes), sorted."""
+    return sorted(f.name for f in registered())
+
+
+def _lookup(name: str) -> FeatureInfo | None:
+    try:
+        return describe(name)
+    except KeyError:
+        return None
+
+
+def is_days(name: str) -> bool:
+    """Whether a column is measured in days (registered kind ``days``; for a column not in
+    the registry, ``days`` in the part of its name after ``__``)."""
+    info = _lookup(name)
+    return info.kind == "days" if info is not None else "days" in name.rsplit("__", 1)[-1]
+
+
+def block(name: str) -> str:
+    """The block a column is balanced in by the clusterer: its family, or a ``block:`` tag's
+    group within it (the per-category shares); the prefix before ``__`` when unregistered."""
+    info = _lookup(name)
+    if info is None:
+        return name.partition("__")[0]
+    group = info.tag_value(BLOCK)
+    return info.family if group is None else f"{info.family}__{group}"
+
+
+def cluster_patterns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The clusterer's default column patterns: every family tagged ``cluster``, minus the
+    columns tagged ``repeats`` (as globs: ``rfm__orders_{window}d`` -> ``rfm__orders_*d``)."""
+    use = tuple(f"{f.name}__*" for f in registered() if CLUSTER in f.tags)
+    skip = tuple(
+        re.sub(r"\{\w+\}", "*", c.name)
+        for f in registered()
+        if CLUSTER in f.tags
+        for c in f.columns
+        if REPEATS in c.tags
+    )
+    return use, skip
+
+
+def consent_columns() -> dict[str, str]:
+    """channel -> the consent flag column that gates it (columns tagged ``consent:<channel>``)."""
+    return {
+        channel: c.name
+        for f in registered()
+        for c in f.columns
+        if (channel := c.tag_value(CONSENT)) is not None
+    }
+
+
+def qualifier_words() -> dict[str, tuple[str, str]]:
+    """column -> (lower, higher) words segment names use (columns registered with ``words``;
+    concrete names only)."""
+    return {
+        c.name: c.words
+        for f in registered()
+        for c in f.columns
+        if c.words is not None and "{" not in c.name
+    }
+
+
+def share_prefixes() -> tuple[str, ...]:
+    """The name prefixes of per-category share templates (``affinity__spend_share_``, ...):
+    templates of kind ``share`` whose one placeholder ends the name."""
+    return tuple(
+        c.name.split("{", 1)[0]
+        for f in registered()
+        for c in f.columns
+        if c.kind == "share" and re.fullmatch(r"[^{]*\{\w+\}", c.name)
+    )

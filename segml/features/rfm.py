@@ -8,6 +8,16 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.features._expr import count_if, exact_sum, fixed, safe_div
+from segml.features.family import (
+    BEHAVIOURAL,
+    CLUSTER,
+    REPEATS,
+    FamilyPlan,
+    FeatureContext,
+    FeatureFamily,
+    column,
+    register_family,
+)
 
 __all__ = ["order_level", "rfm_finish", "rfm_frames"]
 
@@ -101,3 +111,100 @@ def _gap_std() -> nw.Expr:
     s1, s2 = nw.col("_gap_s1").cast(nw.Float64), nw.col("_gap_s2").cast(nw.Float64)
     var = (s2 - s1 * s1 / n) / (n - 1)
     return nw.when(n > 1).then(var.clip(lower_bound=0.0).sqrt() / 86_400).otherwise(None)
+
+
+class RfmFamily(FeatureFamily):
+    """Recency, frequency, monetary value, tenure, purchase gaps, returns, windowed orders."""
+
+    name = "rfm"
+    description = "recency, frequency, monetary value, tenure, purchase gaps, returns"
+    needs = frozenset({"orders"})
+    tags = frozenset({BEHAVIOURAL, CLUSTER})
+    columns = (
+        column(
+            "rfm__recency_days",
+            "days from the last purchase to the cutoff",
+            "days",
+            "days",
+            words=("more recent", "less recent"),
+        ),
+        column(
+            "rfm__frequency",
+            "number of orders (purchases, not returns) before the cutoff",
+            "count",
+            words=("fewer orders", "more orders"),
+        ),
+        column(
+            "rfm__monetary_total",
+            "total revenue of all purchases",
+            "amount",
+            "currency",
+            words=("lower spend", "higher spend"),
+        ),
+        column(
+            "rfm__monetary_mean",
+            "mean revenue per order",
+            "amount",
+            "currency",
+            words=("smaller baskets", "bigger baskets"),
+        ),
+        column("rfm__monetary_max", "largest single order's revenue", "amount", "currency"),
+        column(
+            "rfm__tenure_days",
+            "days from the first purchase to the cutoff",
+            "days",
+            "days",
+            words=("newer", "long-standing"),
+        ),
+        column(
+            "rfm__gap_mean_days",
+            "mean days between consecutive orders",
+            "days",
+            "days",
+            words=("shorter gaps", "longer gaps"),
+        ),
+        column("rfm__gap_median_days", "median days between consecutive orders", "days", "days"),
+        column(
+            "rfm__gap_std_days",
+            "standard deviation of days between consecutive orders",
+            "days",
+            "days",
+        ),
+        column("rfm__recency_gap_ratio", "days since last order divided by the mean gap", "ratio"),
+        column(
+            "rfm__returns",
+            "number of return or cancellation orders",
+            "count",
+            words=("fewer returns", "more returns"),
+        ),
+        column(
+            "rfm__return_value_ratio",
+            "value returned as a share of value purchased",
+            "ratio",
+            words=("fewer returns", "more returns"),
+        ),
+        column(
+            "rfm__orders_{window}d",
+            "orders in the {window} days before the cutoff",
+            "count",
+            tags=[REPEATS],
+        ),
+        column(
+            "rfm__revenue_{window}d",
+            "revenue in the {window} days before the cutoff",
+            "amount",
+            "currency",
+            tags=[REPEATS],
+        ),
+    )
+
+    def plan(self, ctx: FeatureContext) -> FamilyPlan:
+        windows = ctx.settings["windows_days"]
+        return FamilyPlan(
+            frames=rfm_frames(ctx.shop.orders, ctx.cut, windows_days=windows),
+            covers=frozenset({"orders"}),  # purchases and returns: every order before the cutoff
+            finish=rfm_finish(windows_days=windows),
+        )
+
+
+FAMILY = register_family(RfmFamily())

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from segml.errors import ConfigError
+from segml.features.registry import consent_columns
 from segml.io import read_yaml
 from segml.segments.language import parse_condition
 
@@ -30,10 +31,9 @@ __all__ = [
 ]
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
-_DEFAULT_CHANNELS: dict[str, str | None] = {
-    "email": "attr__email_consent",
-    "sms": "attr__sms_consent",
-}
+# channel -> consent column: the columns tagged consent:<channel> in the feature registry
+# (attr__email_consent, attr__sms_consent)
+_DEFAULT_CHANNELS: dict[str, str | None] = dict(consent_columns())
 
 
 class _Strict(BaseModel):
