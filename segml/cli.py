@@ -221,12 +221,15 @@ def segment(
             "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
         )
     path = rules if rules is not None else cfg.resolve(cfg.segments or "")
-    result = export_segments(scores, rules=path, out=out, previous=previous, as_of=as_of)
+    result = export_segments(
+        scores, rules=path, out=out, previous=previous, as_of=as_of, destinations=cfg.exports
+    )
     typer.echo(str(result.report))
-    audiences = [n for n in result.manifest["files"] if n.startswith("audiences/")]
+    names = [d.name or d.type for d in cfg.exports.destinations]
+    audiences = sum(len(r.channels) for r in result.result.rule_set.segments)
     typer.echo(
-        f"wrote {len(audiences) // 2} audiences (Parquet and CSV), members.parquet, "
-        f"report.json and _manifest.json to {result.path}"
+        f"wrote {audiences} audiences to {', '.join(names)}, members.parquet, report.json and "
+        f"_manifest.json to {result.path}"
     )
 
 

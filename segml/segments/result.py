@@ -1,0 +1,46 @@
+"""What one segmentation produced, as one value: who is in which segment, the report, and the
+values that qualified them. ``Segmenter.segment`` returns it; exports read it (segment once,
+export many) and nothing mutates it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from segml.segments.report import SegmentReport
+from segml.segments.rules import RuleSet
+
+__all__ = ["SegmentResult"]
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One segmentation of a customer table.
+
+    Attributes
+    ----------
+    members : one row per customer (per matching segment in membership mode), in
+        ``customer_id`` order: ``customer_id``, ``segment``, ``priority``, ``primary``,
+        ``group`` (treatment/control/null: the control-group flag), ``eligible__<channel>``,
+        ``reachable``.
+    report : SegmentReport: thresholds, counts, control groups, power, overlaps, notes (and the
+        changes against a previous run after ``segml.segments.transitions.with_changes``).
+    rule_set : the validated RuleSet that produced it.
+    qualifying : per segment, the columns its condition read plus the score columns present:
+        what its audiences carry.
+    values : ``customer_id``, ``_row`` (its row number) and every qualifying column, one row
+        per customer of the input table (None when no column qualified anyone).
+    as_of : the as-of date ``days_since`` counted to (None when not given).
+    transitions : from -> to segment since the previous run (after ``with_changes``).
+    """
+
+    members: pl.DataFrame
+    report: SegmentReport
+    rule_set: RuleSet
+    qualifying: dict[str, list[str]]
+    values: pl.DataFrame | None = None
+    as_of: dt.datetime | None = None
+    transitions: pl.DataFrame | None = None
