@@ -232,3 +232,22 @@ def test_the_default_exports_leave_the_config_hash_as_it_was() -> None:
     assert same.model_dump_json() == Config().model_dump_json()
     other = Config.model_validate({"exports": {"destinations": [{"type": "jsonl"}]}})
     assert '"exports":{"destinations":[{"type":"jsonl","name":null}]}' in other.model_dump_json()
+
+
+def test_a_dry_run_prints_what_each_destination_would_write(workspace: Path, capsys) -> None:
+    exports = {"destinations": [{"type": "csv"}, {"type": "jsonl", "name": "crm"}]}
+    (workspace / "job.yaml").write_text(
+        "segments: rules.yaml\n" + yaml.safe_dump({"exports": exports})
+    )
+    args = ["segment", "--config", str(workspace / "job.yaml"), "--dry-run"]
+    assert main([*args, "--scores", str(workspace / "scores.parquet")]) == 0
+    printed = capsys.readouterr().out
+    rows = {tuple(c.strip(" │") for c in line.split("┆")) for line in printed.splitlines()}
+    assert ("crm", "jsonl", "jsonl/lapsed/email.jsonl", "0") in rows  # b is held out
+    assert ("csv", "csv", "audiences/lapsed/email.csv", "1") in rows
+    assert "dry run: 10 files, " in printed and "nothing written." in printed
+    assert sorted(p.name for p in workspace.iterdir()) == [
+        "job.yaml",
+        "rules.yaml",
+        "scores.parquet",
+    ]
