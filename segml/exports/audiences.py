@@ -12,7 +12,7 @@ import polars as pl
 
 from segml.exports.destinations import Audience
 from segml.segments import RuleSet
-from segml.segments.result import SegmentResult
+from segml.segments.result import SegmentResult, value_columns
 
 __all__ = ["AUDIENCE_COLUMNS", "audience_frames", "audiences_of"]
 
@@ -24,7 +24,7 @@ def _values(
     customers: pl.DataFrame | pl.LazyFrame | None, qualifying: dict[str, list[str]]
 ) -> pl.DataFrame | None:
     """The columns that qualified anyone, one row per customer, with ``_row`` its row number."""
-    wanted = sorted({c for cols in qualifying.values() for c in cols})
+    wanted = value_columns(qualifying)
     if customers is None or not wanted:
         return None
     values = customers.lazy().select(pl.col("customer_id").cast(pl.String), *wanted)

@@ -13,7 +13,7 @@ import polars as pl
 from segml.segments.report import SegmentReport
 from segml.segments.rules import RuleSet
 
-__all__ = ["SegmentResult"]
+__all__ = ["SegmentResult", "split_values", "value_columns"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,17 @@ class SegmentResult:
     values: pl.DataFrame | None = None
     as_of: dt.datetime | None = None
     transitions: pl.DataFrame | None = None
+
+
+def value_columns(qualifying: dict[str, list[str]]) -> list[str]:
+    """The columns any segment's audiences carry (``customer_id`` aside), sorted."""
+    return sorted({c for cols in qualifying.values() for c in cols} - {"customer_id"})
+
+
+def split_values(base: pl.DataFrame, wanted: list[str]) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``base`` without the ``_v__<column>`` values, and the values as ``_row``,
+    ``customer_id`` and each column (None when no column qualified anyone)."""
+    if not wanted:
+        return base, None
+    values = base.select("customer_id", *[pl.col(f"_v__{c}").alias(c) for c in wanted])
+    return base.drop([f"_v__{c}" for c in wanted]), values.with_row_index("_row")

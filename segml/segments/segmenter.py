@@ -27,7 +27,7 @@ from segml.segments.control import control_draws
 from segml.segments.language import parse_condition
 from segml.segments.overlap import overlap_report
 from segml.segments.report import SegmentReport, segment_stats
-from segml.segments.result import SegmentResult
+from segml.segments.result import SegmentResult, split_values, value_columns
 from segml.segments.rules import PowerSettings, RuleSet, as_rule_set
 from segml.segments.syntax import ConditionError, Name, children
 from segml.segments.thresholds import derive_thresholds, threshold_exprs
@@ -104,13 +104,11 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     """Rule-based segments over features and scores, with priorities, consent and control groups.
 
     ``fit`` derives the rule set's data-driven thresholds (``@name`` in conditions) and checks
-    every condition against the table's columns and types; ``segment`` assigns segments and
-    returns everything one segmentation produced (a ``SegmentResult``: members, report,
-    qualifying columns and values), which exports read; ``transform`` returns just the members.
-    Neither sets any attribute: only ``fit`` learns state. In exclusive mode each customer gets
-    exactly one segment (the matching rule with the smallest priority number, else the default
-    segment); in membership mode one row per matching rule (``primary`` marks the first by
-    priority).
+    every condition against the table's columns and types; ``segment`` returns one
+    segmentation as a ``SegmentResult`` (members, report, qualifying columns and values), which
+    exports read; ``transform`` returns its members. Only ``fit`` sets attributes. Exclusive
+    mode: each customer in one segment (the matching rule with the smallest priority number,
+    else the default); membership mode: one row per matching rule (``primary``: the first).
 
     Parameters
     ----------
@@ -161,7 +159,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         return to_native(self._fit(frame)._segment(frame).members, None, kind)
 
     def fit_segment(self, X: Any) -> SegmentResult:
-        """``fit(X)`` then ``segment(X)``, reading the table's schema and checks once."""
+        """``fit(X)`` then ``segment(X)``, checking the table once."""
         frame, _ = open_customer_table(X)
         return self._fit(frame)._segment(frame)
 
@@ -180,11 +178,8 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     def _params(self) -> dict[str, float]:
         return {name: t.value for name, t in self.thresholds_.items()}
 
-    def _conditions(
-        self, schema: Mapping[str, pl.DataType]
-    ) -> tuple[list[Compiled | None], dict[str, str]]:
-        """Each rule's compiled condition in priority order (None for a skipped optional rule)
-        and why each skipped rule was skipped."""
+    def _conditions(self, schema: Mapping[str, pl.DataType]) -> tuple[list[Compiled | None], Any]:
+        """Each rule's compiled condition (``_compile_rules``)."""
         return _compile_rules(
             self.rule_set_, schema, params=self._params(), as_of=self.as_of_, source=self.source_
         )
@@ -197,7 +192,6 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             r.name: sorted(set(c.columns if c else ()) | {k for k in schema if k in _SCORES})
             for r, c in zip(rs.ordered(), conditions, strict=True)
         }
-        wanted = sorted({c for cols in qualifying.values() for c in cols} - {"customer_id"})
         states, notes = consent_states(rs, schema)
         baseline, baseline_source = _baseline(rs.power, schema, self._params(), self.as_of_)
         base = frame.select(  # one pass: the conditions and the values audiences carry
@@ -205,14 +199,9 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             *[(c.expr if c else pl.lit(False)).alias(f"_m{i}") for i, c in enumerate(conditions)],
             *[expr.alias(f"_cs__{column}") for column, expr in states.items()],
             *([] if baseline is None else [baseline.alias("_baseline")]),
-            *[pl.col(c).alias(f"_v__{c}") for c in wanted],
+            *[pl.col(c).alias(f"_v__{c}") for c in value_columns(qualifying)],
         ).collect(engine="streaming")
-        values = None
-        if wanted:
-            values = base.select(
-                "customer_id", *[pl.col(f"_v__{c}").alias(c) for c in wanted]
-            ).with_row_index("_row")
-            base = base.drop([f"_v__{c}" for c in wanted])
+        base, values = split_values(base, value_columns(qualifying))
         sums = base.select(pl.col(f"_m{i}").sum() for i in range(len(conditions))).row(0)
         matched = {r.name: int(n) for r, n in zip(rs.ordered(), sums, strict=True)}
         coded = _codes(base, rs)
