@@ -246,12 +246,12 @@ def segment(
 def _segment_plan(scores: Path, *, rules: Path, as_of: str | None, cfg: Config) -> None:
     import polars as pl
 
-    from segml.exports import plan_exports
+    from segml.exports import destination_columns, plan_exports
     from segml.segments import Segmenter
 
-    plan = plan_exports(
-        Segmenter(rules=rules, as_of=as_of).fit_segment(scores), destinations=cfg.exports
-    )
+    carry = destination_columns(cfg.exports)
+    result = Segmenter(rules=rules, as_of=as_of).fit_segment(scores, carry=carry)
+    plan = plan_exports(result, destinations=cfg.exports)
     with pl.Config(tbl_rows=-1, fmt_str_lengths=80, tbl_hide_dataframe_shape=True):
         typer.echo(str(plan))
     typer.echo(f"dry run: {plan.height} files, {plan['rows'].sum():,} rows; nothing written.")

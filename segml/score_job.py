@@ -317,7 +317,7 @@ def _segment(
     condition, threshold, consent and score columns) are collected to the driver, where the
     thresholds, reports and audience files are computed over all customers exactly as the
     default engine does; reason codes are computed on the executors (docs/spark.md)."""
-    from segml.exports import export_segments
+    from segml.exports import destination_columns, export_segments
     from segml.models.scoring import score_customers
     from segml.scores import spark
     from segml.segments import columns_read
@@ -327,6 +327,7 @@ def _segment(
     if is_spark(frame):
         schema = collect(nw.from_native(frame.limit(0))).schema
         needed = columns_read(rules, schema, as_of=as_of)
+        needed += [c for c in destination_columns(cfg.exports) if c in schema and c not in needed]
         table = collect(nw.from_native(frame.select(*[f"`{c}`" for c in needed])))
     run = export_segments(table, rules=rules, out=out, as_of=as_of, destinations=cfg.exports)
     manifest["segments"] = {name: info["rows"] for name, info in run.manifest["files"].items()}

@@ -157,7 +157,8 @@ def test_score_segments_once_and_exports_to_a_destination_from_config(
     uri = json.loads((small / "base" / f"as_of={AS_OF}" / "_manifest.json").read_text())[
         "tracking_uri"
     ]
-    exports = "{destinations: [{type: parquet}, {type: csv}, {type: " + JsonLines.type + "}]}"
+    jsonl = "{type: " + JsonLines.type + ", fields: [customer_id, control, rfm__frequency]}"
+    exports = "{destinations: [{type: parquet}, {type: csv}, " + jsonl + "]}"
     config = _config(small, name="jsonl.yaml", tracking_uri=uri, exports=exports,
                      scoring="{missing_model: skip, fail_on_drift: false}")  # fmt: skip
     assert main(_score_argv(config, tmp_path / "out")) == 0
@@ -172,6 +173,8 @@ def test_score_segments_once_and_exports_to_a_destination_from_config(
     ]
     manifest = json.loads(got["_manifest.json"])
     assert set(manifest["exports"]) == {"jsonl"} and manifest["exports"]["jsonl"]["held_out"] > 0
+    first = json.loads(next(got[k] for k in lines if got[k]).decode().splitlines()[0])
+    assert set(first) == {"customer_id", "control", "rfm__frequency"}  # read for the destination
     partition = json.loads((tmp_path / "out" / f"as_of={AS_OF}" / "_manifest.json").read_text())
     assert set(partition["segments"]) >= set(lines)
 

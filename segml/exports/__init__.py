@@ -1,7 +1,7 @@
 """Exports: one segmentation written to every destination (audiences per segment and channel),
 as a run folder published atomically with a manifest."""
 
-from segml.exports.audiences import audience_frames, audiences_of
+from segml.exports.audiences import AUDIENCE_COLUMNS, audience_frames, audiences_of
 from segml.exports.destinations import (
     Audience,
     Destination,
@@ -14,6 +14,7 @@ from segml.exports.destinations import (
 from segml.exports.local import CsvDestination, ParquetDestination
 from segml.exports.run import (
     SegmentRun,
+    destination_columns,
     export_segments,
     plan_exports,
     write_exports,
@@ -21,6 +22,7 @@ from segml.exports.run import (
 )
 
 __all__ = [
+    "AUDIENCE_COLUMNS",
     "Audience",
     "CsvDestination",
     "Destination",
@@ -31,6 +33,7 @@ __all__ = [
     "audience_frames",
     "audiences_of",
     "build_destinations",
+    "destination_columns",
     "destination_types",
     "export_segments",
     "plan_exports",

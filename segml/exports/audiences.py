@@ -8,6 +8,8 @@ written to is ``segml.exports.run``; where each audience goes, ``segml.exports.d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from segml.exports.destinations import Audience
@@ -52,13 +54,15 @@ def audience_frames(
     return {f"{a.segment}/{a.channel}": a.frame for a in frames}
 
 
-def audiences_of(result: SegmentResult) -> list[Audience]:
-    """Every audience of a segmentation, by rule priority then channel (``audience_frames``)."""
+def audiences_of(result: SegmentResult, *, extra: Sequence[str] = ()) -> list[Audience]:
+    """Every audience of a segmentation, by rule priority then channel (``audience_frames``),
+    with the ``extra`` columns of ``result.values`` after the qualifying ones (those it has)."""
+    qualifying = result.qualifying
+    if extra and result.values is not None:
+        have = [c for c in extra if c in result.values.columns and c not in AUDIENCE_COLUMNS]
+        qualifying = {k: v + [c for c in have if c not in v] for k, v in qualifying.items()}
     return _frames(
-        result.members,
-        rule_set=result.rule_set,
-        values=result.values,
-        qualifying=result.qualifying,
+        result.members, rule_set=result.rule_set, values=result.values, qualifying=qualifying
     )
 
 

@@ -92,6 +92,13 @@ class Destination(ABC):
     def write_file(self, frame: pl.DataFrame, path: Any) -> None:
         """Write ``frame`` to ``path`` atomically (``segml.io.atomic_file`` / ``write_frame``)."""
 
+    def reads(self) -> list[str]:
+        """Customer-table columns this destination needs beside the audience columns (e.g. an
+        email column). They are read in the segmentation's one pass and appended to the frames
+        of its audiences where the table has them; a missing one is simply absent (say so in
+        the plan's summary)."""
+        return []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, {self.options!r})"
 

@@ -42,7 +42,14 @@ from segml.segments.result import SegmentResult
 from segml.segments.segmenter import open_customer_table
 from segml.segments.transitions import with_changes
 
-__all__ = ["SegmentRun", "export_segments", "plan_exports", "write_exports", "write_segment_run"]
+__all__ = [
+    "SegmentRun",
+    "destination_columns",
+    "export_segments",
+    "plan_exports",
+    "write_exports",
+    "write_segment_run",
+]
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,19 @@ def _destinations(destinations: Sequence[Any] | ExportsConfig | None) -> list[De
     return build_destinations(destinations)
 
 
+def destination_columns(destinations: Sequence[Any] | ExportsConfig | None) -> list[str]:
+    """The customer-table columns the destinations read (``Destination.reads``), sorted: a
+    segmentation for them carries these (``Segmenter.segment(carry=...)``)."""
+    return sorted({c for d in _destinations(destinations) for c in d.reads()})
+
+
 def _plans(result: SegmentResult, destinations: list[Destination]) -> dict[str, Plan]:
     """Each destination's plan; two writing one file (or a run file) is a ConfigError."""
-    audiences = audiences_of(result)
-    plans = {d.name: d.plan(audiences) for d in destinations}
+    shared = audiences_of(result)
+    plans = {
+        d.name: d.plan(audiences_of(result, extra=d.reads()) if d.reads() else shared)
+        for d in destinations
+    }
     owner: dict[str, str] = {name: "the run" for name in RUN_FILES}
     for name, plan in plans.items():
         for path in plan.files:
@@ -215,7 +231,8 @@ def export_segments(
     conditions that use ``days_since``. The returned run's ``result`` is the segmentation."""
     built = _destinations(destinations)  # a bad destination fails before any work
     frame, _ = open_customer_table(data)
-    result = Segmenter(rules=rules, as_of=as_of).fit_segment(frame)
+    carry = destination_columns(built)
+    result = Segmenter(rules=rules, as_of=as_of).fit_segment(frame, carry=carry)
     if previous is not None:
         result = with_changes(result, previous)
     source = str(data) if isinstance(data, str | Path) else None

@@ -6,7 +6,9 @@ export many) and nothing mutates it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -31,8 +33,9 @@ class SegmentResult:
     rule_set : the validated RuleSet that produced it.
     qualifying : per segment, the columns its condition read plus the score columns present:
         what its audiences carry.
-    values : ``customer_id``, ``_row`` (its row number) and every qualifying column, one row
-        per customer of the input table (None when no column qualified anyone).
+    values : ``customer_id``, ``_row`` (its row number), every qualifying column and the
+        carried ones (``Segmenter.segment(carry=...)``), one row per customer of the input
+        table (None when there are none).
     as_of : the as-of date ``days_since`` counted to (None when not given).
     transitions : from -> to segment since the previous run (after ``with_changes``).
     """
@@ -46,9 +49,15 @@ class SegmentResult:
     transitions: pl.DataFrame | None = None
 
 
-def value_columns(qualifying: dict[str, list[str]]) -> list[str]:
-    """The columns any segment's audiences carry (``customer_id`` aside), sorted."""
-    return sorted({c for cols in qualifying.values() for c in cols} - {"customer_id"})
+def value_columns(
+    qualifying: dict[str, list[str]],
+    carry: Sequence[str] = (),
+    schema: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The columns any segment's audiences carry (``customer_id`` aside), and those of
+    ``carry`` that ``schema`` has, sorted."""
+    carried = {c for c in carry if schema is not None and c in schema}
+    return sorted(({c for cols in qualifying.values() for c in cols} | carried) - {"customer_id"})
 
 
 def split_values(base: pl.DataFrame, wanted: list[str]) -> tuple[pl.DataFrame, pl.DataFrame | None]:

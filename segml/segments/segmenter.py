@@ -9,7 +9,7 @@ compiled to a Polars expression and all of them are evaluated in one vectorised 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,14 +133,16 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         frame, _ = open_customer_table(X)
         return self._fit(frame)
 
-    def segment(self, X: Any) -> SegmentResult:
+    def segment(self, X: Any, *, carry: Sequence[str] = ()) -> SegmentResult:
         """Segment ``X`` (features + scores, one row per customer, or a path to them) in one
         pass: the members (Polars, in ``customer_id`` order), the report, and per segment the
-        columns that qualified its members with their values (``SegmentResult``)."""
+        columns that qualified its members with their values (``SegmentResult``). ``carry``:
+        more columns to read in the same pass into ``values`` where the table has them (what
+        export destinations ask for, e.g. an email column)."""
         check_is_fitted(self, "thresholds_")
         frame, _ = open_customer_table(X)
         check_customer_table(frame)
-        return self._segment(frame)
+        return self._segment(frame, carry=carry)
 
     def transform(self, X: Any) -> Any:
         """One row per customer (per matching segment in membership mode): ``customer_id``,
@@ -158,10 +160,10 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         frame, kind = open_customer_table(X)
         return to_native(self._fit(frame)._segment(frame).members, None, kind)
 
-    def fit_segment(self, X: Any) -> SegmentResult:
-        """``fit(X)`` then ``segment(X)``, checking the table once."""
+    def fit_segment(self, X: Any, *, carry: Sequence[str] = ()) -> SegmentResult:
+        """``fit(X)`` then ``segment(X, carry=carry)``, checking the table once."""
         frame, _ = open_customer_table(X)
-        return self._fit(frame)._segment(frame)
+        return self._fit(frame)._segment(frame, carry=carry)
 
     def _fit(self, frame: pl.LazyFrame) -> Segmenter:
         rule_set = as_rule_set(self.rules)
@@ -184,7 +186,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             self.rule_set_, schema, params=self._params(), as_of=self.as_of_, source=self.source_
         )
 
-    def _segment(self, frame: pl.LazyFrame) -> SegmentResult:
+    def _segment(self, frame: pl.LazyFrame, *, carry: Sequence[str] = ()) -> SegmentResult:
         rs = self.rule_set_
         schema = frame.collect_schema()
         conditions, skipped = self._conditions(schema)
@@ -199,9 +201,9 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             *[(c.expr if c else pl.lit(False)).alias(f"_m{i}") for i, c in enumerate(conditions)],
             *[expr.alias(f"_cs__{column}") for column, expr in states.items()],
             *([] if baseline is None else [baseline.alias("_baseline")]),
-            *[pl.col(c).alias(f"_v__{c}") for c in value_columns(qualifying)],
+            *[pl.col(c).alias(f"_v__{c}") for c in value_columns(qualifying, carry, schema)],
         ).collect(engine="streaming")
-        base, values = split_values(base, value_columns(qualifying))
+        base, values = split_values(base, value_columns(qualifying, carry, schema))
         sums = base.select(pl.col(f"_m{i}").sum() for i in range(len(conditions))).row(0)
         matched = {r.name: int(n) for r, n in zip(rs.ordered(), sums, strict=True)}
         coded = _codes(base, rs)

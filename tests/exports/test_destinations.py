@@ -18,6 +18,7 @@ from segml.cli import main
 from segml.config import Config, DestinationConfig, ExportsConfig
 from segml.errors import ConfigError
 from segml.exports import (
+    AUDIENCE_COLUMNS,
     Audience,
     CsvDestination,
     Destination,
@@ -64,6 +65,9 @@ class JsonLines(Destination):
         with atomic_file(path) as tmp:
             frame.write_ndjson(tmp)
 
+    def reads(self) -> list[str]:  # fields beyond the audience's own columns
+        return [f for f in self.options.fields if f not in AUDIENCE_COLUMNS]
+
 
 AUDIENCES = ["everyone_gb/onsite", "lapsed/email", "loyal/sms", "vip_at_risk/email",
              "vip_at_risk/sms"]  # fmt: skip
@@ -91,8 +95,9 @@ def _segment(workspace: Path, exports: object | None, out: str = "run") -> Path:
 
 
 def test_a_destination_from_a_test_module_is_used_through_the_config(workspace: Path) -> None:
-    exports = {"destinations": [{"type": "parquet"}, {"type": "jsonl", "name": "crm"}]}
-    out = _segment(workspace, exports)
+    fields = ["customer_id", "control", "attr__country"]  # the country is read for this one
+    crm = {"type": "jsonl", "name": "crm", "fields": fields}
+    out = _segment(workspace, {"destinations": [{"type": "parquet"}, crm]})
     files = _files(out)
     assert sorted(n for n in files if n.startswith(("audiences/", "jsonl/"))) == sorted(
         [f"audiences/{a}.parquet" for a in AUDIENCES] + [f"jsonl/{a}.jsonl" for a in AUDIENCES]
@@ -103,6 +108,8 @@ def test_a_destination_from_a_test_module_is_used_through_the_config(workspace: 
         parquet = pl.read_parquet(out / f"audiences/{a}.parquet")
         lines = [json.loads(x) for x in files[f"jsonl/{a}.jsonl"].decode().splitlines()]
         sent = parquet.filter(~pl.col("control")).select("customer_id", "control")
+        country = tiny().select("customer_id", "attr__country")
+        sent = sent.join(country, on="customer_id", maintain_order="left")
         assert lines == sent.to_dicts()
         held_out += int(parquet.get_column("control").sum())
         entry = manifest["files"][f"jsonl/{a}.jsonl"]
@@ -111,9 +118,9 @@ def test_a_destination_from_a_test_module_is_used_through_the_config(workspace: 
             "sha256": hashlib.sha256(files[f"jsonl/{a}.jsonl"]).hexdigest(),
         }
     assert held_out > 0  # b in lapsed/email is held out in the tiny table
-    assert manifest["exports"] == {
-        "crm": {"held_out": held_out, "fields": ["customer_id", "control"]}
-    }
+    assert manifest["exports"] == {"crm": {"held_out": held_out, "fields": fields}}
+    lapsed = pl.read_parquet(out / "audiences/lapsed/email.parquet")
+    assert "attr__country" not in lapsed.columns  # only the destination that reads it gets it
 
 
 def test_the_default_exports_are_the_parquet_and_csv_files(workspace: Path) -> None:
