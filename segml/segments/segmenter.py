@@ -180,8 +180,10 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     def _params(self) -> dict[str, float]:
         return {name: t.value for name, t in self.thresholds_.items()}
 
-    def _conditions(self, schema: Mapping[str, pl.DataType]) -> tuple[list[Compiled | None], Any]:
-        """Each rule's compiled condition (``_compile_rules``)."""
+    def _conditions(
+        self, schema: Mapping[str, pl.DataType]
+    ) -> tuple[list[Compiled | None], dict[str, str]]:
+        """Each rule's compiled condition, and why each skipped one was (``_compile_rules``)."""
         return _compile_rules(
             self.rule_set_, schema, params=self._params(), as_of=self.as_of_, source=self.source_
         )
