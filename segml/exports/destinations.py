@@ -15,6 +15,7 @@ module is the only file to add (docs/architecture.md; the worked example is
 from __future__ import annotations
 
 import builtins
+import importlib
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -145,16 +146,10 @@ def build_destinations(
             continue
         entry = dict(spec.model_dump() if isinstance(spec, BaseModel) else spec)
         kind = entry.pop("type", None)
-        if kind not in _REGISTRY:
-            errors.append(
-                f"  {where}[{i}].type: unknown destination type {kind!r}; registered: "
-                f"{destination_types()}"
-            )
-            continue
         try:
-            out.append(_REGISTRY[kind](**entry))
+            out.append(_lookup(kind)(**entry))
         except ConfigError as err:
-            errors.append(f"  {where}[{i}]: {err}")
+            errors.append(f"  {where}[{i}]{'.type' if kind not in _REGISTRY else ''}: {err}")
     names = [d.name for d in out]
     errors += [
         f"  {where}: the name {n!r} is used by {names.count(n)} destinations; give each a "
@@ -168,6 +163,26 @@ def build_destinations(
             + "\nSee configs/README.md (exports:) for the destination types and their options."
         )
     return out
+
+
+def _lookup(kind: Any) -> builtins.type[Destination]:
+    """The class registered as ``kind``, or for ``package.module:Class`` that class (imported,
+    so a destination outside segml can be named in a config, as kedro names dataset types)."""
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    if isinstance(kind, str) and ":" in kind:
+        module, _, name = kind.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"destination type {kind!r} could not be imported: {err}") from err
+        if isinstance(found, builtins.type) and issubclass(found, Destination):
+            return found
+        raise ConfigError(f"{kind!r} is not a segml.exports.Destination subclass.")
+    raise ConfigError(
+        f"unknown destination type {kind!r}; registered: {destination_types()} (or name a "
+        "class as 'package.module:Class')"
+    )
 
 
 def _options_message(name: str, kind: str, err: ValidationError) -> str:

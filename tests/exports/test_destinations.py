@@ -258,3 +258,33 @@ def test_a_dry_run_prints_what_each_destination_would_write(workspace: Path, cap
         "rules.yaml",
         "scores.parquet",
     ]
+
+
+class Unregistered(JsonLines):
+    """Never registered: a config names it by its import path."""
+
+    type = "jsonl_by_path"
+
+
+def test_a_config_can_name_a_destination_class_by_its_import_path(tmp_path: Path) -> None:
+    path = f"{__name__}:Unregistered"
+    (built,) = build_destinations([{"type": path, "name": "lines"}])
+    assert isinstance(built, Unregistered) and built.name == "lines"
+    assert "jsonl_by_path" not in destination_types()
+    run = export_segments(
+        tiny(), rules=RULESET, out=tmp_path / "run", destinations=[{"type": path}]
+    )
+    assert "jsonl/lapsed/email.jsonl" in run.manifest["files"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("no_such_module_xyz:Thing", "could not be imported: No module named 'no_such_module_xyz'"),
+        (f"{__name__}:Missing", "could not be imported: module .* has no attribute 'Missing'"),
+        ("json:dumps", "'json:dumps' is not a segml.exports.Destination subclass"),
+    ],
+)
+def test_a_bad_import_path_says_what_was_wrong(kind: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_destinations([{"type": kind}])
