@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/segments_bench.py --customers 5000000 [--hash-compare]
 
 Builds a customer table in memory (features + scores with realistic shapes: ~45 columns, missing
-recency for never-buyers, 0/1 consent flags), then times, each once: ``Segmenter.fit_transform``
-(thresholds, conditions, priorities, control draws, consent, report) and writing the run folder
-(members.parquet, audiences as Parquet and CSV with the qualifying
+recency for never-buyers, 0/1 consent flags), then times, each once: ``Segmenter.fit_segment``
+(thresholds, conditions, priorities, control draws, consent, report, and the qualifying values
+the audiences carry, read in the same pass) and writing the run folder (``write_exports``,
+members.parquet, audiences as Parquet and CSV with the qualifying
 scores, report, manifest), first as segml writes it now, then with the audiences built as before
 issue 5's speed-up (the wide members frame joined to every qualifying column, then filtered and
 sorted once per audience), checking that both give the same bytes in every file.
@@ -31,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import segml.exports.audiences as audiences  # noqa: E402
-from segml.exports import write_segment_run  # noqa: E402
-from segml.segments import RuleSet, Segmenter, control_draws  # noqa: E402
+from segml.exports import Audience, write_exports  # noqa: E402
+from segml.segments import RuleSet, Segmenter, SegmentResult, control_draws  # noqa: E402
 
 CATEGORIES = ("home_decor", "electronics", "beauty", "sports", "kitchen", "fashion")
 
@@ -141,27 +142,40 @@ def audience_frames_before(
     return out
 
 
-def time_writes(table: pl.DataFrame, members: pl.DataFrame, seg: Segmenter) -> None:
+def frames_before(
+    members: pl.DataFrame,
+    *,
+    rule_set: RuleSet,
+    values: pl.DataFrame | None,
+    qualifying: dict[str, list[str]],
+) -> list[Audience]:
+    """``audience_frames_before`` in the shape ``write_exports`` reads."""
+    assert values is not None
+    built = audience_frames_before(
+        members, rule_set=rule_set, customers=values.drop("_row"), qualifying=qualifying
+    )
+    rules = {r.name: r for r in rule_set.ordered()}
+    out = []
+    for key, frame in built.items():
+        segment, channel = key.rsplit("/", 1)
+        out.append(Audience(segment, channel, rules[segment], frame))
+    return out
+
+
+def time_writes(result: SegmentResult) -> None:
     """Write the run folder the current way, then the previous way; same bytes in every file."""
     files = {}
     for label in ("now", "before"):
-        current = audiences.audience_frames
+        current = audiences._frames
         if label == "before":
-            audiences.audience_frames = audience_frames_before
+            audiences._frames = frames_before
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 started, cpu = time.perf_counter(), sum(os.times()[:2])
-                manifest = write_segment_run(
-                    members,
-                    seg.report_,
-                    rule_set=seg.rule_set_,
-                    out=Path(tmp) / "run",
-                    customers=table,
-                    qualifying=seg.qualifying_,
-                )
+                manifest = write_exports(result, out=Path(tmp) / "run").manifest
                 wall, cpu = time.perf_counter() - started, sum(os.times()[:2]) - cpu
         finally:
-            audiences.audience_frames = current
+            audiences._frames = current
         files[label] = manifest["files"]
         print(f"write run folder, {label} ({len(manifest['files'])} files): {wall:.2f} s wall, "
               f"{cpu:.2f} s CPU, load {os.getloadavg()[0]:.1f}")  # fmt: skip
@@ -180,13 +194,12 @@ def main() -> None:
     print(f"built {table.height:,} x {table.width} customer table in "
           f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     started = time.perf_counter()
-    seg = Segmenter(rules=ROOT / "configs" / "segments.yaml")
-    members = seg.fit_transform(table)
+    result = Segmenter(rules=ROOT / "configs" / "segments.yaml").fit_segment(table)
     seconds = time.perf_counter() - started
-    print(seg.report_)
+    print(result.report)
     print(f"segment: {table.height:,} customers, 15 segments: {seconds:.2f} s wall, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    time_writes(table, members, seg)
+    time_writes(result)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak RSS {peak:.2f} GB")
     if args.hash_compare:

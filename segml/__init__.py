@@ -36,11 +36,15 @@ _LAZY = {
     "Segmenter": "segml.segments",
     "RuleSet": "segml.segments",
     "SegmentReport": "segml.segments",
+    "SegmentResult": "segml.segments",
     "load_rule_set": "segml.segments",
     "minimum_detectable_lift": "segml.segments",
     "readout": "segml.segments",
     "control_draw": "segml.segments",
     "export_segments": "segml.exports",
+    "write_exports": "segml.exports",
+    "Destination": "segml.exports",
+    "register_destination": "segml.exports",
 }
 
 __all__ = [

@@ -202,9 +202,14 @@ def segment(
         str | None,
         typer.Option("--as-of", help="the date days_since() counts to (the scores' cutoff)"),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="print what each destination would write; write nothing"),
+    ] = False,
 ) -> None:
-    """Assign rule-based segments with control groups and write the audiences per channel; or,
-    with --readout RUN --start D --end D, compare treatment with control after the campaign."""
+    """Assign rule-based segments with control groups and write the audiences per channel to the
+    config's exports destinations; or, with --readout RUN --start D --end D, compare treatment
+    with control after the campaign."""
     cfg = load_config(config)
     if out is not None:
         _check_out(out, folder=readout_run is None)
@@ -213,21 +218,43 @@ def segment(
         return
     from segml.exports import export_segments
 
-    if scores is None or out is None:
-        raise ConfigError("segml segment needs --scores PATH and --out DIR (or --readout RUN).")
+    if scores is None or (out is None and not dry_run):
+        raise ConfigError(
+            "segml segment needs --scores PATH and --out DIR (or --dry-run, or --readout RUN)."
+        )
     if rules is None and cfg.segments is None:
         raise ConfigError(
             f"{config}: no rule set; set segments: PATH in the config (e.g. segments: "
             "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
         )
     path = rules if rules is not None else cfg.resolve(cfg.segments or "")
-    result = export_segments(scores, rules=path, out=out, previous=previous, as_of=as_of)
-    typer.echo(str(result.report))
-    audiences = [n for n in result.manifest["files"] if n.startswith("audiences/")]
-    typer.echo(
-        f"wrote {len(audiences) // 2} audiences (Parquet and CSV), members.parquet, "
-        f"report.json and _manifest.json to {result.path}"
+    if dry_run or out is None:
+        _segment_plan(scores, rules=path, as_of=as_of, cfg=cfg)
+        return
+    result = export_segments(
+        scores, rules=path, out=out, previous=previous, as_of=as_of, destinations=cfg.exports
     )
+    typer.echo(str(result.report))
+    names = [d.name or d.type for d in cfg.exports.destinations]
+    audiences = sum(len(r.channels) for r in result.result.rule_set.segments)
+    typer.echo(
+        f"wrote {audiences} audiences to {', '.join(names)}, members.parquet, report.json and "
+        f"_manifest.json to {result.path}"
+    )
+
+
+def _segment_plan(scores: Path, *, rules: Path, as_of: str | None, cfg: Config) -> None:
+    import polars as pl
+
+    from segml.exports import destination_columns, plan_exports
+    from segml.segments import Segmenter
+
+    carry = destination_columns(cfg.exports)
+    result = Segmenter(rules=rules, as_of=as_of).fit_segment(scores, carry=carry)
+    plan = plan_exports(result, destinations=cfg.exports)
+    with pl.Config(tbl_rows=-1, fmt_str_lengths=80, tbl_hide_dataframe_shape=True):
+        typer.echo(str(plan))
+    typer.echo(f"dry run: {plan.height} files, {plan['rows'].sum():,} rows; nothing written.")
 
 
 def _segment_readout(

@@ -29,7 +29,9 @@ __all__ = [
     "Config",
     "CustomersConfig",
     "DataConfig",
+    "DestinationConfig",
     "EventsConfig",
+    "ExportsConfig",
     "FeatureConfig",
     "JobConfig",
     "OrdersConfig",
@@ -362,6 +364,34 @@ class ScoringConfig(_Strict):
         return value
 
 
+class DestinationConfig(BaseModel):
+    """One export destination: ``type`` (a registered destination, ``segml.exports``), an
+    optional ``name`` (default: the type) and the type's options, validated by the destination
+    when the exports are built (unknown options are refused there)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="registered destination type, e.g. parquet, csv")
+    name: str | None = Field(default=None, description="tells two of one type apart")
+
+
+def _local_files() -> list[DestinationConfig]:
+    return [DestinationConfig(type="parquet"), DestinationConfig(type="csv")]
+
+
+class ExportsConfig(_Strict):
+    """Where segment runs write their audiences (see docs/segments.md, "Destinations")."""
+
+    destinations: list[DestinationConfig] = Field(
+        default_factory=_local_files,
+        description="each audience goes to every destination; default Parquet and CSV files",
+    )
+
+
+def _is_default(value: ExportsConfig) -> bool:
+    return value == ExportsConfig()
+
+
 class Config(_Strict):
     """The whole job configuration (see ``configs/README.md`` for every key)."""
 
@@ -378,6 +408,9 @@ class Config(_Strict):
     output_dir: str = "runs"
     segments: str | None = Field(
         default=None, description="rule-set YAML for `segml segment` (see docs/segments.md)"
+    )
+    exports: ExportsConfig = Field(  # left out of dumps (and the config hash) when default
+        default_factory=ExportsConfig, exclude_if=_is_default
     )
     base_dir: str = Field(default=".", description="set by load_config: the config's folder")
 

@@ -310,28 +310,31 @@ def _segment(
     *,
     as_of: dt.datetime,
 ) -> Any:
-    """Apply the rule set; with reasons_for=segmented, explain only the segmented customers.
+    """Apply the rule set once and write its run folder to ``cfg.exports``' destinations; with
+    reasons_for=segmented, explain only the segmented customers (from the same segmentation).
 
     On Spark only the columns the rule set reads (``segml.segments.columns_read``: ids,
     condition, threshold, consent and score columns) are collected to the driver, where the
     thresholds, reports and audience files are computed over all customers exactly as the
     default engine does; reason codes are computed on the executors (docs/spark.md)."""
-    from segml.exports import export_segments
+    from segml.exports import destination_columns, export_segments
     from segml.models.scoring import score_customers
     from segml.scores import spark
-    from segml.segments import Segmenter, columns_read
+    from segml.segments import columns_read
 
     rules = cfg.resolve(cfg.segments or "")
     table = frame
     if is_spark(frame):
         schema = collect(nw.from_native(frame.limit(0))).schema
         needed = columns_read(rules, schema, as_of=as_of)
+        needed += [c for c in destination_columns(cfg.exports) if c in schema and c not in needed]
         table = collect(nw.from_native(frame.select(*[f"`{c}`" for c in needed])))
+    run = export_segments(table, rules=rules, out=out, as_of=as_of, destinations=cfg.exports)
+    manifest["segments"] = {name: info["rows"] for name, info in run.manifest["files"].items()}
     s = cfg.scoring
     if s.reasons_for == "segmented" and s.reasons_top_k > 0:
-        segmenter = Segmenter(rules=rules, as_of=as_of)  # as_of: what days_since() counts to
-        members = segmenter.fit_transform(table)
-        chosen = members.filter(pl.col("segment") != segmenter.rule_set_.default_segment)
+        members = run.result.members
+        chosen = members.filter(pl.col("segment") != run.result.rule_set.default_segment)
         ids = chosen["customer_id"].unique()
         if is_spark(frame):
             frame = spark.explain_customers(
@@ -347,10 +350,6 @@ def _segment(
             )
             cols = [c for c in reasons.columns if c.startswith("reasons__")]
             frame = attach(frame.drop(cols), reasons.select("customer_id", *cols))
-    result = export_segments(table, rules=rules, out=out, as_of=as_of)
-    manifest["segments"] = {
-        name: info["rows"] for name, info in result.manifest.get("files", {}).items()
-    }
     return frame
 
 

@@ -137,6 +137,48 @@ def small(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def test_score_segments_once_and_exports_to_a_destination_from_config(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule set is evaluated once per job (it was twice: for the reason codes, then for the
+    audiences), and the audiences go to every destination under ``exports:``, here the JSON-lines
+    destination the test module tests/exports/test_destinations.py registers."""
+    import segml.segments.segmenter as segmenter
+    from tests.exports.test_destinations import JsonLines
+
+    calls = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return consent_states(*args, **kwargs)
+
+    consent_states = segmenter.consent_states  # called once per segmentation
+    monkeypatch.setattr(segmenter, "consent_states", counted)
+    uri = json.loads((small / "base" / f"as_of={AS_OF}" / "_manifest.json").read_text())[
+        "tracking_uri"
+    ]
+    jsonl = "{type: " + JsonLines.type + ", fields: [customer_id, control, rfm__frequency]}"
+    exports = "{destinations: [{type: parquet}, {type: csv}, " + jsonl + "]}"
+    config = _config(small, name="jsonl.yaml", tracking_uri=uri, exports=exports,
+                     scoring="{missing_model: skip, fail_on_drift: false}")  # fmt: skip
+    assert main(_score_argv(config, tmp_path / "out")) == 0
+    assert len(calls) == 1
+    base = _files(small / "base" / f"as_of={AS_OF}" / "segments")
+    got = _files(tmp_path / "out" / f"as_of={AS_OF}" / "segments")
+    audiences = sorted(k for k in base if k.startswith("audiences/"))
+    assert audiences and all(got[k] == base[k] for k in audiences)  # the same Parquet and CSV
+    lines = sorted(k for k in got if k.startswith("jsonl/"))
+    assert [k.removeprefix("jsonl/").removesuffix(".jsonl") for k in lines] == [
+        k.removeprefix("audiences/").removesuffix(".csv") for k in audiences if k.endswith(".csv")
+    ]
+    manifest = json.loads(got["_manifest.json"])
+    assert set(manifest["exports"]) == {"jsonl"} and manifest["exports"]["jsonl"]["held_out"] > 0
+    first = json.loads(next(got[k] for k in lines if got[k]).decode().splitlines()[0])
+    assert set(first) == {"customer_id", "control", "rfm__frequency"}  # read for the destination
+    partition = json.loads((tmp_path / "out" / f"as_of={AS_OF}" / "_manifest.json").read_text())
+    assert set(partition["segments"]) >= set(lines)
+
+
 def _score_argv(config: Path, out: Path) -> list[str]:
     return ["score", "--config", str(config), "--as-of", AS_OF, "--out", str(out)]
 

@@ -1,10 +1,43 @@
-"""Exports: audiences per segment and channel, and segment run folders written atomically."""
+"""Exports: one segmentation written to every destination (audiences per segment and channel),
+as a run folder published atomically with a manifest."""
 
-from segml.exports.audiences import (
+from segml.exports.audiences import AUDIENCE_COLUMNS, audience_frames, audiences_of
+from segml.exports.destinations import (
+    Audience,
+    Destination,
+    DestinationOptions,
+    Plan,
+    build_destinations,
+    destination_types,
+    register_destination,
+)
+from segml.exports.local import CsvDestination, ParquetDestination
+from segml.exports.run import (
     SegmentRun,
-    audience_frames,
+    destination_columns,
     export_segments,
+    plan_exports,
+    write_exports,
     write_segment_run,
 )
 
-__all__ = ["SegmentRun", "audience_frames", "export_segments", "write_segment_run"]
+__all__ = [
+    "AUDIENCE_COLUMNS",
+    "Audience",
+    "CsvDestination",
+    "Destination",
+    "DestinationOptions",
+    "ParquetDestination",
+    "Plan",
+    "SegmentRun",
+    "audience_frames",
+    "audiences_of",
+    "build_destinations",
+    "destination_columns",
+    "destination_types",
+    "export_segments",
+    "plan_exports",
+    "register_destination",
+    "write_exports",
+    "write_segment_run",
+]

@@ -7,6 +7,7 @@ from segml.segments.language import parse_condition
 from segml.segments.power import DetectableLift, minimum_detectable_lift
 from segml.segments.readout import readout
 from segml.segments.report import SegmentReport
+from segml.segments.result import SegmentResult
 from segml.segments.rules import (
     ControlGroups,
     PowerSettings,
@@ -27,6 +28,7 @@ __all__ = [
     "PowerSettings",
     "RuleSet",
     "SegmentReport",
+    "SegmentResult",
     "SegmentRule",
     "Segmenter",
     "Threshold",

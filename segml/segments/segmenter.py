@@ -9,7 +9,7 @@ compiled to a Polars expression and all of them are evaluated in one vectorised 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from segml.segments.control import control_draws
 from segml.segments.language import parse_condition
 from segml.segments.overlap import overlap_report
 from segml.segments.report import SegmentReport, segment_stats
+from segml.segments.result import SegmentResult, split_values, value_columns
 from segml.segments.rules import PowerSettings, RuleSet, as_rule_set
 from segml.segments.syntax import ConditionError, Name, children
 from segml.segments.thresholds import derive_thresholds, threshold_exprs
@@ -123,10 +124,11 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     """Rule-based segments over features and scores, with priorities, consent and control groups.
 
     ``fit`` derives the rule set's data-driven thresholds (``@name`` in conditions) and checks
-    every condition against the table's columns and types; ``transform`` assigns segments. In
-    exclusive mode each customer gets exactly one segment (the matching rule with the smallest
-    priority number, else the default segment); in membership mode one row per matching rule
-    (``primary`` marks the first by priority).
+    every condition against the table's columns and types; ``segment`` returns one
+    segmentation as a ``SegmentResult`` (members, report, qualifying columns and values), which
+    exports read; ``transform`` returns its members. Only ``fit`` sets attributes. Exclusive
+    mode: each customer in one segment (the matching rule with the smallest priority number,
+    else the default); membership mode: one row per matching rule (``primary``: the first).
 
     Parameters
     ----------
@@ -140,7 +142,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     rule_set_ : the validated RuleSet.
     as_of_ : ``as_of`` as a naive UTC datetime (None when not given).
     thresholds_ : dict of name -> ThresholdValue (value and how it was derived).
-    report_ : SegmentReport of the last ``transform``.
+    skipped_ : dict of optional segment -> why it was skipped on the fitted table.
     """
 
     def __init__(self, *, rules: Any = None, as_of: Any = None) -> None:
@@ -151,20 +153,37 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
         frame, _ = open_customer_table(X)
         return self._fit(frame)
 
+    def segment(self, X: Any, *, carry: Sequence[str] = ()) -> SegmentResult:
+        """Segment ``X`` (features + scores, one row per customer, or a path to them) in one
+        pass: the members (Polars, in ``customer_id`` order), the report, and per segment the
+        columns that qualified its members with their values (``SegmentResult``). ``carry``:
+        more columns to read in the same pass into ``values`` where the table has them (what
+        export destinations ask for, e.g. an email column)."""
+        check_is_fitted(self, "thresholds_")
+        frame, _ = open_customer_table(X)
+        check_customer_table(frame)
+        return self._segment(frame, carry=carry)
+
     def transform(self, X: Any) -> Any:
         """One row per customer (per matching segment in membership mode): ``customer_id``,
         ``segment``, ``priority``, ``primary``, ``group`` (treatment/control/null),
         ``eligible__<channel>`` (segment uses the channel and the customer consents; the
         audience is its treated part) and ``reachable`` (eligible on any channel). In the
-        caller's frame type (Polars for Polars input, pandas for pandas and files)."""
+        caller's frame type (Polars for Polars input, pandas for pandas and files). The report
+        is in ``segment(X).report``."""
         check_is_fitted(self, "thresholds_")
         frame, kind = open_customer_table(X)
         check_customer_table(frame)
-        return to_native(self._transform(frame), None, kind)
+        return to_native(self._segment(frame).members, None, kind)
 
     def fit_transform(self, X: Any, y: Any = None) -> Any:
         frame, kind = open_customer_table(X)
-        return to_native(self._fit(frame)._transform(frame), None, kind)
+        return to_native(self._fit(frame)._segment(frame).members, None, kind)
+
+    def fit_segment(self, X: Any, *, carry: Sequence[str] = ()) -> SegmentResult:
+        """``fit(X)`` then ``segment(X, carry=carry)``, checking the table once."""
+        frame, _ = open_customer_table(X)
+        return self._fit(frame)._segment(frame, carry=carry)
 
     def _fit(self, frame: pl.LazyFrame) -> Segmenter:
         rule_set = as_rule_set(self.rules)
@@ -175,45 +194,46 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             frame, rule_set.thresholds, source=self.source_, as_of=self.as_of_
         )
         self.rule_set_ = rule_set
-        self._conditions(frame.collect_schema())
+        _, self.skipped_ = self._conditions(frame.collect_schema())
         return self
 
     def _params(self) -> dict[str, float]:
         return {name: t.value for name, t in self.thresholds_.items()}
 
-    def _conditions(self, schema: Mapping[str, pl.DataType]) -> list[Compiled | None]:
-        """Each rule's compiled condition in priority order; None for a skipped optional rule
-        (its reason in ``skipped_``)."""
-        out, self.skipped_ = _compile_rules(
+    def _conditions(
+        self, schema: Mapping[str, pl.DataType]
+    ) -> tuple[list[Compiled | None], dict[str, str]]:
+        """Each rule's compiled condition, and why each skipped one was (``_compile_rules``)."""
+        return _compile_rules(
             self.rule_set_, schema, params=self._params(), as_of=self.as_of_, source=self.source_
         )
-        return out
 
-    def _transform(self, frame: pl.LazyFrame) -> pl.DataFrame:
+    def _segment(self, frame: pl.LazyFrame, *, carry: Sequence[str] = ()) -> SegmentResult:
         rs = self.rule_set_
         schema = frame.collect_schema()
-        conditions = self._conditions(schema)
-        self.qualifying_ = {  # per segment: the columns its condition read, and the scores
+        conditions, skipped = self._conditions(schema)
+        qualifying = {  # per segment: the columns its condition read, and the scores
             r.name: sorted(set(c.columns if c else ()) | {k for k in schema if k in _SCORES})
             for r, c in zip(rs.ordered(), conditions, strict=True)
         }
         states, notes = consent_states(rs, schema)
         baseline, baseline_source = _baseline(rs.power, schema, self._params(), self.as_of_)
-        base = frame.select(
+        base = frame.select(  # one pass: the conditions and the values audiences carry
             pl.col("customer_id").cast(pl.String),
             *[(c.expr if c else pl.lit(False)).alias(f"_m{i}") for i, c in enumerate(conditions)],
             *[expr.alias(f"_cs__{column}") for column, expr in states.items()],
             *([] if baseline is None else [baseline.alias("_baseline")]),
+            *[pl.col(c).alias(f"_v__{c}") for c in value_columns(qualifying, carry, schema)],
         ).collect(engine="streaming")
+        base, values = split_values(base, value_columns(qualifying, carry, schema))
         sums = base.select(pl.col(f"_m{i}").sum() for i in range(len(conditions))).row(0)
         matched = {r.name: int(n) for r, n in zip(rs.ordered(), sums, strict=True)}
         coded = _codes(base, rs)
-        overlaps = overlap_report(base, coded, rule_set=rs)
         members = _assign(coded, rs, present=set(states))
         rows, stat_notes = segment_stats(
-            members, rule_set=rs, matched=matched, present=set(states), skipped=self.skipped_
+            members, rule_set=rs, matched=matched, present=set(states), skipped=skipped
         )
-        self.report_ = SegmentReport(
+        report = SegmentReport(
             mode=rs.mode,
             customers=base.height,
             salt=rs.control.salt,
@@ -221,10 +241,11 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
             baseline=baseline_source,
             thresholds=list(self.thresholds_.values()),
             segments=rows,
-            overlaps=overlaps,
+            overlaps=overlap_report(base, coded, rule_set=rs),
             notes=notes + stat_notes,
         )
-        return members.select(pl.exclude("_baseline", "^_cs__.*$"))
+        members = members.select(pl.exclude("_baseline", "^_cs__.*$"))
+        return SegmentResult(members, report, rs, qualifying, values=values, as_of=self.as_of_)
 
 
 def _source(rules: Any) -> str:

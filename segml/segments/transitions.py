@@ -8,6 +8,7 @@ modes). A customer only in the previous run moved to ``(gone)``; one only in thi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,11 @@ import polars as pl
 
 from segml.errors import DataError
 from segml.io import resolve_published
+from segml.segments.result import SegmentResult
 from segml.segments.rules import ChangeSettings
 from segml.segments.segmenter import open_customer_table
 
-__all__ = ["GONE", "NEW", "read_previous", "segment_changes"]
+__all__ = ["GONE", "NEW", "read_previous", "segment_changes", "with_changes"]
 
 NEW, GONE = "(new)", "(gone)"
 
@@ -115,3 +117,20 @@ def _size(segment: str, before: int, after: int, settings: ChangeSettings) -> di
         "relative_change": relative,
         "flagged": bool(flagged),
     }
+
+
+def with_changes(result: SegmentResult, previous: Any) -> SegmentResult:
+    """A copy of ``result`` with the transition table and size changes against ``previous`` (an
+    earlier run folder, its members.parquet or a members frame); its report gets the changes and
+    a note per segment whose size changed beyond the rule set's ``changes:`` threshold."""
+    transitions, changes = segment_changes(
+        previous, result.members, settings=result.rule_set.changes
+    )
+    notes = [
+        f"segment {row['segment']!r} changed size beyond the threshold: "
+        f"{row['previous']:,} -> {row['current']:,}."
+        for row in changes["sizes"]
+        if row["flagged"]
+    ]
+    report = dataclasses.replace(result.report, changes=changes, notes=result.report.notes + notes)
+    return dataclasses.replace(result, report=report, transitions=transitions)

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-import segml.exports.audiences as audiences_module
+import segml.exports.run as run_module
 from segml.cli import main
 from segml.errors import ConfigError
 from segml.exports import audience_frames, export_segments
@@ -75,14 +75,15 @@ def test_audiences_are_one_filter_per_segment_and_channel_in_id_order() -> None:
     join the qualifying values, sort by id), also for members in a shuffled order."""
     seg = Segmenter(rules=RULES)
     customers = scored_store()
-    members = seg.fit_transform(customers)
+    result = seg.fit_segment(customers)
+    members, qualifying = result.members, result.qualifying
     got = audience_frames(
         members.sample(fraction=1.0, shuffle=True, seed=4),
         rule_set=seg.rule_set_,
         customers=customers,
-        qualifying=seg.qualifying_,
+        qualifying=qualifying,
     )
-    values = customers.select("customer_id", *sorted(set().union(*seg.qualifying_.values())))
+    values = customers.select("customer_id", *sorted(set().union(*qualifying.values())))
     joined = members.join(values, on="customer_id", how="left")
     expected_keys = []
     for rule in seg.rule_set_.ordered():
@@ -97,7 +98,7 @@ def test_audiences_are_one_filter_per_segment_and_channel_in_id_order() -> None:
                 got[key].get_column("control").to_list()
                 == (mine.get_column("group") == "control").to_list()
             )
-            for column in seg.qualifying_[rule.name]:
+            for column in qualifying[rule.name]:
                 assert got[key].get_column(column).equals(mine.get_column(column)), key
     assert list(got) == expected_keys
     assert sum(f.height for f in got.values()) > 0
@@ -135,7 +136,7 @@ def test_a_failed_run_leaves_the_previous_folder(tmp_path: Path, monkeypatch) ->
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(audiences_module, "write_json", broken)
+    monkeypatch.setattr(run_module, "write_json", broken)
     with pytest.raises(OSError, match="disk full"):
         export_segments(tiny(seed=3), rules={**RULESET, "control": {"salt": "new"}}, out=out)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
@@ -166,7 +167,7 @@ def test_segment_command(workspace: Path, capsys) -> None:
     assert "@lapse_days = 44 (0.9 quantile of rfm__gap_median_days" in printed
     assert (
         "vip_at_risk" in printed
-        and f"wrote 5 audiences (Parquet and CSV), members.parquet, report.json and "
+        and f"wrote 5 audiences to parquet, csv, members.parquet, report.json and "
         f"_manifest.json to {out}"
         in printed
     )

@@ -9,39 +9,37 @@ import polars as pl
 import pytest
 
 from segml.errors import ConfigError
-from segml.segments import Segmenter, minimum_detectable_lift
+from segml.segments import Segmenter, SegmentReport, minimum_detectable_lift
 from segml.segments.transitions import segment_changes
 from tests.segments.helpers import RULES, RULESET, scored_store, tiny
 
 
-def _by_name(seg: Segmenter) -> dict[str, dict]:
-    return {s["segment"]: s for s in seg.report_.segments}
+def _by_name(report: SegmentReport) -> dict[str, dict]:
+    return {s["segment"]: s for s in report.segments}
 
 
 def test_overlap_report_shows_what_priorities_resolved() -> None:
     # matches: vip_at_risk {a}, lapsed {a, b, g}, loyal {c}, everyone_gb {a, c, d}
     seg = Segmenter(rules=RULESET)
-    seg.fit_transform(tiny())
-    pairs = {(p["segment"], p["other"]): p for p in seg.report_.overlaps["pairs"]}
+    report = seg.fit_segment(tiny()).report
+    pairs = {(p["segment"], p["other"]): p for p in report.overlaps["pairs"]}
     assert {k: (p["both"], p["to_segment"], p["to_higher_priority"]) for k, p in pairs.items()} == {
         ("vip_at_risk", "lapsed"): (1, 1, 0),
         ("vip_at_risk", "everyone_gb"): (1, 1, 0),
         ("lapsed", "everyone_gb"): (1, 0, 1),  # a: both, but vip_at_risk comes first
         ("loyal", "everyone_gb"): (1, 1, 0),
     }
-    assert seg.report_.overlaps["resolved"] == {
+    assert report.overlaps["resolved"] == {
         "lapsed": {"vip_at_risk": 1},
         "everyone_gb": {"vip_at_risk": 1, "loyal": 1},
     }
-    assert "lapsed & everyone_gb: 1, 0 assigned to lapsed, 1 to a higher priority" in str(
-        seg.report_
-    )
+    assert "lapsed & everyone_gb: 1, 0 assigned to lapsed, 1 to a higher priority" in str(report)
     member = Segmenter(rules={**RULESET, "mode": "membership"})
-    member.fit_transform(tiny())
-    assert {(p["segment"], p["other"], p["both"]) for p in member.report_.overlaps["pairs"]} == {
+    member_report = member.fit_segment(tiny()).report
+    assert {(p["segment"], p["other"], p["both"]) for p in member_report.overlaps["pairs"]} == {
         (a, b, 1) for a, b in pairs
     }
-    assert member.report_.overlaps["resolved"] == {}
+    assert member_report.overlaps["resolved"] == {}
 
 
 def test_consent_is_per_segment_and_exclusions_are_counted_by_reason() -> None:
@@ -51,11 +49,11 @@ def test_consent_is_per_segment_and_exclusions_are_counted_by_reason() -> None:
         *RULESET["segments"][1:],
     ]}  # fmt: skip
     seg = Segmenter(rules=rules)
-    members = seg.fit_transform(tiny())
-    rows = {r["customer_id"]: r for r in members.iter_rows(named=True)}
+    result = seg.fit_segment(tiny())
+    rows = {r["customer_id"]: r for r in result.members.iter_rows(named=True)}
     assert (rows["b"]["eligible__email"], rows["b"]["eligible__sms"]) == (True, False)
     assert (rows["g"]["eligible__email"], rows["g"]["eligible__sms"]) == (False, True)
-    assert _by_name(seg)["lapsed"]["exclusions"] == {
+    assert _by_name(result.report)["lapsed"]["exclusions"] == {
         "email": {"no_opt_in": 1},
         "sms": {"no_opt_in": 1},
     }
@@ -72,11 +70,12 @@ def test_consent_is_per_segment_and_exclusions_are_counted_by_reason() -> None:
         .alias("attr__email_consent")
     )  # fmt: skip
     seg = Segmenter(rules=rules)
-    seg.fit_transform(unknown)
-    assert _by_name(seg)["lapsed"]["exclusions"]["email"] == {"no_opt_in": 1, "consent_unknown": 1}
-    seg.fit_transform(tiny().drop("attr__email_consent"))
-    assert _by_name(seg)["lapsed"]["exclusions"]["email"] == {"no_consent_column": 2}
-    assert _by_name(seg)["lapsed"]["audience"]["email"] == 0
+    report = seg.fit_segment(unknown).report
+    excluded = {"no_opt_in": 1, "consent_unknown": 1}
+    assert _by_name(report)["lapsed"]["exclusions"]["email"] == excluded
+    report = seg.fit_segment(tiny().drop("attr__email_consent")).report
+    assert _by_name(report)["lapsed"]["exclusions"]["email"] == {"no_consent_column": 2}
+    assert _by_name(report)["lapsed"]["audience"]["email"] == 0
 
 
 def _crowd(n: int) -> pl.DataFrame:
@@ -101,8 +100,9 @@ _CROWD_RULES = {
 def test_control_groups_are_stable_and_their_realised_share_within_tolerance() -> None:
     crowd = _crowd(30_000)
     seg = Segmenter(rules=_CROWD_RULES)
-    first = seg.fit_transform(crowd)
-    for s in seg.report_.segments[:2]:
+    result = seg.fit_segment(crowd)
+    first = result.members
+    for s in result.report.segments[:2]:
         n = s["treatment"] + s["control"]
         assert s["control_realised"] == s["control"] / n
         # 4 binomial standard errors (+ one customer): 30,000 x 1/3 at 0.1 is +- 0.0066
@@ -129,8 +129,8 @@ def test_size_checks_report_the_detectable_lift_and_flag_small_segments() -> Non
         "power": {"baseline": 0.1, "max_relative_lift": 0.25},
     }
     seg = Segmenter(rules=rules)
-    seg.fit_transform(_crowd(12_000))
-    zero, rest = seg.report_.segments[:2]
+    report = seg.fit_segment(_crowd(12_000)).report
+    zero, rest = report.segments[:2]
     hand = minimum_detectable_lift(zero["treatment"], zero["control"], 0.1)
     assert zero["mde"] == {
         "absolute": pytest.approx(hand.absolute),
@@ -140,7 +140,7 @@ def test_size_checks_report_the_detectable_lift_and_flag_small_segments() -> Non
     assert zero["mde"]["absolute"] == pytest.approx(0.0443, abs=0.003)
     assert zero["flags"] == ["too_small", "untestable"]
     assert rest["members"] > 5_000 and rest["flags"] == []  # 8,043, 30 % control: 0.0204 (+20 %)
-    assert any("'zero' is too small to test (" in n for n in seg.report_.notes)
+    assert any("'zero' is too small to test (" in n for n in report.notes)
 
 
 def test_optional_segments_are_skipped_when_the_data_cannot_have_their_features() -> None:
@@ -149,10 +149,10 @@ def test_optional_segments_are_skipped_when_the_data_cannot_have_their_features(
         {"name": "carts", "priority": 9, "when": "intent__abandoned_cart == 1", "optional": True},
     ]}  # fmt: skip
     seg = Segmenter(rules=rules)
-    seg.fit_transform(tiny())
-    assert _by_name(seg)["carts"]["flags"] == ["skipped"]
+    report = seg.fit_segment(tiny()).report
+    assert _by_name(report)["carts"]["flags"] == ["skipped"]
     assert any("'carts' skipped (optional): the data has no ['intent__abandoned_cart']" in n
-               for n in seg.report_.notes)  # fmt: skip
+               for n in report.notes)  # fmt: skip
     kart = {"name": "carts", "priority": 9, "when": "intent__abandoned_kart == 1", "optional": True}
     typo = {**rules, "segments": [*RULESET["segments"], kart]}
     with pytest.raises(ConfigError, match="unknown column 'intent__abandoned_kart'"):
@@ -171,8 +171,8 @@ def test_the_default_rule_set_on_an_orders_only_store() -> None:
     scored = scored_store()
     scored = scored.drop([c for c in scored.columns if c.startswith(ORDERS_ONLY)])
     seg = Segmenter(rules=RULES)
-    members = seg.fit_transform(scored)
-    by_name = _by_name(seg)
+    result = seg.fit_segment(scored)
+    members, by_name = result.members, _by_name(result.report)
     skipped = [s for s, row in by_name.items() if "skipped" in row["flags"]]
     assert (
         skipped == [s for s in by_name if s.startswith(("cart_", "browse_"))] and len(skipped) == 8

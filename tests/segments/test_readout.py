@@ -120,10 +120,11 @@ def test_bad_readout_input(members: pl.DataFrame, start: str, end: str, message:
 
 def test_readout_of_the_synthetic_store_with_canonical_orders() -> None:
     seg = Segmenter(rules=RULES)
-    members = seg.fit_transform(scored_store())
+    result = seg.fit_segment(scored_store())
+    members = result.members
     out = readout(members.to_pandas(), store_orders(), start="2024-06-01", end="2024-07-01")
     assert isinstance(out, pd.DataFrame)
-    reported = {s["segment"]: s for s in seg.report_.segments}
+    reported = {s["segment"]: s for s in result.report.segments}
     for row in out.itertuples():
         assert row.n_treatment == reported[row.segment]["reachable_treatment"]
         assert row.n_control == reported[row.segment]["reachable_control"]

@@ -59,8 +59,7 @@ def test_exclusive_assignment_by_hand() -> None:
 
 def test_report_by_hand() -> None:
     seg = Segmenter(rules=RULESET)
-    seg.fit_transform(tiny())
-    report = seg.report_
+    report = seg.fit_segment(tiny()).report
     by_name = {s["segment"]: s for s in report.segments}
     assert list(by_name) == ["vip_at_risk", "lapsed", "loyal", "everyone_gb", "no_segment"]
     assert {k: (v["matched"], v["members"]) for k, v in by_name.items()} == {
@@ -112,13 +111,14 @@ def test_thresholds_are_learned_in_fit_and_kept() -> None:
 
 def test_missing_consent_column_means_no_consent_and_is_reported() -> None:
     seg = Segmenter(rules=RULESET)
-    members = seg.fit_transform(tiny().drop("attr__sms_consent"))
+    result = seg.fit_segment(tiny().drop("attr__sms_consent"))
+    members = result.members
     assert not members.get_column("eligible__sms").any()
     assert members.filter(pl.col("customer_id") == "a").get_column("eligible__email").item()
     assert any(
         "sms consent is read from attr__sms_consent, which is not in the data" in n
         and "['vip_at_risk', 'loyal'] get no sms" in n
-        for n in seg.report_.notes
+        for n in result.report.notes
     )
 
 
@@ -187,19 +187,20 @@ def test_bad_customer_tables(change, error: type[Exception], message: str) -> No
 def test_the_shipped_rule_set_on_the_synthetic_store() -> None:
     scored = scored_store()
     seg = Segmenter(rules=RULES)
-    members = seg.fit_transform(scored)
+    result = seg.fit_segment(scored)
+    members, report = result.members, result.report
     assert members.height == scored.height  # exclusive: one row per customer
     assert members.get_column("customer_id").n_unique() == scored.height
-    names = [s["segment"] for s in seg.report_.segments]
+    names = [s["segment"] for s in report.segments]
     assert len(names) == 16 and names[-1] == "no_segment"
-    assert sum(s["members"] for s in seg.report_.segments) == scored.height
+    assert sum(s["members"] for s in report.segments) == scored.height
     in_segment = members.filter(pl.col("segment") != "no_segment")
     assert set(in_segment.get_column("group").unique()) == {"treatment", "control"}
     assert (
         members.filter(pl.col("segment") == "no_segment").get_column("group").null_count()
         == members.filter(pl.col("segment") == "no_segment").height
     )
-    text = str(seg.report_)
+    text = str(report)
     for name in ("@lapse_days = ", "@high_ticket = ", "@cart_days = 7 (fixed)"):
         assert name in text
     assert "mean of score__purchase" in text
