@@ -368,10 +368,10 @@ def _add_optional_inputs(signature: Any, columns: Mapping[str, str]) -> None:
 
     if not columns:
         return
-    specs = [ColSpec(spec.type, spec.name, required=spec.name not in columns)
+    specs: list[Any] = [ColSpec(spec.type, spec.name, required=spec.name not in columns)
              for spec in signature.inputs.inputs]  # fmt: skip
     known = {spec.name for spec in specs}
-    specs += [ColSpec(kind, col, required=False) for col, kind in columns.items() if col not in known]
+    specs += [ColSpec(t, col, required=False) for col, t in columns.items() if col not in known]
     signature.inputs = Schema(specs)
 
 

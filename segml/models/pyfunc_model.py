@@ -58,8 +58,9 @@ class SegmlPropensityModel(python_model_base()):  # type: ignore[misc]
         )
         target, model = self.model.target, self.model
         needed = list(model.feature_names_in_)
-        if getattr(model, "offset_", None):  # the BG/NBD column the model boosts from
-            needed.append(model.offset_["column"])
+        offset = getattr(model, "offset_", None)
+        if offset:  # the BG/NBD column the model boosts from
+            needed.append(offset["column"])
         frame = add_btyd_columns(frame, needed=needed, fit=getattr(self, "btyd_fit", None))
         out = pd.DataFrame({f"score__{target}": model.predict(frame)})
         if "customer_id" in frame.columns:
