@@ -82,7 +82,7 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
-    score = [c for c in answer.columns if c.startswith("score__")][0]
+    score = next(c for c in answer.columns if c.startswith("score__"))
     np.testing.assert_allclose(answer[score], expected[score], rtol=1e-9)
     print(f"served from a fresh virtualenv after {seconds:.0f} s; {len(answer)} scores equal "
           f"the local model's ({score}: {answer[score].round(4).tolist()})")  # fmt: skip
