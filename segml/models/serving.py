@@ -109,6 +109,10 @@ def request_example(
 
 
 def _polars(frame: Any) -> pl.DataFrame:
-    if isinstance(frame, pl.DataFrame):
-        return frame.with_columns(pl.col("customer_id").cast(pl.String))
-    return pl.from_pandas(frame).with_columns(pl.col("customer_id").cast(pl.String))
+    from segml.engine import is_spark
+
+    if is_spark(frame):
+        frame = pl.from_arrow(frame.toArrow())
+    elif not isinstance(frame, pl.DataFrame):
+        frame = pl.from_pandas(frame)
+    return pl.DataFrame(frame).with_columns(pl.col("customer_id").cast(pl.String))

@@ -174,6 +174,50 @@ def test_a_request_without_bgnbd_inputs_says_what_to_send(trained: Path) -> None
         model.predict(features.head(5))
 
 
+def test_bgnbd_columns_from_the_stored_fit_equal_model_inputs(small_shop: Any) -> None:
+    """The served path (stored fit + each customer's rfm_summary row) gives the columns
+    ``model_inputs`` gives at the fit's date, in any row order; no purchase: missing."""
+    from segml.features import rfm_summary
+    from segml.models.dataset import btyd_fit, btyd_frame
+    from segml.models.serving import add_btyd_columns
+
+    cut = "2024-10-01"
+    fit = btyd_fit(small_shop, cut, horizons=[30.0, 60.0])
+    assert fit["params"] is not None and fit["as_of"] == "2024-10-01T00:00:00"
+    expected = btyd_frame(small_shop, cut, horizons=[30.0, 60.0])
+    summary = pl.from_pandas(rfm_summary(small_shop, observation_period_end="2024-09-30"))
+    rows = pl.concat([summary.sample(50, seed=1, shuffle=True),
+                      pl.DataFrame({"customer_id": ["nobody"]})], how="diagonal")  # fmt: skip
+    needed = [c for c in expected.columns if c.startswith("btyd__")]
+    got = add_btyd_columns(rows, needed=needed, fit=fit)
+    joined = got.join(expected, on="customer_id", how="left", suffix="_expected")
+    for col in needed:
+        np.testing.assert_allclose(joined[col].to_numpy(), joined[f"{col}_expected"].to_numpy(),
+                                   rtol=1e-12)  # fmt: skip
+    assert got.filter(pl.col("customer_id") == "nobody")[needed].null_count().row(0) == (
+        (1,) * len(needed)
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "fit", "match"),
+    [
+        (["rfm__frequency"], None, r"stores no BG/NBD fit .* segml.model_inputs"),
+        (["rfm__frequency", "frequency", "T"], {"params": None, "horizons": [30]},
+         r"lacks .*\['btyd__p_alive'\] and the rfm_summary columns \['recency', "
+         r"'monetary_value'\].*found \['rfm__frequency', 'frequency', 'T'\] \(1 rows\)"),
+    ],
+)  # fmt: skip
+def test_a_table_without_bgnbd_or_summary_columns_is_refused(
+    columns: list[str], fit: Any, match: str
+) -> None:
+    from segml.models.serving import add_btyd_columns
+
+    frame = pl.DataFrame({c: [1.0] for c in columns})
+    with pytest.raises(segml.DataError, match=match):
+        add_btyd_columns(frame, needed=["rfm__frequency", "btyd__p_alive"], fit=fit)
+
+
 def test_the_logged_model_ships_segml_and_pins_real_requirements(trained: Path) -> None:
     import mlflow
 
