@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--model", default="segml-purchase")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     uri = f"sqlite:///{Path(args.store).resolve()}"
