@@ -29,6 +29,7 @@ from segml.datasets import make_shop
 from segml.tracking import load_pyfunc
 from tests.jobs.fixtures import TABLES, shop_config
 
+pytestmark = pytest.mark.xdist_group("serving")  # one worker builds the trained store once
 ROOT = Path(__file__).resolve().parents[2]
 LINES = (
     'training: {now: "2024-10-01", cutoffs: 2, lightgbm: {n_estimators: 40}}',
