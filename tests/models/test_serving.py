@@ -136,13 +136,22 @@ def _post(url: str, frame: pd.DataFrame) -> Any:
         return json.loads(r.read())["predictions"]
 
 
-def test_served_champion_scores_a_feature_table_as_segml_score(trained: Path, served: str) -> None:
-    model = _champion(trained)
-    as_of = model.unwrap_python_model().model.metadata_["data_end"][:10]
+@pytest.fixture(scope="module")
+def scored(trained: Path) -> pl.DataFrame:
+    """`segml score` as of the purchase champion's data_end (the date of its stored fit)."""
+    as_of = _champion(trained).unwrap_python_model().model.metadata_["data_end"][:10]
     out = trained / "scores"
     argv = ["score", "--config", str(trained / "shop.yaml"), "--as-of", as_of, "--out", str(out)]
     assert main(argv) == 0
-    scores = pl.read_parquet(out / f"as_of={as_of}" / "scores.parquet")
+    return pl.read_parquet(out / f"as_of={as_of}" / "scores.parquet")
+
+
+def test_served_champion_scores_a_feature_table_as_segml_score(
+    trained: Path, served: str, scored: pl.DataFrame
+) -> None:
+    model = _champion(trained)
+    as_of = model.unwrap_python_model().model.metadata_["data_end"][:10]
+    scores = scored
     request = _request(trained, model, as_of).sample(60, random_state=0)  # shuffled on purpose
     answer = pd.DataFrame(_post(served, request))
     assert list(answer.columns) == ["customer_id", "score__purchase"]
@@ -164,6 +173,22 @@ def test_served_champion_takes_model_inputs_as_sent(trained: Path, served: str) 
                                 horizons=meta["btyd_horizons"]).head(40)  # fmt: skip
     answer = pd.DataFrame(_post(served, inputs.to_pandas()))
     np.testing.assert_allclose(answer["score__purchase"], inner.predict(inputs), rtol=1e-12)
+
+
+def test_the_clusterer_takes_the_feature_table(trained: Path, scored: pl.DataFrame) -> None:
+    """The registered clusterer on ``build_features`` output (every column, shuffled): the
+    segments `segml score` assigns (the clusterer and the scores are both as of 2024-10-01)."""
+    import mlflow
+
+    as_of = _champion(trained).unwrap_python_model().model.metadata_["data_end"][:10]
+    assert as_of == "2024-10-01"
+    mlflow.set_tracking_uri(_store(trained))
+    clusterer = mlflow.pyfunc.load_model("models:/segml-clusters@champion")
+    table = segml.build_features(_data(trained), as_of=as_of).sample(frac=1.0, random_state=2)
+    got = clusterer.predict(table)
+    assert list(got.columns) == ["customer_id", "cluster__id", "cluster__name"]
+    expected = scored.select("customer_id", "cluster__id").to_pandas().set_index("customer_id")
+    assert got["cluster__id"].tolist() == expected.loc[got["customer_id"], "cluster__id"].tolist()
 
 
 def test_a_request_without_bgnbd_inputs_says_what_to_send(trained: Path) -> None:
