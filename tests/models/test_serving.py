@@ -56,8 +56,10 @@ def _store(folder: Path) -> str:
     return f"sqlite:///{folder / 'runs' / 'mlflow.db'}"
 
 
-def _champion(folder: Path, name: str = "segml-purchase") -> Any:
-    model, _ = load_pyfunc(tracking_uri=_store(folder), name=name, alias="champion")
+@pytest.fixture(scope="module")
+def champion(trained: Path) -> Any:
+    """The purchase champion loaded as segml score loads it (a pyfunc)."""
+    model, _ = load_pyfunc(tracking_uri=_store(trained), name="segml-purchase", alias="champion")
     return model
 
 
@@ -137,9 +139,9 @@ def _post(url: str, frame: pd.DataFrame) -> Any:
 
 
 @pytest.fixture(scope="module")
-def scored(trained: Path) -> pl.DataFrame:
+def scored(trained: Path, champion: Any) -> pl.DataFrame:
     """`segml score` as of the purchase champion's data_end (the date of its stored fit)."""
-    as_of = _champion(trained).unwrap_python_model().model.metadata_["data_end"][:10]
+    as_of = champion.unwrap_python_model().model.metadata_["data_end"][:10]
     out = trained / "scores"
     argv = ["score", "--config", str(trained / "shop.yaml"), "--as-of", as_of, "--out", str(out)]
     assert main(argv) == 0
@@ -147,9 +149,9 @@ def scored(trained: Path) -> pl.DataFrame:
 
 
 def test_served_champion_scores_a_feature_table_as_segml_score(
-    trained: Path, served: str, scored: pl.DataFrame
+    trained: Path, served: str, scored: pl.DataFrame, champion: Any
 ) -> None:
-    model = _champion(trained)
+    model = champion
     as_of = model.unwrap_python_model().model.metadata_["data_end"][:10]
     scores = scored
     request = _request(trained, model, as_of).sample(60, random_state=0)  # shuffled on purpose
@@ -163,10 +165,11 @@ def test_served_champion_scores_a_feature_table_as_segml_score(
     )  # fmt: skip
 
 
-def test_served_champion_takes_model_inputs_as_sent(trained: Path, served: str) -> None:
+def test_served_champion_takes_model_inputs_as_sent(
+    trained: Path, served: str, champion: Any
+) -> None:
     """``model_inputs`` output keeps its own BG/NBD columns: any date, segml score's scores."""
-    model = _champion(trained)
-    inner = model.unwrap_python_model().model
+    inner = champion.unwrap_python_model().model
     meta = inner.metadata_
     as_of = "2024-10-15"  # after data_end: the BG/NBD fit of that date, not the stored one
     inputs = segml.model_inputs(_data(trained), as_of=as_of, feature_params=meta["features"],
@@ -175,12 +178,14 @@ def test_served_champion_takes_model_inputs_as_sent(trained: Path, served: str) 
     np.testing.assert_allclose(answer["score__purchase"], inner.predict(inputs), rtol=1e-12)
 
 
-def test_the_clusterer_takes_the_feature_table(trained: Path, scored: pl.DataFrame) -> None:
+def test_the_clusterer_takes_the_feature_table(
+    trained: Path, scored: pl.DataFrame, champion: Any
+) -> None:
     """The registered clusterer on ``build_features`` output (every column, shuffled): the
     segments `segml score` assigns (the clusterer and the scores are both as of 2024-10-01)."""
     import mlflow
 
-    as_of = _champion(trained).unwrap_python_model().model.metadata_["data_end"][:10]
+    as_of = champion.unwrap_python_model().model.metadata_["data_end"][:10]
     assert as_of == "2024-10-01"
     mlflow.set_tracking_uri(_store(trained))
     clusterer = mlflow.pyfunc.load_model("models:/segml-clusters@champion")
@@ -191,8 +196,8 @@ def test_the_clusterer_takes_the_feature_table(trained: Path, scored: pl.DataFra
     assert got["cluster__id"].tolist() == expected.loc[got["customer_id"], "cluster__id"].tolist()
 
 
-def test_a_request_without_bgnbd_inputs_says_what_to_send(trained: Path) -> None:
-    model = _champion(trained)
+def test_a_request_without_bgnbd_inputs_says_what_to_send(trained: Path, champion: Any) -> None:
+    model = champion
     meta = model.unwrap_python_model().model.metadata_
     features = segml.build_features(_data(trained), as_of=meta["data_end"][:10],
                                     **meta["features"])  # fmt: skip
