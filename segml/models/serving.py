@@ -45,10 +45,10 @@ def add_btyd_columns(
         return frame
     if fit is None:
         raise DataError(
-            f"the model input lacks the BG/NBD columns {missing} and this model version stores "
-            "no BG/NBD fit to compute them (it was registered before segml did). Send the "
-            "output of segml.model_inputs(data, as_of=..., feature_params=..., horizons=...), "
-            "which has them, or retrain the model (segml train) to serve feature tables."
+            f"the model input lacks the BG/NBD columns {missing} and this model version was "
+            "logged without a BG/NBD fit (btyd_fit.json) to compute them from. Send the output "
+            "of segml.model_inputs(data, as_of=..., feature_params=..., horizons=...), which "
+            "has them, or retrain the model (segml train) to serve feature tables."
         )
     absent = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
     if absent:

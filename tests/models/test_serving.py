@@ -233,7 +233,7 @@ def test_bgnbd_columns_from_the_stored_fit_equal_model_inputs(small_shop: Any) -
 @pytest.mark.parametrize(
     ("columns", "fit", "match"),
     [
-        (["rfm__frequency"], None, r"stores no BG/NBD fit .* segml.model_inputs"),
+        (["rfm__frequency"], None, r"logged without a BG/NBD fit .* segml.model_inputs"),
         (["rfm__frequency", "frequency", "T"], {"params": None, "horizons": [30]},
          r"lacks .*\['btyd__p_alive'\] and the rfm_summary columns \['recency', "
          r"'monetary_value'\].*found \['rfm__frequency', 'frequency', 'T'\] \(1 rows\)"),
