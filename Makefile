@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark,docs]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,spark,docs,ui]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install segml with its dev, spark and docs extras (pinned)
+install: $(STAMP) ## create .venv and install segml with its dev, spark, docs and ui extras (pinned)
 
 demo: $(STAMP) ## run the main job on the shipped Online Retail data and print where results are
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-12-10 --out $(DEMO_OUT)

@@ -337,27 +337,48 @@ def log_code_model(
     output_example: Any,
     params: Mapping[str, Any] | None = None,
     pip_requirements: list[str] | None = None,
+    code_paths: list[str] | None = None,
+    optional_columns: Mapping[str, str] | None = None,
     name: str = "model",
 ) -> str:
     """Log a pyfunc defined by a code file (MLflow's models-from-code) in the active run.
 
     Nothing is pickled: MLflow stores the code file as text next to the ``artifacts`` (here
-    LightGBM's model text and a JSON file). Returns the logged model's URI.
+    LightGBM's model text and a JSON file) and the ``code_paths`` (put first on ``sys.path``
+    when the model loads; segml ships a copy of its own source there). ``optional_columns``
+    (name -> MLflow type, e.g. ``"double"``) are added to the signature as inputs a request
+    may leave out. Returns the logged model's URI.
     """
     import mlflow.pyfunc
     from mlflow.models import infer_signature
 
     signature = infer_signature(input_example, output_example, params=dict(params or {}))
+    _add_optional_inputs(signature, optional_columns or {})
     with warnings.catch_warnings():  # the signature is explicit; MLflow's type-hint advice is moot
         warnings.filterwarnings("ignore", message=r".*[Tt]ype hint", category=UserWarning)
         info = _log_pyfunc(mlflow, code_path, artifacts, signature, input_example,
-                           pip_requirements, name)  # fmt: skip
+                           pip_requirements, name, code_paths)  # fmt: skip
     return str(info.model_uri)
 
 
+def _add_optional_inputs(signature: Any, columns: Mapping[str, str]) -> None:
+    """With ``columns`` given: they are optional inputs (added when the example lacks them),
+    every other input column is required (whether or not the example had a missing value)."""
+    from mlflow.types import ColSpec, Schema
+
+    if not columns:
+        return
+    specs: list[Any] = [ColSpec(spec.type, spec.name, required=spec.name not in columns)
+             for spec in signature.inputs.inputs]  # fmt: skip
+    known = {spec.name for spec in specs}
+    specs += [ColSpec(t, col, required=False) for col, t in columns.items() if col not in known]
+    signature.inputs = Schema(specs)
+
+
 def _log_pyfunc(
-    mlflow: Any, code_path: Any, artifacts: Any, signature: Any, example: Any, reqs: Any, name: str
-) -> Any:
+    mlflow: Any, code_path: Any, artifacts: Any, signature: Any, example: Any, reqs: Any,
+    name: str, code_paths: list[str] | None,
+) -> Any:  # fmt: skip
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(code_path),
@@ -365,6 +386,7 @@ def _log_pyfunc(
         signature=signature,
         input_example=example,
         pip_requirements=reqs,
+        code_paths=code_paths,
     )
 
 

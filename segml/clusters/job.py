@@ -27,6 +27,7 @@ from segml.clusters.plots import plot_explanations, plot_k_selection
 from segml.clusters.preprocess import ID_COLUMN, as_pandas
 from segml.errors import DataError
 from segml.io import write_json
+from segml.models.environment import segml_source, serving_requirements
 
 __all__ = [
     "ALIAS",
@@ -150,6 +151,9 @@ def _log(
             uri = tracking.log_code_model(
                 code_path=_CODE, artifacts={"clusterer": path}, input_example=example,
                 output_example=model.assign(example), name="clusterer",
+                pip_requirements=serving_requirements(),
+                code_paths=[segml_source(Path(tmp) / "code")],
+                optional_columns={ID_COLUMN: "string"},
             )  # fmt: skip
     ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=uri, name=registry_name)
     tracking.set_alias(tracking_uri=tracking_uri, name=registry_name, alias=ALIAS,

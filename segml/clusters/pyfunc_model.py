@@ -3,10 +3,12 @@
 MLflow stores this file as text with the model and runs it when the model is loaded. It reads
 the JSON file logged next to it (``clusterer.json``: preprocessing parameters, centres or
 mixture parameters, ids and names) with ``json.load`` and unpickles nothing. Loading a clusterer
-therefore trusts this file and the installed ``segml`` and ``scikit-learn`` packages, not any
-serialised Python object.
+therefore trusts this file and the ``segml`` code shipped with the model (MLflow
+``code_paths``), not any serialised Python object.
 
-Input: one row per customer with the clusterer's feature columns (``customer_id`` optional).
+Input: the feature table (``segml.build_features`` with the clusterer's feature settings), one
+row per customer: the clusterer's feature columns are required by the signature,
+``customer_id`` is optional, other columns are ignored. Raw order tables are not accepted.
 Output: ``cluster__id`` (int; -1 = unclustered) and ``cluster__name`` (str), plus
 ``customer_id`` when given.
 """

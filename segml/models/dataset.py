@@ -27,7 +27,14 @@ from segml.labels import label_plan
 from segml.models.btyd import BetaGeoModel, GammaGammaModel, expected_value
 from segml.schema import ShopData
 
-__all__ = ["CutoffCache", "btyd_columns", "btyd_frame", "materialize", "spark_features"]
+__all__ = [
+    "CutoffCache",
+    "btyd_columns",
+    "btyd_fit",
+    "btyd_frame",
+    "materialize",
+    "spark_features",
+]
 
 MODEL_FEATURE_DESCRIPTIONS = {
     "btyd__p_alive": "BG/NBD probability that the customer is still active (alive)",
@@ -95,6 +102,24 @@ def btyd_frame(
     return out.with_columns(
         pl.Series(k, v) for k, v in btyd_columns(summary, fitted, horizons).items()
     )
+
+
+def btyd_fit(
+    shop: ShopData, cutoff: Any, *, horizons: Iterable[float], max_fit_rows: int = 200_000,
+    seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The BG/NBD (+ Gamma-Gamma) fit that ``btyd_frame`` makes at ``cutoff``, as plain data:
+    ``{"as_of", "horizons", "params"}`` (``params`` None when too few customers to fit). With
+    ``btyd_from_params`` and ``btyd_columns`` it gives the same columns for any customer's
+    ``rfm_summary`` row; a served model stores it to add those columns to a feature table."""
+    cut = parse_as_of(cutoff)
+    summary = rfm_summary(shop, observation_period_end=cut - dt.timedelta(days=1), time_unit="D")
+    if is_spark(summary):  # as _spark_btyd_frame: the rows in customer order
+        summary = _to_polars(summary).sort("customer_id")
+    summary = summary.to_pandas() if isinstance(summary, pl.DataFrame) else pd.DataFrame(summary)
+    fitted = _fit_btyd(summary, max_fit_rows, seed) if len(summary) else None
+    return {"as_of": f"{cut:%FT%T}", "horizons": sorted({float(h) for h in horizons}),
+            "params": btyd_params(fitted)}  # fmt: skip
 
 
 def btyd_columns(

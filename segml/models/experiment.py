@@ -148,7 +148,7 @@ def _log(
         decision = _promote(r, cache, tracking_uri=tracking_uri, name=name, rule=rule)
         run.tags(decision.tags())
         run.metrics({"promoted": float(decision.promote)})
-        outcome.model_uri = _log_model(r, test_rows)
+        outcome.model_uri = _log_model(r, test_rows, cache)
     ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=outcome.model_uri, name=name)
     outcome.version, outcome.champion, outcome.note = ref.version, decision.promote, decision.reason
     outcome.decision = decision
@@ -191,32 +191,36 @@ def _reference(r: TargetResult, population: Any) -> dict[str, Any]:
     return reference_profile(frame, seed=0)
 
 
-def _log_model(r: TargetResult, test_rows: Any) -> str:
-    import importlib.metadata as md
+def _log_model(r: TargetResult, test_rows: Any, cache: CutoffCache) -> str:
+    """The model, the BG/NBD fit a served copy applies to feature tables (as of the end of
+    the data the run read) and segml's source with its pinned dependencies (MLflow
+    ``code_paths`` and ``pip_requirements``: ``segml.models.environment``)."""
+    import json
 
-    example = test_rows.select(r.model.feature_names_in_).head(5).to_pandas()
-    output = example.assign(**{f"score__{r.target}": 0.5})[[f"score__{r.target}"]]
+    from segml.models.dataset import btyd_fit
+    from segml.models.environment import segml_source, serving_requirements
+    from segml.models.serving import request_example
+
+    fit = btyd_fit(cache.shop, r.model.metadata_["data_end"], horizons=cache.horizons,
+                   max_fit_rows=cache.max_fit_rows, seed=cache.seed)  # fmt: skip
+    example, optional = request_example(test_rows.head(5), r.model, shop=cache.shop,
+                                        cutoff=r.split.test)  # fmt: skip
+    output = example[["customer_id"]].assign(**{f"score__{r.target}": 0.5})
     output[f"reasons__{r.target}"] = "[]"
-    reqs = [f"{p}=={md.version(p)}" for p in ("lightgbm", "polars", "pandas", "numpy", "mlflow")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = r.model.save(Path(tmp) / "model")
+        fit_file = Path(tmp) / "btyd_fit.json"
+        fit_file.write_text(json.dumps(fit, indent=2), encoding="utf-8")
         return tracking.log_code_model(
             code_path=_CODE,
-            artifacts={"model": folder},
+            artifacts={"model": folder, "btyd": fit_file},
             input_example=example,
             output_example=output,
             params={"reasons_top_k": 0},
-            pip_requirements=[f"segml=={_segml_version()}", *reqs],
+            pip_requirements=serving_requirements(),
+            code_paths=[segml_source(Path(tmp) / "code")],
+            optional_columns=optional,
         )
-
-
-def _segml_version() -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version("segml")
-    except md.PackageNotFoundError:
-        return "0.1.0"
 
 
 def _promote(
