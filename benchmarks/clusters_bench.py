@@ -2,6 +2,8 @@
 
     python benchmarks/clusters_bench.py speed      # 1M x ~40 fit + assign, 200k k sweep
     python benchmarks/clusters_bench.py ari        # ARI vs the synthetic latent types
+    python benchmarks/clusters_bench.py heldout    # both simulators side by side, held-out seeds,
+                                                   # defaults vs candidates, intervals over seeds
     python benchmarks/clusters_bench.py generalise # both simulators: k, ARI, silhouette, ...
     python benchmarks/clusters_bench.py retail     # Online Retail profile + k-selection plot
     python benchmarks/clusters_bench.py kmeans     # KMeans vs MiniBatchKMeans at 1M x 40
@@ -120,6 +122,44 @@ def ari() -> None:
     print(f"ARI min {min(scores):.3f}, mean {np.mean(scores):.3f}, max {max(scores):.3f}")
 
 
+HELDOUT = ((1500, 20), (1500, 21), (1500, 22), (3000, 20), (3000, 21), (3000, 22))
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "+ consent flags": {"features": (*CustomerClusterer().features, "attr__*_consent")},
+}
+
+
+def _interval(values: list[float]) -> str:
+    """Mean and a 95% t-interval over the runs (seeds x sizes)."""
+    from scipy import stats
+
+    v = np.asarray(values)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():.3f} [{v.mean() - half:.3f}, {v.mean() + half:.3f}] (min {v.min():.3f})"
+
+
+def heldout() -> None:
+    """Seeds 20-22 at 1,500 and 3,000 customers of both simulators (never used to choose a
+    setting), rows shuffled, k chosen by the default rule: ARI of the defaults and of each
+    candidate, per run and as mean [95% interval] over the six runs per simulator."""
+    from sklearn.metrics import adjusted_rand_score
+
+    scores: dict[tuple[str, str], list[float]] = {}
+    for name, maker in (("make_shop", make_shop), ("second_store", make_second_store)):
+        for n, seed in HELDOUT:
+            features, truth = _synthetic(n, seed, maker=maker)
+            order = np.random.default_rng(seed + 7).permutation(len(features))
+            features, truth = features.iloc[order].reset_index(drop=True), truth[order]
+            for label, params in CANDIDATES.items():
+                m = CustomerClusterer(**params).fit(features)
+                score = adjusted_rand_score(truth, m.labels_)
+                scores.setdefault((name, label), []).append(score)
+                print(f"{name}({n}, seed={seed}) {label}: k={m.n_clusters_} ARI={score:.3f}",
+                      flush=True)  # fmt: skip
+    for (name, label), values in scores.items():
+        print(f"{name:13s} {label:16s} ARI {_interval(values)}")
+
+
 def _ceilings(features: pd.DataFrame, truth: np.ndarray) -> tuple[float, float]:
     """What the default features allow at best: the ARI of assigning every customer to the
     nearest *true* type mean (k-means with perfect centres), and of a 3-fold cross-validated
@@ -193,5 +233,5 @@ def retail() -> None:
 
 if __name__ == "__main__":
     commands = {"speed": speed, "ari": ari, "retail": retail, "kmeans": kmeans,
-                "generalise": generalise}  # fmt: skip
+                "generalise": generalise, "heldout": heldout}  # fmt: skip
     commands[sys.argv[1]]()
