@@ -176,6 +176,11 @@ def heldout() -> None:
                 print(line, flush=True)
     for (name, label, how), values in sorted(scores.items()):
         print(f"{name:13s} {label:16s} {how:6s} ARI {_interval(values)} over {len(values)} runs")
+        base = scores[(name, "defaults", how)]
+        if label != "defaults" and len(values) > 1:
+            diff = [a - b for a, b in zip(values, base, strict=True)]
+            print(f"{'':13s} {label:16s} {how:6s} minus defaults (paired): {_interval(diff)}, "
+                  f"better in {sum(d > 0 for d in diff)} of {len(diff)}")  # fmt: skip
 
 
 def _ceilings(features: pd.DataFrame, truth: np.ndarray) -> tuple[float, float]:
