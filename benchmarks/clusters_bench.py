@@ -2,6 +2,8 @@
 
     python benchmarks/clusters_bench.py speed      # 1M x ~40 fit + assign, 200k k sweep
     python benchmarks/clusters_bench.py ari        # ARI vs the synthetic latent types
+    python benchmarks/clusters_bench.py heldout [--fast] [--runs N]  # both simulators on
+                                   # held-out seeds: defaults vs candidates, intervals over seeds
     python benchmarks/clusters_bench.py generalise # both simulators: k, ARI, silhouette, ...
     python benchmarks/clusters_bench.py retail     # Online Retail profile + k-selection plot
     python benchmarks/clusters_bench.py kmeans     # KMeans vs MiniBatchKMeans at 1M x 40
@@ -120,6 +122,67 @@ def ari() -> None:
     print(f"ARI min {min(scores):.3f}, mean {np.mean(scores):.3f}, max {max(scores):.3f}")
 
 
+HELDOUT = tuple((n, seed) for seed in (20, 21, 22, 23, 24) for n in (1500, 3000, 5000))
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "+ consent flags": {"features": (*CustomerClusterer().features, "attr__*_consent")},
+}
+
+
+def _interval(values: list[float]) -> str:
+    """Mean and a 95% t-interval over the runs (seeds x sizes)."""
+    from scipy import stats
+
+    v = np.asarray(values)
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():.3f} [{v.mean() - half:.3f}, {v.mean() + half:.3f}] (min {v.min():.3f})"
+
+
+def _at_six(features: pd.DataFrame, truth: np.ndarray, params: dict[str, Any]) -> float:
+    """ARI of plain KMeans(6, n_init=10) on the candidate's preprocessed matrix."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from segml.clusters import CustomerPreprocessor
+
+    Z = CustomerPreprocessor(**params).fit_transform(features)
+    return float(adjusted_rand_score(truth, KMeans(6, n_init=10, random_state=0).fit_predict(Z)))
+
+
+def heldout() -> None:
+    """Seeds 20-24 at 1,500, 3,000 and 5,000 customers of both simulators (never used to choose
+    a setting), rows shuffled: per candidate the ARI at k = 6 and, unless ``--fast``, the ARI
+    with k chosen by the default rule; then mean [95% interval] over the runs per simulator.
+    ``--runs N``: only the first N (size, seed) pairs (seed-major: 20 at each size, then 21)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    fast = "--fast" in sys.argv
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else len(HELDOUT)
+    scores: dict[tuple[str, str, str], list[float]] = {}
+    for n, seed in HELDOUT[:runs]:
+        for name, maker in (("second_store", make_second_store), ("make_shop", make_shop)):
+            features, truth = _synthetic(n, seed, maker=maker)
+            order = np.random.default_rng(seed + 7).permutation(len(features))
+            features, truth = features.iloc[order].reset_index(drop=True), truth[order]
+            for label, params in CANDIDATES.items():
+                six = _at_six(features, truth, params)
+                scores.setdefault((name, label, "k=6"), []).append(six)
+                line = f"{name}({n}, seed={seed}) {label}: ARI at k=6 {six:.3f}"
+                if not fast:
+                    m = CustomerClusterer(**params).fit(features)
+                    auto = adjusted_rand_score(truth, m.labels_)
+                    scores.setdefault((name, label, "auto k"), []).append(auto)
+                    line += f", auto k={m.n_clusters_} ARI {auto:.3f}"
+                print(line, flush=True)
+    for (name, label, how), values in sorted(scores.items()):
+        print(f"{name:13s} {label:16s} {how:6s} ARI {_interval(values)} over {len(values)} runs")
+        base = scores[(name, "defaults", how)]
+        if label != "defaults" and len(values) > 1:
+            diff = [a - b for a, b in zip(values, base, strict=True)]
+            print(f"{'':13s} {label:16s} {how:6s} minus defaults (paired): {_interval(diff)}, "
+                  f"better in {sum(d > 0 for d in diff)} of {len(diff)}")  # fmt: skip
+
+
 def _ceilings(features: pd.DataFrame, truth: np.ndarray) -> tuple[float, float]:
     """What the default features allow at best: the ARI of assigning every customer to the
     nearest *true* type mean (k-means with perfect centres), and of a 3-fold cross-validated
@@ -193,5 +256,5 @@ def retail() -> None:
 
 if __name__ == "__main__":
     commands = {"speed": speed, "ari": ari, "retail": retail, "kmeans": kmeans,
-                "generalise": generalise}  # fmt: skip
+                "generalise": generalise, "heldout": heldout}  # fmt: skip
     commands[sys.argv[1]]()

@@ -25,13 +25,14 @@ from segml.clusters.explain import explain_segments
 from segml.clusters.identity import transition_table
 from segml.clusters.plots import plot_explanations, plot_k_selection
 from segml.clusters.preprocess import ID_COLUMN, as_pandas
-from segml.errors import DataError
+from segml.errors import DataError, FutureModelError
 from segml.io import write_json
 from segml.models.environment import segml_source, serving_requirements
 
 __all__ = [
     "ALIAS",
     "ClusteringResult",
+    "check_clusterer_point_in_time",
     "cluster_customers",
     "cluster_from_config",
     "load_clusterer",
@@ -57,6 +58,46 @@ def load_clusterer(*, tracking_uri: str, name: str, alias: str = ALIAS) -> Custo
     """The registered clusterer carrying ``alias`` (raises ModelNotFoundError when none)."""
     loaded, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias=alias)
     return loaded.unwrap_python_model().model  # type: ignore[no-any-return]
+
+
+def check_clusterer_point_in_time(
+    *, tracking_uri: str, name: str, as_of: Any, alias: str = ALIAS, allow: bool = False
+) -> list[dict[str, str]]:
+    """The backfill guard for the registered clusterer (as ``segml.scores.job.
+    check_point_in_time`` is for the propensity models): it is refused when the features it was
+    fitted on were built as of a date after ``as_of`` (the run's ``as_of`` tag; features read
+    only data before it), or, with no such tag, when it was registered after ``as_of``.
+
+    Raises FutureModelError (exit 9) unless ``allow``; returns the offending model as a
+    one-item list (the manifest's ``point_in_time.future_models`` entries) or an empty list.
+    No registered clusterer: an empty list (loading it reports that)."""
+    from segml.engine import parse_as_of
+
+    cut = parse_as_of(as_of)
+    ref = tracking.find_model(tracking_uri=tracking_uri, name=name, alias=alias)
+    if ref is None:
+        return []
+    record = tracking.run_record(tracking_uri=tracking_uri, run_id=ref.run_id) or {}
+    fitted = (record.get("tags") or {}).get("as_of")
+    if fitted and fitted != "None":  # the job tags as_of=None as the string "None"
+        end, basis = parse_as_of(fitted), "features built as of"
+    else:
+        end = tracking.version_details(tracking_uri=tracking_uri, name=ref.name,
+                                       version=ref.version).created  # fmt: skip
+        basis = "no feature cutoff recorded; registered"
+    if end <= cut:
+        return []
+    found = [{"target": "clusters", "name": ref.name, "version": ref.version,
+              "data_end": f"{end:%Y-%m-%dT%H:%M:%S}", "basis": basis}]  # fmt: skip
+    if not allow:
+        raise FutureModelError(
+            f"refusing to assign clusters as of {cut:%Y-%m-%d} with {ref.name} version "
+            f"{ref.version} ({basis} {end:%Y-%m-%d}), after the as-of {cut:%Y-%m-%d}: a "
+            "backfill with it would use the future. Fit a clusterer as of that date (segml "
+            "cluster --as-of DATE) and point the champion alias at it, or pass "
+            "--allow-future-models to score anyway (recorded in the manifest)."
+        )
+    return found
 
 
 def cluster_customers(

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from segml.cli import main
-from segml.clusters.job import ALIAS, cluster_customers, load_clusterer
+from segml.clusters.job import (
+    ALIAS,
+    check_clusterer_point_in_time,
+    cluster_customers,
+    load_clusterer,
+)
 from segml.datasets import make_shop
+from segml.errors import FutureModelError
 from segml.tracking import default_tracking_uri, find_model, load_pyfunc, load_run_json
 
 PARAMS = {"n_clusters": 4, "n_init": 3, "n_subsamples": 2}
@@ -50,6 +56,31 @@ def test_job_logs_registers_and_refits_matched(synthetic, tmp_path: Path) -> Non
     assert agree > 0.9  # ids matched to the champion, not renumbered
     assert second.transitions is not None
     assert second.transitions.loc["total", "total"] == len(later)
+
+
+def test_backfill_guard_refuses_a_clusterer_fitted_after_as_of(synthetic, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    features = synthetic[0].head(400)
+    uri = default_tracking_uri(tmp_path / "runs")
+    check = {"tracking_uri": uri, "name": "clusters-test"}
+    assert check_clusterer_point_in_time(**check, as_of="2024-06-01") == []  # none registered
+    params = {**PARAMS, "n_clusters": 3}
+    cluster_customers(features, params=params, explain=False, tracking_uri=uri,
+                      registry_name="clusters-test", as_of="2025-01-01")  # fmt: skip
+    assert check_clusterer_point_in_time(**check, as_of="2025-01-01") == []  # same cutoff: fine
+    assert check_clusterer_point_in_time(**check, as_of="2025-03-01") == []
+    with pytest.raises(FutureModelError, match=r"clusters-test version 1 \(features built as "
+                       r"of 2025-01-01\), after the as-of 2024-12-01") as err:  # fmt: skip
+        check_clusterer_point_in_time(**check, as_of="2024-12-01")
+    assert err.value.exit_code == 9
+    found = check_clusterer_point_in_time(**check, as_of="2024-12-01", allow=True)
+    assert [(f["name"], f["version"], f["data_end"][:10]) for f in found] == [
+        ("clusters-test", "1", "2025-01-01")
+    ]
+    # no cutoff recorded (fitted from Python without as_of): the registration time bounds it
+    cluster_customers(features, params=params, explain=False, tracking_uri=uri,
+                      registry_name="clusters-test")  # fmt: skip
+    with pytest.raises(FutureModelError, match="version 2 \\(no feature cutoff recorded; regis"):
+        check_clusterer_point_in_time(**check, as_of="2025-03-01")
 
 
 @pytest.fixture(scope="module")
