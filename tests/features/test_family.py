@@ -200,10 +200,9 @@ def test_an_optional_rule_over_a_switched_off_family_is_skipped(
         "control": {"salt": "s", "share": 0.0},
         "segments": [carts | {"optional": True}, buyers],
     }
-    seg = Segmenter(rules=rules)
-    members = seg.fit_transform(table)
-    assert set(members["segment"]) == {"buyers", "no_segment"}
-    assert any("'carts' skipped (optional)" in n for n in seg.report_.notes)
+    result = Segmenter(rules=rules).fit_segment(table)
+    assert set(result.members["segment"]) == {"buyers", "no_segment"}
+    assert any("'carts' skipped (optional)" in n for n in result.report.notes)
 
 
 # ---------------------------------------------------------------------------------------------
