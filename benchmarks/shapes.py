@@ -47,7 +47,9 @@ RATIOS = (
 )
 
 
-def _run_one(impl: str, store: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _run_one(
+    impl: str, store: Path, args: argparse.Namespace, out: Path | None = None
+) -> dict[str, Any]:
     """One child run; ``name@base`` runs ``name`` with segml imported from the base tree."""
     name, _, tree = impl.partition("@")
     saved = os.environ.get("PYTHONPATH")
@@ -55,7 +57,7 @@ def _run_one(impl: str, store: Path, args: argparse.Namespace) -> dict[str, Any]
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), saved) if p)
     try:
         limit = min(args.mem_limit, run.available_gb() - 3.0) * run.GB
-        result = run.measure(name, store, mem_limit=limit, timeout=args.timeout, out=None)
+        result = run.measure(name, store, mem_limit=limit, timeout=args.timeout, out=out)
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
@@ -75,7 +77,8 @@ def run_shape(n: int, per_customer: int, args: argparse.Namespace) -> dict[str, 
         order = impls[r % len(impls) :] + impls[: r % len(impls)]
         done = {}
         for impl in order:
-            done[impl] = _run_one(impl, store, args)
+            saved = run.OUT / f"shape_{impl}.parquet" if r == 0 and impl in SAVED else None
+            done[impl] = _run_one(impl, store, args, saved)
             res = done[impl]
             shown = (
                 f"{res['wall_s']:6.2f}s cpu {res['build_cpu_s']:6.2f}s" if res["ok"] else "FAILED"
@@ -87,7 +90,30 @@ def run_shape(n: int, per_customer: int, args: argparse.Namespace) -> dict[str, 
                 flush=True,
             )
         rounds.append(done)
-    return {"size": n, "per_customer": per_customer, "impls": impls, "rounds": rounds}
+    identical = _identical() if args.base_tree else None
+    return {
+        "size": n,
+        "per_customer": per_customer,
+        "impls": impls,
+        "rounds": rounds,
+        "identical_to_base": identical,
+    }
+
+
+SAVED = ("segml_table", "segml_table@base")
+
+
+def _identical() -> bool | None:
+    """Whether this tree's feature table equals the base tree's exactly (nulls, bits, order)."""
+    import polars as pl
+
+    paths = [run.OUT / f"shape_{impl}.parquet" for impl in SAVED]
+    if not all(p.exists() for p in paths):
+        return None
+    a, b = (pl.read_parquet(p) for p in paths)
+    for p in paths:
+        p.unlink()
+    return a.schema == b.schema and a.equals(b)
 
 
 def _median(values: list[float]) -> float | None:
