@@ -169,6 +169,13 @@ def report(shapes: list[dict[str, Any]], command: str) -> list[str]:
                 f" | {impl} | {b['wall_s']:.2f} | {b['build_cpu_s']:.2f} | "
                 f"{b['peak_rss_bytes'] / run.GB:.2f} |"
             )
+    checked = [s for s in shapes if s.get("identical_to_base") is not None]
+    lines += [""] + [
+        f"- {generate.size_label(s['size'])}, ~{s['per_customer']} per customer: the feature table "
+        f"is {'identical to' if s['identical_to_base'] else 'DIFFERENT from'} the base tree's "
+        "(exact equality, nulls and row order included)"
+        for s in checked
+    ]
     lines += [
         "",
         "| events | per customer | ratio | wall | cpu | rounds |",
