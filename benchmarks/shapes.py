@@ -8,7 +8,7 @@ builds run in fresh child processes (``run.py --child``), alternated round by ro
 - ``polars``: the hand-written Polars query of exactly segml's features (``baselines.py``);
 - ``onepass``: the physical limit: a minimal 46-column table, each table read once, one hash
   aggregation (``baselines.onepass_features``);
-- with ``--base-tree DIR``, ``segml@base`` and ``segml_table@base``: the same two segml builds
+- with ``--base-tree DIR``, ``segml_table@base`` (``--base-impls`` for more): the same build
   run from another checkout of segml (e.g. ``git archive`` of the commit before a change), so
   a before/after comparison shares the machine's load.
 
@@ -71,7 +71,7 @@ def run_shape(n: int, per_customer: int, args: argparse.Namespace) -> dict[str, 
     store = generate.ensure_store(n, args.seed, per_customer=per_customer)
     impls = [i for i in args.impls.split(",") if i]
     if args.base_tree:
-        impls += [f"{i}@base" for i in ("segml", "segml_table") if i in impls]
+        impls += [f"{i}@base" for i in args.base_impls.split(",") if i in impls]
     rounds = []
     for r in range(args.repeats):
         order = impls[r % len(impls) :] + impls[: r % len(impls)]
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--impls", default=",".join(IMPLS))
     p.add_argument("--base-tree", type=Path, help="a folder holding another segml/ to compare")
+    p.add_argument("--base-impls", default="segml_table", help="builds also run from the base")
     p.add_argument("--mem-limit", type=float, default=16.0, help="GB of RSS before a kill (16)")
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--seed", type=int, default=0)
