@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 
 import segml
 from segml.config import load_config
