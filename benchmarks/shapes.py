@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,16 +105,24 @@ SAVED = ("segml_table", "segml_table@base")
 
 
 def _identical() -> bool | None:
-    """Whether this tree's feature table equals the base tree's exactly (nulls, bits, order)."""
-    import polars as pl
+    """Whether this tree's feature table equals the base tree's exactly (nulls, bits, order).
 
+    Compared in a child process: read here, the two tables would raise this process's peak
+    memory, which the next children inherit (``ru_maxrss`` survives ``fork`` and ``exec``).
+    """
     paths = [run.OUT / f"shape_{impl}.parquet" for impl in SAVED]
     if not all(p.exists() for p in paths):
         return None
-    a, b = (pl.read_parquet(p) for p in paths)
+    code = (
+        "import sys, polars as pl; a, b = (pl.read_parquet(p) for p in sys.argv[1:]); "
+        "print(a.schema == b.schema and a.equals(b))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True, check=True
+    )
     for p in paths:
         p.unlink()
-    return a.schema == b.schema and a.equals(b)
+    return done.stdout.strip() == "True"
 
 
 def _median(values: list[float]) -> float | None:
