@@ -109,6 +109,96 @@ def segml_features(store: Path, as_of: str = AS_OF) -> Any:
     return segml.build_features(tables, as_of=as_of)
 
 
+def segml_table_features(store: Path, as_of: str = AS_OF) -> Any:
+    """What ``segml features`` (the CLI) runs: the same build, kept as a Polars table."""
+    import segml
+    from segml.schema import prepare
+
+    tables = {t: str(Path(store) / t) for t in ("orders", "events", "customers")}
+    shop = prepare(tables)
+    builder = segml.FeatureBuilder().fit(shop, as_of=as_of)
+    return builder.transform_table(shop, as_of=as_of)
+
+
+# --- the one-pass limit --------------------------------------------------------------------------
+
+ONEPASS_WINDOWS = (7, 30, 90)
+ONEPASS_TYPES = {
+    "events": None,
+    "views": "product_view",
+    "carts": "add_to_cart",
+    "searches": "search",
+}
+
+
+def onepass_features(store: Path, as_of: str = AS_OF) -> Any:
+    """The physical limit: a minimal customer table, each table read once, one hash aggregation.
+
+    Not segml's features: a lighter table of 46 columns (recency, frequency, monetary, tenure,
+    order and revenue counts and event counts by type in 7/30/90-day windows, the spend share
+    of each of the generator's 20 categories (known in advance, so no pass learns them), click
+    rate). No validation, no deduplication, no returns, no sessions or distinct days, plain
+    floating-point sums: one streaming group_by per table and a join of the two small results.
+    """
+    import polars as pl
+    from generate import CATEGORIES
+
+    cut = cutoff_days(as_of)
+    cut_ts = dt.datetime.fromisoformat(as_of)
+    t, et = pl.col("t"), pl.col("event_type")
+
+    def days(col: str) -> pl.Expr:
+        return (pl.col(col).dt.epoch("us").cast(pl.Float64) * DAYS_PER_US).alias("t")
+
+    orders = (
+        pl.scan_parquet(_files(store, "orders"))
+        .filter((pl.col("order_time") < cut_ts) & pl.col("customer_id").is_not_null())
+        .filter(pl.col("unit_price") > 0)
+        .select(
+            "customer_id", "order_id", "category", days("order_time"),
+            (pl.col("quantity") * pl.col("unit_price")).alias("revenue"),
+        )
+        .group_by("customer_id")
+        .agg(
+            (cut - t.max()).alias("recency_days"),
+            pl.col("order_id").n_unique().cast(pl.Float64).alias("frequency"),
+            pl.col("revenue").sum().alias("monetary"),
+            (cut - t.min()).alias("tenure_days"),
+            *[e for w in ONEPASS_WINDOWS for e in (
+                (t >= cut - w).sum().cast(pl.Float64).alias(f"order_lines_{w}d"),
+                pl.col("revenue").filter(t >= cut - w).sum().alias(f"revenue_{w}d"),
+            )],
+            *[pl.col("revenue").filter(pl.col("category") == c).sum().alias(f"_spend_{c}")
+              for c in CATEGORIES],
+        )
+    )  # fmt: skip
+    events = (
+        pl.scan_parquet(_files(store, "events"))
+        .filter(pl.col("customer_id").is_not_null() & (pl.col("event_time") < cut_ts))
+        .select("customer_id", days("event_time"), "event_type")
+        .group_by("customer_id")
+        .agg(
+            *[((t >= cut - w) & (True if e is None else et == e)).sum().cast(pl.Float64)
+              .alias(f"{k}_{w}d") for w in ONEPASS_WINDOWS for k, e in ONEPASS_TYPES.items()],
+            pl.len().cast(pl.Float64).alias("events_all"),
+            (cut - t.max()).alias("days_since_event"),
+            (et == "email_open").sum().alias("_opens"),
+            (et == "email_click").sum().alias("_clicks"),
+        )
+    )  # fmt: skip
+    o, e = pl.collect_all([orders, events], engine="streaming")
+    share = [
+        (pl.col(f"_spend_{c}") / pl.col("monetary")).alias(f"spend_share_{c}") for c in CATEGORIES
+    ]
+    click_rate = pl.when(pl.col("_opens") > 0).then(pl.col("_clicks") / pl.col("_opens"))
+    return (
+        o.join(e, on="customer_id", how="full", coalesce=True)
+        .with_columns(*share, click_rate.alias("email_click_rate"))
+        .drop(pl.selectors.starts_with("_"))
+        .with_columns(pl.col("customer_id").cast(pl.String))
+    )
+
+
 # --- Polars ------------------------------------------------------------------------------------
 
 

@@ -8,8 +8,8 @@ Parquet files in segml's canonical column names:
   (int64, only on product events), session_id (int64; null on email/SMS/ad events), channel.
 - ``orders/``: about ``n_events / 10`` order lines: customer_id, order_id (int64), order_time,
   quantity (int64), unit_price (float64), product_id, category, status.
-- ``customers/``: about ``n_events / 100`` rows: customer_id, signup_time, country, region,
-  language, email_consent, sms_consent (bool).
+- ``customers/``: about ``n_events / per_customer`` rows (100 events per customer by default):
+  customer_id, signup_time, country, region, language, email_consent, sms_consent (bool).
 
 Activity is heavy tailed (a customer's rate is log-normal times the length of their active
 spell), events come in sessions of a few minutes, product views lean to each customer's
@@ -23,7 +23,7 @@ on its size and seed, and memory stays bounded by one chunk (5M events) whatever
 finished store is cached under ``benchmarks/data/`` (git-ignored); it is written to a temporary
 folder first and renamed, so an interrupted run never leaves a half store behind.
 
-    python benchmarks/generate.py --sizes 10M,50M --seed 0
+    python benchmarks/generate.py --sizes 10M,50M --seed 0 [--per-customer 5]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ DAYS = 731  # 2023-01-01 .. 2025-01-01
 AS_OF = "2024-10-01"  # the cutoff the benchmark uses: about 3 months of data lie after it
 US_PER_DAY = 86_400_000_000
 EVENTS_PER_FILE = 5_000_000
+PER_CUSTOMER = 100  # events per customer of the default stores (their paths carry no shape)
 
 WEB_TYPES = ("page_view", "product_view", "search", "add_to_cart", "begin_checkout", "purchase")
 WEB_P = (0.36, 0.34, 0.12, 0.10, 0.05, 0.03)
@@ -98,8 +99,9 @@ def size_label(n: int) -> str:
     return str(n)
 
 
-def store_path(n_events: int, seed: int = 0) -> Path:
-    return DATA_DIR / f"events_{size_label(n_events)}_seed{seed}_v{VERSION}"
+def store_path(n_events: int, seed: int = 0, per_customer: int = PER_CUSTOMER) -> Path:
+    shape = "" if per_customer == PER_CUSTOMER else f"_pc{per_customer}"
+    return DATA_DIR / f"events_{size_label(n_events)}{shape}_seed{seed}_v{VERSION}"
 
 
 @dataclass(frozen=True)
@@ -305,11 +307,12 @@ def customers_table(pop: Population, seed: int) -> pa.Table:
     })  # fmt: skip
 
 
-def generate(n_events: int, seed: int, out: Path) -> None:
-    """Write a store of ``n_events`` events into ``out`` (which must not exist)."""
+def generate(n_events: int, seed: int, out: Path, per_customer: int = PER_CUSTOMER) -> None:
+    """Write a store of ``n_events`` events into ``out`` (which must not exist), with about
+    ``per_customer`` events per customer (n_events / per_customer customers)."""
     n_files = max(4, math.ceil(n_events / EVENTS_PER_FILE))
     sizes = [n_events // n_files + (i < n_events % n_files) for i in range(n_files)]
-    pop = make_population(max(n_events // 100, 100), seed)
+    pop = make_population(max(n_events // per_customer, 100), seed)
     prices = _prices(seed)
     for name in ("events", "orders", "customers"):
         (out / name).mkdir(parents=True)
@@ -325,9 +328,11 @@ def generate(n_events: int, seed: int, out: Path) -> None:
         pq.write_table(customers.slice(i * step, step), out / "customers" / f"part-{i:04d}.parquet")
 
 
-def ensure_store(n_events: int, seed: int = 0, *, verbose: bool = True) -> Path:
-    """The cached store for (size, seed), generated first if it is not there yet."""
-    path = store_path(n_events, seed)
+def ensure_store(
+    n_events: int, seed: int = 0, *, per_customer: int = PER_CUSTOMER, verbose: bool = True
+) -> Path:
+    """The cached store for (size, seed, shape), generated first if it is not there yet."""
+    path = store_path(n_events, seed, per_customer)
     if path.is_dir():
         return path
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -335,9 +340,10 @@ def ensure_store(n_events: int, seed: int = 0, *, verbose: bool = True) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.perf_counter()
     if verbose:
-        print(f"generating {size_label(n_events)} events (seed {seed}) into {path} ...", flush=True)
+        what = f"{size_label(n_events)} events, ~{per_customer} per customer (seed {seed})"
+        print(f"generating {what} into {path} ...", flush=True)
     try:
-        generate(n_events, seed, tmp)
+        generate(n_events, seed, tmp, per_customer)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -351,9 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10M,50M,200M", help="events per store, e.g. 200k,10M")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--per-customer", type=int, default=PER_CUSTOMER, help="events per customer (100)"
+    )
     args = parser.parse_args(argv)
     for size in args.sizes.split(","):
-        print(ensure_store(parse_size(size), args.seed))
+        print(ensure_store(parse_size(size), args.seed, per_customer=args.per_customer))
     return 0
 
 

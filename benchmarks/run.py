@@ -45,6 +45,8 @@ PRELOAD = {
     "polars": ("polars",),
     "duckdb": ("duckdb", "pyarrow"),
     "pandas": ("pandas", "pyarrow.parquet"),
+    "segml_table": ("segml",),
+    "onepass": ("polars",),
 }
 GB = 1e9
 QUIET = 0.25  # a run is "quiet" when other processes used at most this many cores meanwhile
@@ -63,15 +65,23 @@ def child(impl: str, store: str, out: str | None) -> int:
 
     build = getattr(baselines, f"{impl}_features")
     gc.collect()
+    cpu = _own_cpu()
     started = time.perf_counter()
     table = build(Path(store))
     wall = time.perf_counter() - started
+    cpu = _own_cpu() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     rows = len(table) if not hasattr(table, "num_rows") else table.num_rows
     if out:
         _write_table(table, out)
-    print(json.dumps({"wall_s": wall, "peak_rss_bytes": peak, "rows": rows}), flush=True)
+    result = {"wall_s": wall, "build_cpu_s": cpu, "peak_rss_bytes": peak, "rows": rows}
+    print(json.dumps(result), flush=True)
     return 0
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _write_table(table: Any, path: str) -> None:

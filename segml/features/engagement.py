@@ -54,28 +54,24 @@ def engagement_frames(
 
     ``past`` is the events before ``cut``. A session is its id or, for events without one, the
     day they happened on. Distinct pairs stream; ``n_unique`` inside a group_by would hold every
-    event of the window in memory.
+    event of the window in memory. Sessions are counted in one distinct pass over
+    (customer, session id, day when there is no id): one read of the events, not two.
     """
-    day = nw.col("t").floor().alias("_key")
+    day = nw.col("t").floor()
     in_window = past.filter(nw.col("t") >= cut - window)
     web = in_window.filter(~nw.col("event_type").is_in(_CONTACTS))
     if "session_id" in past.collect_schema().names():
-        keyed = web.filter(~nw.col("session_id").is_null())
-        unkeyed = web.filter(nw.col("session_id").is_null())
-        sessions = [_distinct(keyed, nw.col("session_id").alias("_key"), "_n")]
-        sessions.append(_distinct(unkeyed, day, "_n"))
-        session_counts = (
-            nw.concat(sessions, how="vertical")
-            .group_by("customer_id")
-            .agg(nw.col("_n").sum().alias("_sessions"))
-        )
+        # one distinct pass: (id, null) pairs for events with an id, (null, day) without one
+        no_id = nw.col("session_id").is_null()
+        keys = [nw.col("session_id"), nw.when(no_id).then(day).otherwise(None).alias("_day")]
+        session_counts = _distinct(web, keys, "_sessions")
     else:
-        session_counts = _distinct(web, day, "_sessions")
-    return [_distinct(in_window, day, "_active_days"), session_counts]
+        session_counts = _distinct(web, [day.alias("_key")], "_sessions")
+    return [_distinct(in_window, [day.alias("_key")], "_active_days"), session_counts]
 
 
-def _distinct(frame: nw.LazyFrame[Any], key: nw.Expr, name: str) -> nw.LazyFrame[Any]:
-    pairs = frame.select("customer_id", key).unique()
+def _distinct(frame: nw.LazyFrame[Any], keys: list[nw.Expr], name: str) -> nw.LazyFrame[Any]:
+    pairs = frame.select("customer_id", *keys).unique()
     return pairs.group_by("customer_id").agg(nw.len().alias(name))
 
 
