@@ -82,26 +82,16 @@ def _check_out(out: Path, *, folder: bool) -> None:
         ) from err
 
 
-def _as_of(cfg: Config, as_of: str | None) -> str:
-    value = as_of or cfg.job.as_of
-    if not value:
-        raise ConfigError(
-            "no cutoff: pass --as-of DATE (or set job.as_of in the config). segml never "
-            "defaults the cutoff to the latest timestamp in the data."
-        )
-    return value
-
-
 def _load(config: Path, *, engine: str | None = None) -> tuple[Config, Any]:
-    from segml.datasets import load_tables
-    from segml.schema import prepare
+    from segml.jobs import load_shop
 
-    cfg = load_config(config)
-    if engine is not None:
-        if engine not in ("polars", "spark"):
-            raise ConfigError(f"--engine must be polars or spark, got {engine!r}.")
-        cfg = cfg.model_copy(update={"engine": engine})
-    return cfg, prepare(load_tables(cfg), config=cfg)
+    return load_shop(load_config(config), engine=engine)
+
+
+def _as_of(cfg: Config, as_of: str | None) -> str:
+    from segml.jobs import cutoff
+
+    return cutoff(cfg, as_of)
 
 
 @app.command()
@@ -121,7 +111,7 @@ def features(
     as_of: AsOfOpt = None,
 ) -> None:
     """Build one row of features per customer as of the cutoff and write them atomically."""
-    from segml.jobs import build_feature_table
+    from segml.jobs.features import build_feature_table
 
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise ConfigError(f"--out {out} must end in .parquet or .csv; found {out.suffix!r}.")
@@ -150,8 +140,8 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
     """The whole job: validate, train, cluster, score, segment (and report) as of the cutoff."""
+    from segml.jobs.run import run_pipeline
     from segml.models.training import format_table
-    from segml.pipeline import run_pipeline
 
     _check_out(out, folder=True)
     cfg, shop = _load(config)
@@ -211,17 +201,12 @@ def segment(
     if readout_run is not None:
         _segment_readout(cfg, readout_run, orders=orders, start=start, end=end, out=out)
         return
-    from segml.exports import export_segments
+    from segml.jobs.segment import segment_job
 
     if scores is None or out is None:
         raise ConfigError("segml segment needs --scores PATH and --out DIR (or --readout RUN).")
-    if rules is None and cfg.segments is None:
-        raise ConfigError(
-            f"{config}: no rule set; set segments: PATH in the config (e.g. segments: "
-            "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
-        )
-    path = rules if rules is not None else cfg.resolve(cfg.segments or "")
-    result = export_segments(scores, rules=path, out=out, previous=previous, as_of=as_of)
+    result = segment_job(cfg, scores=scores, out=out, rules=rules, previous=previous,
+                         as_of=as_of, source=config)  # fmt: skip
     typer.echo(str(result.report))
     audiences = [n for n in result.manifest["files"] if n.startswith("audiences/")]
     typer.echo(
@@ -235,18 +220,11 @@ def _segment_readout(
     out: Path | None,
 ) -> None:  # fmt: skip
     from segml.io import write_frame
-    from segml.segments import readout
+    from segml.jobs.segment import readout_job
 
     if start is None or end is None:
         raise ConfigError("--readout needs the campaign window: --start DATE --end DATE.")
-    members = run / "members.parquet" if run.is_dir() else run
-    if orders is None:
-        from segml.datasets import load_tables
-
-        table: Any = load_tables(cfg)["orders"]
-    else:
-        table = orders
-    result = readout(members, table, start=start, end=end, config=cfg)
+    result = readout_job(cfg, run, orders=orders, start=start, end=end)
     import polars as pl
 
     frame = pl.from_pandas(result) if not isinstance(result, pl.DataFrame) else result
@@ -268,13 +246,11 @@ def train(
     ] = None,
 ) -> None:
     """Train propensity models on rolling cutoffs; print the backtest vs baselines and run ids."""
-    import datetime as dt
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
+    from segml.jobs.train import train_job
     from segml.labels import TARGETS
-    from segml.models.dataset import materialize
-    from segml.models.experiment import train_from_config
     from segml.models.training import format_table
 
     targets: list[str] = list(TARGETS) if target == "all" else [target]
@@ -283,8 +259,7 @@ def train(
     if tune < 0:
         raise ConfigError(f"--tune must be >= 0; got {tune}.")
     cfg, shop = _load(config)
-    when = now or cfg.training.now or f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
-    outcomes = train_from_config(materialize(shop), cfg, now=when, targets=targets, tune=tune)
+    outcomes = train_job(shop, cfg, now=now, targets=targets, tune=tune)
     typer.echo(format_table([o.result for o in outcomes]))
     for o in outcomes:
         typer.echo(f"{o.result.target}: run {o.run_id}, model version {o.version}; {o.note}")
@@ -293,14 +268,15 @@ def train(
 @app.command()
 def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Cluster customers into named segments; print k, the metrics and the profile table."""
-    from segml.clusters.job import cluster_from_config, summary_metrics
+    from segml.clusters.job import summary_metrics
     from segml.clusters.profiles import format_profile
+    from segml.jobs.cluster import cluster_job
 
     cfg, shop = _load(config)
-    result = cluster_from_config(shop, cfg, as_of=_as_of(cfg, as_of))
+    result = cluster_job(shop, cfg, as_of=_as_of(cfg, as_of))
     model = result.model
-    how = "fixed" if model.k_selection_ is None else f"chosen by {cfg.clustering.selection_rule}"
-    typer.echo(f"k = {model.n_clusters_} ({cfg.clustering.algorithm}, {how})")
+    how = "fixed" if model.k_selection_ is None else f"chosen by {model.selection_rule}"
+    typer.echo(f"k = {model.n_clusters_} ({model.algorithm}, {how})")
     if model.k_selection_ is not None:
         typer.echo(model.k_selection_.round(3).to_string(index=False))
     typer.echo(json.dumps({k: round(v, 4) for k, v in summary_metrics(model).items()}))
@@ -335,7 +311,7 @@ def score(
     ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
-    from segml.pipeline import score_and_report
+    from segml.jobs.score import score_and_report
 
     _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
@@ -385,20 +361,12 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,
     rule segments and drift (sections whose inputs are absent say so)."""
-    from segml.report import write_report
+    from segml.jobs.segment import report_job
 
-    names: dict[str, Any] = {}
     if out is not None:
         _check_out(out, folder=False)
-    if config is not None:
-        from segml.tracking import default_tracking_uri
-
-        cfg = load_config(config)
-        tracking_uri = tracking_uri or cfg.tracking_uri or default_tracking_uri(
-            cfg.resolve(cfg.output_dir))  # fmt: skip
-        names = {"registry_prefix": cfg.training.registry_prefix,
-                 "cluster_model": cfg.clustering.registry_name}  # fmt: skip
-    path = write_report(run_dir, out=out, tracking_uri=tracking_uri, previous=previous, **names)
+    cfg = load_config(config) if config is not None else None
+    path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
     typer.echo(f"report: {path}")
 
 
@@ -428,20 +396,15 @@ def backtest(
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from segml.jobs.backtest import backtest_job
     from segml.labels import TARGETS
-    from segml.models.backtest import backtest as run_backtest
 
     names: list[str] = list(TARGETS) if target == "all" else [target]
     if any(t not in TARGETS for t in names):
         raise ConfigError(f"--target must be one of {[*TARGETS, 'all']}; got {target!r}.")
     cfg, shop = _load(config)
-    t = cfg.training
-    specs = {n: {"horizon_days": _horizon(horizon or getattr(t, n).horizon_days),
-                 "lookback_days": float(getattr(t, n).lookback_days)} for n in names}  # fmt: skip
-    result = run_backtest(shop, dates=[d.strip() for d in dates.split(",") if d.strip()],
-                          targets=specs, n_cutoffs=cutoffs, n_boot=n_boot, seed=t.seed,
-                          feature_params=cfg.features.builder_params(),
-                          model_params={"n_jobs": t.n_jobs, **t.lightgbm},
+    result = backtest_job(shop, cfg, dates=[d.strip() for d in dates.split(",") if d.strip()],
+                          targets=names, horizon=horizon, n_cutoffs=cutoffs, n_boot=n_boot,
                           progress=typer.echo)  # fmt: skip
     typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
     typer.echo(result.summary())
@@ -450,15 +413,6 @@ def backtest(
         for name in ("table", "comparisons", "pooled", "plans"):
             getattr(result, name).write_csv(out / f"{name}.csv")
         typer.echo(f"tables: {out}/{{table,comparisons,pooled,plans}}.csv")
-
-
-def _horizon(value: Any) -> float | str:
-    if value == "auto":
-        return "auto"
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"--horizon must be a number of days or 'auto'; got {value!r}.") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,8 @@
 """`segml score`: the scheduled job from raw data to scores, segments and audiences.
 
+Reads the config (``scoring:``, ``segments``, the registry names) and hands every
+engine-specific step to the backend chosen once for the shop (``segml.scores.backend``).
+
 Steps: validate (already done by ``prepare``), features as of the cutoff, the registered
 champion models, scores, deciles and reason codes, drift against the training reference, the
 rule set, and one partition ``<out>/as_of=DATE/`` published atomically under a lock (a link to a
@@ -36,9 +39,11 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import polars as pl
 
+from segml.clusters.job import load_clusterer, load_feature_params
 from segml.config import Config
-from segml.engine import attach, collect, is_spark, parse_as_of
+from segml.engine import collect, parse_as_of
 from segml.errors import DriftError, RunNotRecordedError, TrackingStoreError
+from segml.exports import export_segments
 from segml.io import (
     atomic_dir,
     atomic_file,
@@ -49,23 +54,17 @@ from segml.io import (
     resolve_published,
     write_json,
 )
-from segml.jobs import config_hash
+from segml.jobs.common import config_hash, tracking_uri
+from segml.report import REPORT_NAME, build_report
+from segml.report.inputs import previous_run_dir
 from segml.schema import ShopData
-from segml.scores.job import (
-    Champions,
-    assign_clusters,
-    check_point_in_time,
-    load_champions,
-    monitor,
-    score_shop,
-)
-from segml.tracking import check_store, default_tracking_uri, start_run
+from segml.scores.backend import ScoringBackend, backend_for
+from segml.scores.inputs import feature_groups
+from segml.scores.job import Champions, check_point_in_time, load_champions, monitor
+from segml.segments import Segmenter, columns_read
+from segml.tracking import check_store, start_run
 
-__all__ = ["score_job"]
-
-
-def _tracking_uri(cfg: Config) -> str:
-    return cfg.tracking_uri or default_tracking_uri(cfg.resolve(cfg.output_dir))
+__all__ = ["BeforePublish", "score_and_report", "score_job"]
 
 
 def _data_span(shop: ShopData) -> dict[str, str]:
@@ -78,6 +77,41 @@ def _data_span(shop: ShopData) -> dict[str, str]:
 
 
 BeforePublish = Callable[[Path, Path | None], None]
+
+
+def score_and_report(
+    shop: ShopData,
+    cfg: Config,
+    *,
+    as_of: Any,
+    out: Path,
+    wait: bool = False,
+    report: bool | None = None,
+    allow_future_models: bool = False,
+) -> dict[str, Any]:
+    """``segml score``: ``score_job``, with the partition's ``report.html`` built inside the
+    new version before it is published: always (``report=True``, ``segml run``), never
+    (False), or when the partition it replaces has one (None: a ``segml score`` over a
+    partition ``segml run`` wrote keeps a current report)."""
+    cutoff = parse_as_of(as_of)
+    partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
+    hook = None if report is False else _report_hook(cfg, partition, always=bool(report))
+    return score_job(shop, cfg, as_of=cutoff, out=out, wait=wait, before_publish=hook,
+                     allow_future_models=allow_future_models)  # fmt: skip
+
+
+def _report_hook(cfg: Config, partition: Path, *, always: bool) -> BeforePublish:
+    def write(staging: Path, replaced: Path | None) -> None:
+        if not always and (replaced is None or not (replaced / REPORT_NAME).is_file()):
+            return
+        text = build_report(staging, tracking_uri=tracking_uri(cfg), label=partition,
+                            previous=previous_run_dir(partition),
+                            registry_prefix=cfg.training.registry_prefix,
+                            cluster_model=cfg.clustering.registry_name)  # fmt: skip
+        with atomic_file(staging / REPORT_NAME) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+    return write
 
 
 def score_job(
@@ -96,7 +130,7 @@ def score_job(
 
     ``before_publish(staging, replaced)``: called when every file is in the staging folder and
     before it is published, with the folder the partition publishes now (None: first run); it may
-    add files the manifest does not hash (``segml.pipeline`` writes ``report.html`` there)."""
+    add files the manifest does not hash (``score_and_report`` writes ``report.html`` there)."""
     cutoff = parse_as_of(as_of)
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     with exclusive_lock(partition, wait=wait):
@@ -117,28 +151,29 @@ def _score_locked(
     ``segml.scores.spark`` and ``_segment``); the driver holds the drift sample and, with a
     rule set, the columns the rule set reads."""
     s, timings, started = cfg.scoring, {}, time.perf_counter()
-    on_spark = shop.kind == "spark"
+    backend = backend_for(shop.kind)
     shop.check_cutoff(cutoff)
-    uri = _tracking_uri(cfg)
+    uri = tracking_uri(cfg)
     check_store(uri, must_exist=True, write=True)  # the run is recorded after publishing
     champions = _champions(cfg, uri)
     future = check_point_in_time(champions, as_of=cutoff, tracking_uri=uri, allow=allow_future)
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
-    frame = score_shop(
+    frame = backend.score(
         shop,
-        champions,
+        champions.models,
         as_of=cutoff,
         chunk_size=s.chunk_size,
         reasons_top_k=s.reasons_top_k if reasons_all else 0,
         reasons_for=None if reasons_all else False,
     )
     if s.clusters:
-        frame = _clusters(frame, shop, cfg, cutoff, uri)
-    frame = persisted = frame.persist() if on_spark else frame
-    drift = monitor(_drift_rows(frame, champions), champions, warn=s.psi_warn, fail=s.psi_fail)
+        frame = _clusters(frame, shop, backend, champions, cfg, cutoff, uri)
+    frame = persisted = backend.keep(frame)
+    drift = monitor(_drift_rows(frame, backend, champions), champions, warn=s.psi_warn,
+                    fail=s.psi_fail)  # fmt: skip
     timings["score"] = _lap(started) - sum(timings.values())
-    rows_out = frame.count() if on_spark else frame.height
+    rows_out = backend.rows(frame)
     manifest = _manifest(shop, cfg, cutoff, champions, rows_out, drift)
     manifest["tracking_uri"] = uri
     manifest["point_in_time"] = {"allow_future_models": allow_future, "future_models": future}
@@ -146,11 +181,11 @@ def _score_locked(
         if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
             _reject(partition, drift, manifest)
             raise DriftError(_drift_message(drift, cfg, partition))
-        _publish(frame, drift, champions, cfg, partition=partition, manifest=manifest,
-                 timings=timings, started=started, before_publish=before_publish)  # fmt: skip
+        _publish(frame, drift, champions, cfg, backend=backend, partition=partition,
+                 manifest=manifest, timings=timings, started=started,
+                 before_publish=before_publish)  # fmt: skip
     finally:
-        if on_spark:
-            persisted.unpersist()
+        backend.release(persisted)
     try:
         _log_run(uri, cfg, manifest, drift, partition)
     except TrackingStoreError as err:
@@ -167,6 +202,7 @@ def _publish(
     champions: Champions,
     cfg: Config,
     *,
+    backend: ScoringBackend,
     partition: Path,
     manifest: dict[str, Any],
     timings: dict[str, float],
@@ -180,9 +216,10 @@ def _publish(
     with atomic_dir(partition) as tmp:
         fault_point("score:before_write")
         if cfg.segments:
-            frame = _segment(frame, champions, cfg, tmp / "segments", manifest, as_of=cutoff)
+            frame = _segment(frame, backend, champions, cfg, tmp / "segments", manifest,
+                             as_of=cutoff)  # fmt: skip
             timings["segments"] = _lap(started) - sum(timings.values())
-        _write_scores(frame, tmp / "scores.parquet")
+        backend.write_scores(frame, tmp / "scores.parquet")
         fault_point("score:mid_write")
         timings["write"] = _lap(started) - sum(timings.values())
         drift.to_csv(tmp / "drift.csv", index=False)
@@ -219,16 +256,11 @@ def _champions(cfg: Config, uri: str) -> Champions:
                           targets=s.targets, alias=s.alias, missing=s.missing_model)  # fmt: skip
 
 
-def _drift_rows(frame: Any, champions: Champions) -> Any:
-    """What the drift report reads: the Polars frame, or on Spark at most ``_SAMPLE`` rows of
-    the profiled columns (every row when there are that few, so drift equals the default
-    engine's)."""
-    if not is_spark(frame):
-        return frame
-    from segml.scores import spark
-
+def _drift_rows(frame: Any, backend: ScoringBackend, champions: Champions) -> Any:
+    """What the drift report reads: the rows of the profiled columns the backend gives (on
+    Spark a sample; ``segml.scores.backend``)."""
     profiled = {c for p in champions.references.values() if p for c in p["columns"]}
-    return spark.sample_rows(frame, sorted(profiled & set(frame.columns)), max_rows=_SAMPLE)
+    return backend.drift_rows(frame, profiled)
 
 
 def _drift_fails(drift: Any, max_share: float) -> bool:
@@ -256,17 +288,6 @@ def _drift_message(drift: Any, cfg: Config, partition: Path) -> str:
         f" nothing was published. The report is in {partition.parent / '_rejected'}. "
         "Retrain, or set scoring.fail_on_drift: false to publish anyway."
     )
-
-
-def _write_scores(frame: Any, path: Path) -> None:
-    """One Parquet file, or on Spark a folder of part files in customer order."""
-    if is_spark(frame):
-        frame.sort("customer_id").write.parquet(str(path))
-    else:
-        frame.write_parquet(path)
-
-
-_SAMPLE = 200_000  # rows of the Spark output the drift report is computed on
 
 
 def _lap(started: float) -> float:
@@ -303,6 +324,7 @@ def _manifest(
 
 def _segment(
     frame: Any,
+    backend: ScoringBackend,
     champions: Champions,
     cfg: Config,
     out: Path,
@@ -312,41 +334,20 @@ def _segment(
 ) -> Any:
     """Apply the rule set; with reasons_for=segmented, explain only the segmented customers.
 
-    On Spark only the columns the rule set reads (``segml.segments.columns_read``: ids,
-    condition, threshold, consent and score columns) are collected to the driver, where the
-    thresholds, reports and audience files are computed over all customers exactly as the
-    default engine does; reason codes are computed on the executors (docs/spark.md)."""
-    from segml.exports import export_segments
-    from segml.models.scoring import score_customers
-    from segml.scores import spark
-    from segml.segments import Segmenter, columns_read
-
+    The backend hands over the table the rule set reads (on Spark only its columns,
+    ``segml.segments.columns_read``), where the thresholds, reports and audience files are
+    computed over all customers exactly as on the default engine; reason codes are computed by
+    the backend (on Spark on the executors, docs/spark.md)."""
     rules = cfg.resolve(cfg.segments or "")
-    table = frame
-    if is_spark(frame):
-        schema = collect(nw.from_native(frame.limit(0))).schema
-        needed = columns_read(rules, schema, as_of=as_of)
-        table = collect(nw.from_native(frame.select(*[f"`{c}`" for c in needed])))
+    table = backend.driver_table(frame, lambda schema: columns_read(rules, schema, as_of=as_of))
     s = cfg.scoring
     if s.reasons_for == "segmented" and s.reasons_top_k > 0:
         segmenter = Segmenter(rules=rules, as_of=as_of)  # as_of: what days_since() counts to
         members = segmenter.fit_transform(table)
         chosen = members.filter(pl.col("segment") != segmenter.rule_set_.default_segment)
         ids = chosen["customer_id"].unique()
-        if is_spark(frame):
-            frame = spark.explain_customers(
-                frame, champions.models, customer_ids=ids.to_list(), top_k=s.reasons_top_k
-            )
-        else:
-            reasons = score_customers(
-                frame,
-                champions.models,
-                chunk_size=s.chunk_size,
-                reasons_top_k=s.reasons_top_k,
-                reasons_for=frame["customer_id"].is_in(ids).to_numpy(),
-            )
-            cols = [c for c in reasons.columns if c.startswith("reasons__")]
-            frame = attach(frame.drop(cols), reasons.select("customer_id", *cols))
+        frame = backend.explain(frame, champions.models, customer_ids=ids, top_k=s.reasons_top_k,
+                                chunk_size=s.chunk_size)  # fmt: skip
     result = export_segments(table, rules=rules, out=out, as_of=as_of)
     manifest["segments"] = {
         name: info["rows"] for name, info in result.manifest.get("files", {}).items()
@@ -354,24 +355,25 @@ def _segment(
     return frame
 
 
-def _clusters(frame: Any, shop: ShopData, cfg: Config, cutoff: dt.datetime, uri: str) -> Any:
-    """Join ``cluster__id``/``cluster__name`` from the registered clusterer (on Spark, on the
-    executors)."""
-    from segml.clusters.job import load_clusterer
+def _clusters(
+    frame: Any, shop: ShopData, backend: ScoringBackend, champions: Champions, cfg: Config,
+    cutoff: dt.datetime, uri: str,
+) -> Any:  # fmt: skip
+    """Join ``cluster__id``/``cluster__name`` from the registered clusterer, its inputs built
+    with the feature settings stored with it (a clusterer registered before they were stored:
+    the champion models' window settings), never from the config of the day."""
+    name = cfg.clustering.registry_name
+    clusterer = load_clusterer(tracking_uri=uri, name=name)
+    groups = feature_groups(champions.models)
+    models = groups[0][0]["features"] if groups else {}
+    stored = load_feature_params(tracking_uri=uri, name=name)
+    params = stored or {k: models[k] for k in _WINDOWS if k in models}
+    return backend.assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params,
+                                   frame_params=models,
+                                   chunk_size=cfg.scoring.chunk_size)  # fmt: skip
 
-    clusterer = load_clusterer(tracking_uri=uri, name=cfg.clustering.registry_name)
-    f = cfg.features
-    params = {
-        "windows_days": tuple(f.windows_days),
-        "intent_window_days": f.intent_window_days,
-        "engagement_window_days": f.engagement_window_days,
-    }
-    if is_spark(frame):
-        from segml.scores import spark
 
-        return spark.assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params)
-    return assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params,
-                           chunk_size=cfg.scoring.chunk_size)  # fmt: skip
+_WINDOWS = ("windows_days", "intent_window_days", "engagement_window_days")
 
 
 def _reject(partition: Path, drift: Any, manifest: dict[str, Any]) -> None:
