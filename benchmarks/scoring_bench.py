@@ -52,7 +52,7 @@ STEPS = {  # function wrapped in the child -> the step it times
     "segml.jobs.score._clusters": "clusters",
     "segml.jobs.score.monitor": "drift",
     "segml.jobs.score._segment": "segments",
-    "segml.jobs.score._log_run": "mlflow",
+    "segml.jobs.score.log_run": "mlflow",
 }
 
 

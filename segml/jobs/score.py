@@ -29,19 +29,16 @@ exit 9 before anything is scored (``segml.scores.job.check_point_in_time``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import narwhals.stable.v2 as nw
-import numpy as np
 import polars as pl
 
 from segml.clusters.job import load_clusterer, load_feature_params
 from segml.config import Config
-from segml.engine import collect, parse_as_of
+from segml.engine import parse_as_of
 from segml.errors import DriftError, RunNotRecordedError, TrackingStoreError
 from segml.exports import export_segments
 from segml.io import (
@@ -49,12 +46,17 @@ from segml.io import (
     atomic_file,
     exclusive_lock,
     fault_point,
-    folder_hashes,
-    json_text,
     resolve_published,
-    write_json,
 )
-from segml.jobs.common import config_hash, tracking_uri
+from segml.jobs.common import tracking_uri
+from segml.jobs.record import (
+    drift_fails,
+    drift_message,
+    log_run,
+    manifest_of,
+    reject,
+    write_manifest,
+)
 from segml.report import REPORT_NAME, build_report
 from segml.report.inputs import previous_run_dir
 from segml.schema import ShopData
@@ -62,18 +64,9 @@ from segml.scores.backend import ScoringBackend, backend_for
 from segml.scores.inputs import feature_groups
 from segml.scores.job import Champions, check_point_in_time, load_champions, monitor
 from segml.segments import Segmenter, columns_read
-from segml.tracking import check_store, start_run
+from segml.tracking import check_store
 
 __all__ = ["BeforePublish", "score_and_report", "score_job"]
-
-
-def _data_span(shop: ShopData) -> dict[str, str]:
-    """First and last order time in the data (UTC ISO), for the manifest."""
-    row = collect(
-        shop.orders.select(nw.col("t").min().alias("first"), nw.col("t").max().alias("last"))
-    ).row(0, named=True)
-    epoch = dt.datetime(1970, 1, 1)
-    return {k: (epoch + dt.timedelta(days=float(v))).isoformat() for k, v in row.items()}
 
 
 BeforePublish = Callable[[Path, Path | None], None]
@@ -174,20 +167,20 @@ def _score_locked(
                     fail=s.psi_fail)  # fmt: skip
     timings["score"] = _lap(started) - sum(timings.values())
     rows_out = backend.rows(frame)
-    manifest = _manifest(shop, cfg, cutoff, champions, rows_out, drift)
+    manifest = manifest_of(shop, cfg, cutoff, champions, rows_out, drift)
     manifest["tracking_uri"] = uri
     manifest["point_in_time"] = {"allow_future_models": allow_future, "future_models": future}
     try:
-        if s.fail_on_drift and _drift_fails(drift, s.max_drifted_share):
-            _reject(partition, drift, manifest)
-            raise DriftError(_drift_message(drift, cfg, partition))
+        if s.fail_on_drift and drift_fails(drift, s.max_drifted_share):
+            reject(partition, drift, manifest)
+            raise DriftError(drift_message(drift, cfg, partition))
         _publish(frame, drift, champions, cfg, backend=backend, partition=partition,
                  manifest=manifest, timings=timings, started=started,
                  before_publish=before_publish)  # fmt: skip
     finally:
         backend.release(persisted)
     try:
-        _log_run(uri, cfg, manifest, drift, partition)
+        log_run(uri, cfg, manifest, drift, partition)
     except TrackingStoreError as err:
         raise RunNotRecordedError(
             f"published {partition} (complete and valid), but the run was not recorded in "
@@ -223,30 +216,9 @@ def _publish(
         fault_point("score:mid_write")
         timings["write"] = _lap(started) - sum(timings.values())
         drift.to_csv(tmp / "drift.csv", index=False)
-        _write_manifest(manifest, tmp, timings)
+        write_manifest(manifest, tmp, timings)
         if before_publish is not None:
             before_publish(tmp, replaced)
-
-
-_UNHASHED = ("_manifest.json", "report.html")  # the manifest itself; the report has its date
-
-
-def _write_manifest(manifest: dict[str, Any], folder: Path, timings: dict[str, float]) -> None:
-    """``_manifest.json``: the content (every file's SHA-256, ``files``) and ``content_sha256``
-    over everything but ``execution``, which holds what differs between identical reruns (the
-    timings and the time written)."""
-    manifest["files"] = folder_hashes(folder, skip=_UNHASHED, volatile=("written_at",))
-    manifest.pop("execution", None)
-    manifest["content_sha256"] = hashlib.sha256(
-        json_text({k: v for k, v in manifest.items() if k != "content_sha256"}).encode()
-    ).hexdigest()
-    manifest["execution"] = {
-        "seconds": {k: round(v, 3) for k, v in timings.items()},
-        "written_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    with atomic_file(folder / "_manifest.json") as tmp:
-        tmp.write_text(json_text(manifest))
-        fault_point("score:manifest")
 
 
 def _champions(cfg: Config, uri: str) -> Champions:
@@ -263,63 +235,8 @@ def _drift_rows(frame: Any, backend: ScoringBackend, champions: Champions) -> An
     return backend.drift_rows(frame, profiled)
 
 
-def _drift_fails(drift: Any, max_share: float) -> bool:
-    """The job fails on drift when any model's score drifted beyond the failure threshold, or
-    when more than ``max_share`` of a model's input features did."""
-    for _, rows in drift[drift["status"] != "no_reference"].groupby("model"):
-        is_score = rows["column"].str.startswith("score__")
-        failed = rows["status"] == "fail"
-        if (failed & is_score).any():
-            return True
-        features = rows[~is_score]
-        if len(features) and (features["status"] == "fail").mean() > max_share:
-            return True
-    return False
-
-
-def _drift_message(drift: Any, cfg: Config, partition: Path) -> str:
-    s = cfg.scoring
-    failed = drift[drift["status"] == "fail"]
-    worst = failed.sort_values("psi", ascending=False).iloc[0]
-    return (
-        f"{len(failed)} column(s) (a score, or more than {s.max_drifted_share:.0%} of the "
-        f"features) drifted beyond PSI {s.psi_fail} against the training "
-        f"reference, e.g. {worst['column']} (model {worst['model']}, PSI {worst['psi']:.3f});"
-        f" nothing was published. The report is in {partition.parent / '_rejected'}. "
-        "Retrain, or set scoring.fail_on_drift: false to publish anyway."
-    )
-
-
 def _lap(started: float) -> float:
     return time.perf_counter() - started
-
-
-def _manifest(
-    shop: ShopData,
-    cfg: Config,
-    cutoff: dt.datetime,
-    champions: Champions,
-    rows_out: int,
-    drift: Any,
-) -> dict[str, Any]:
-    counts = drift["status"].value_counts().to_dict()
-    return {
-        "as_of": cutoff.isoformat(),
-        "models": champions.versions(),
-        "models_skipped": champions.skipped,
-        "config_hash": config_hash(cfg),
-        "data_span": _data_span(shop),
-        "rows_in": {t: q.get("rows", 0) for t, q in shop.quality.to_dict().items()},
-        "rows_out": rows_out,
-        "quality": shop.quality.to_dict(),
-        "drift": {
-            "max_psi": float(np.nanmax(drift["psi"])) if drift["psi"].notna().any() else None,
-            **{str(k): int(v) for k, v in counts.items()},
-        },
-        "warnings": drift[drift["status"] != "ok"][["model", "column", "status"]].to_dict(
-            orient="records"
-        ),
-    }
 
 
 def _segment(
@@ -374,38 +291,3 @@ def _clusters(
 
 
 _WINDOWS = ("windows_days", "intent_window_days", "engagement_window_days")
-
-
-def _reject(partition: Path, drift: Any, manifest: dict[str, Any]) -> None:
-    with atomic_dir(partition.parent / "_rejected" / partition.name) as tmp:
-        drift.to_csv(tmp / "drift.csv", index=False)
-        write_json({**manifest, "status": "rejected: drift"}, tmp / "_manifest.json")
-
-
-def _log_run(uri: str, cfg: Config, manifest: dict[str, Any], drift: Any, partition: Path) -> None:
-    with start_run(
-        tracking_uri=uri,
-        experiment=cfg.scoring.experiment,
-        run_name=f"score-{manifest['as_of'][:10]}",
-    ) as run:
-        run.params(
-            {
-                "as_of": manifest["as_of"],
-                "config_hash": manifest["config_hash"],
-                "output": str(partition),
-                **{
-                    f"model_{t}": f"{m['name']} v{m['version']}"
-                    for t, m in manifest["models"].items()
-                },
-            }
-        )
-        run.metrics(
-            {
-                "rows_out": manifest["rows_out"],
-                "max_psi": manifest["drift"]["max_psi"] or float("nan"),
-                **{f"seconds_{k}": v for k, v in manifest["execution"]["seconds"].items()},
-            }
-        )
-        fault_point("score:mlflow")
-        run.json(manifest, "manifest.json")
-        run.json(drift.to_dict(orient="records"), "drift.json")
