@@ -111,17 +111,14 @@ def features(
     as_of: AsOfOpt = None,
 ) -> None:
     """Build one row of features per customer as of the cutoff and write them atomically."""
-    from segml.jobs.features import build_feature_table
+    from segml.jobs.features import features_job
 
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise ConfigError(f"--out {out} must end in .parquet or .csv; found {out.suffix!r}.")
     _check_out(out, folder=False)
     cfg, shop = _load(config)
     started = time.perf_counter()
-    table, builder = build_feature_table(shop, cfg, as_of=_as_of(cfg, as_of))
-    from segml.io import write_frame
-
-    write_frame(table, out)
+    table, builder = features_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out)
     typer.echo(str(builder.quality_))
     typer.echo(
         f"wrote {table.height:,} customers x {table.width - 1} features to {out} "
