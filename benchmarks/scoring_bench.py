@@ -47,12 +47,12 @@ AS_OF = generate.AS_OF
 OUT = ROOT / "benchmarks" / "out" / "scoring"
 TRAIN = (50_000, 1_000_000)  # customers, events of the training sample
 STEPS = {  # function wrapped in the child -> the step it times
-    "segml.scores.job.model_inputs": "features",
-    "segml.scores.job.score_customers": "predict",
-    "segml.score_job._clusters": "clusters",
-    "segml.score_job.monitor": "drift",
-    "segml.score_job._segment": "segments",
-    "segml.score_job._log_run": "mlflow",
+    "segml.scores.backend.model_inputs": "features",
+    "segml.scores.backend.score_customers": "predict",
+    "segml.jobs.score._clusters": "clusters",
+    "segml.jobs.score.monitor": "drift",
+    "segml.jobs.score._segment": "segments",
+    "segml.jobs.score.log_run": "mlflow",
 }
 
 

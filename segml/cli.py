@@ -82,26 +82,16 @@ def _check_out(out: Path, *, folder: bool) -> None:
         ) from err
 
 
-def _as_of(cfg: Config, as_of: str | None) -> str:
-    value = as_of or cfg.job.as_of
-    if not value:
-        raise ConfigError(
-            "no cutoff: pass --as-of DATE (or set job.as_of in the config). segml never "
-            "defaults the cutoff to the latest timestamp in the data."
-        )
-    return value
-
-
 def _load(config: Path, *, engine: str | None = None) -> tuple[Config, Any]:
-    from segml.datasets import load_tables
-    from segml.schema import prepare
+    from segml.jobs import load_shop
 
-    cfg = load_config(config)
-    if engine is not None:
-        if engine not in ("polars", "spark"):
-            raise ConfigError(f"--engine must be polars or spark, got {engine!r}.")
-        cfg = cfg.model_copy(update={"engine": engine})
-    return cfg, prepare(load_tables(cfg), config=cfg)
+    return load_shop(load_config(config), engine=engine)
+
+
+def _as_of(cfg: Config, as_of: str | None) -> str:
+    from segml.jobs import cutoff
+
+    return cutoff(cfg, as_of)
 
 
 @app.command()
@@ -121,17 +111,14 @@ def features(
     as_of: AsOfOpt = None,
 ) -> None:
     """Build one row of features per customer as of the cutoff and write them atomically."""
-    from segml.jobs import build_feature_table
+    from segml.jobs.features import features_job
 
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise ConfigError(f"--out {out} must end in .parquet or .csv; found {out.suffix!r}.")
     _check_out(out, folder=False)
     cfg, shop = _load(config)
     started = time.perf_counter()
-    table, builder = build_feature_table(shop, cfg, as_of=_as_of(cfg, as_of))
-    from segml.io import write_frame
-
-    write_frame(table, out)
+    table, builder = features_job(shop, cfg, as_of=_as_of(cfg, as_of), out=out)
     typer.echo(str(builder.quality_))
     typer.echo(
         f"wrote {table.height:,} customers x {table.width - 1} features to {out} "
@@ -150,8 +137,8 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
     """The whole job: validate, train, cluster, score, segment (and report) as of the cutoff."""
+    from segml.jobs.run import run_pipeline
     from segml.models.training import format_table
-    from segml.pipeline import run_pipeline
 
     _check_out(out, folder=True)
     cfg, shop = _load(config)
@@ -216,24 +203,17 @@ def segment(
     if readout_run is not None:
         _segment_readout(cfg, readout_run, orders=orders, start=start, end=end, out=out)
         return
-    from segml.exports import export_segments
+    from segml.jobs.segment import segment_job
 
     if scores is None or (out is None and not dry_run):
         raise ConfigError(
             "segml segment needs --scores PATH and --out DIR (or --dry-run, or --readout RUN)."
         )
-    if rules is None and cfg.segments is None:
-        raise ConfigError(
-            f"{config}: no rule set; set segments: PATH in the config (e.g. segments: "
-            "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
-        )
-    path = rules if rules is not None else cfg.resolve(cfg.segments or "")
     if dry_run or out is None:
-        _segment_plan(scores, rules=path, as_of=as_of, cfg=cfg)
+        _segment_plan(scores, rules=rules, as_of=as_of, cfg=cfg, source=config)
         return
-    result = export_segments(
-        scores, rules=path, out=out, previous=previous, as_of=as_of, destinations=cfg.exports
-    )
+    result = segment_job(cfg, scores=scores, out=out, rules=rules, previous=previous,
+                         as_of=as_of, source=config)  # fmt: skip
     typer.echo(str(result.report))
     names = [d.name or d.type for d in cfg.exports.destinations]
     audiences = sum(len(r.channels) for r in result.result.rule_set.segments)
@@ -243,15 +223,14 @@ def segment(
     )
 
 
-def _segment_plan(scores: Path, *, rules: Path, as_of: str | None, cfg: Config) -> None:
+def _segment_plan(
+    scores: Path, *, rules: Path | None, as_of: str | None, cfg: Config, source: Path
+) -> None:
     import polars as pl
 
-    from segml.exports import destination_columns, plan_exports
-    from segml.segments import Segmenter
+    from segml.jobs.segment import segment_plan
 
-    carry = destination_columns(cfg.exports)
-    result = Segmenter(rules=rules, as_of=as_of).fit_segment(scores, carry=carry)
-    plan = plan_exports(result, destinations=cfg.exports)
+    plan = segment_plan(cfg, scores=scores, rules=rules, as_of=as_of, source=source)
     with pl.Config(tbl_rows=-1, fmt_str_lengths=80, tbl_hide_dataframe_shape=True):
         typer.echo(str(plan))
     typer.echo(f"dry run: {plan.height} files, {plan['rows'].sum():,} rows; nothing written.")
@@ -262,18 +241,11 @@ def _segment_readout(
     out: Path | None,
 ) -> None:  # fmt: skip
     from segml.io import write_frame
-    from segml.segments import readout
+    from segml.jobs.segment import readout_job
 
     if start is None or end is None:
         raise ConfigError("--readout needs the campaign window: --start DATE --end DATE.")
-    members = run / "members.parquet" if run.is_dir() else run
-    if orders is None:
-        from segml.datasets import load_tables
-
-        table: Any = load_tables(cfg)["orders"]
-    else:
-        table = orders
-    result = readout(members, table, start=start, end=end, config=cfg)
+    result = readout_job(cfg, run, orders=orders, start=start, end=end)
     import polars as pl
 
     frame = pl.from_pandas(result) if not isinstance(result, pl.DataFrame) else result
@@ -295,12 +267,10 @@ def train(
     ] = None,
 ) -> None:
     """Train propensity models on rolling cutoffs; print the backtest vs baselines and run ids."""
-    import datetime as dt
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
-    from segml.models.dataset import materialize
-    from segml.models.experiment import train_from_config
+    from segml.jobs.train import train_job
     from segml.models.training import format_table
     from segml.targets import names as target_names
 
@@ -310,8 +280,7 @@ def train(
     if tune < 0:
         raise ConfigError(f"--tune must be >= 0; got {tune}.")
     cfg, shop = _load(config)
-    when = now or cfg.training.now or f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
-    outcomes = train_from_config(materialize(shop), cfg, now=when, targets=targets, tune=tune)
+    outcomes = train_job(shop, cfg, now=now, targets=targets, tune=tune)
     typer.echo(format_table([o.result for o in outcomes]))
     for o in outcomes:
         typer.echo(f"{o.result.target}: run {o.run_id}, model version {o.version}; {o.note}")
@@ -320,14 +289,15 @@ def train(
 @app.command()
 def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Cluster customers into named segments; print k, the metrics and the profile table."""
-    from segml.clusters.job import cluster_from_config, summary_metrics
+    from segml.clusters.job import summary_metrics
     from segml.clusters.profiles import format_profile
+    from segml.jobs.cluster import cluster_job
 
     cfg, shop = _load(config)
-    result = cluster_from_config(shop, cfg, as_of=_as_of(cfg, as_of))
+    result = cluster_job(shop, cfg, as_of=_as_of(cfg, as_of))
     model = result.model
-    how = "fixed" if model.k_selection_ is None else f"chosen by {cfg.clustering.selection_rule}"
-    typer.echo(f"k = {model.n_clusters_} ({cfg.clustering.algorithm}, {how})")
+    how = "fixed" if model.k_selection_ is None else f"chosen by {model.selection_rule}"
+    typer.echo(f"k = {model.n_clusters_} ({model.algorithm}, {how})")
     if model.k_selection_ is not None:
         typer.echo(model.k_selection_.round(3).to_string(index=False))
     typer.echo(json.dumps({k: round(v, 4) for k, v in summary_metrics(model).items()}))
@@ -362,7 +332,7 @@ def score(
     ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
-    from segml.pipeline import score_and_report
+    from segml.jobs.score import score_and_report
 
     _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
@@ -412,20 +382,12 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,
     rule segments and drift (sections whose inputs are absent say so)."""
-    from segml.report import write_report
+    from segml.jobs.segment import report_job
 
-    names: dict[str, Any] = {}
     if out is not None:
         _check_out(out, folder=False)
-    if config is not None:
-        from segml.tracking import default_tracking_uri
-
-        cfg = load_config(config)
-        tracking_uri = tracking_uri or cfg.tracking_uri or default_tracking_uri(
-            cfg.resolve(cfg.output_dir))  # fmt: skip
-        names = {"registry_prefix": cfg.training.registry_prefix,
-                 "cluster_model": cfg.clustering.registry_name}  # fmt: skip
-    path = write_report(run_dir, out=out, tracking_uri=tracking_uri, previous=previous, **names)
+    cfg = load_config(config) if config is not None else None
+    path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
     typer.echo(f"report: {path}")
 
 
@@ -455,20 +417,15 @@ def backtest(
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from segml.models.backtest import backtest as run_backtest
+    from segml.jobs.backtest import backtest_job
     from segml.targets import names as target_names
 
     names: list[str] = list(target_names()) if target == "all" else [target]
     if any(t not in target_names() for t in names):
         raise ConfigError(f"--target must be one of {[*target_names(), 'all']}; got {target!r}.")
     cfg, shop = _load(config)
-    t = cfg.training
-    specs = {n: {"horizon_days": _horizon(horizon or t.target(n).horizon_days),
-                 "lookback_days": float(t.target(n).lookback_days)} for n in names}  # fmt: skip
-    result = run_backtest(shop, dates=[d.strip() for d in dates.split(",") if d.strip()],
-                          targets=specs, n_cutoffs=cutoffs, n_boot=n_boot, seed=t.seed,
-                          feature_params=cfg.features.builder_params(),
-                          model_params={"n_jobs": t.n_jobs, **t.lightgbm},
+    result = backtest_job(shop, cfg, dates=[d.strip() for d in dates.split(",") if d.strip()],
+                          targets=names, horizon=horizon, n_cutoffs=cutoffs, n_boot=n_boot,
                           progress=typer.echo)  # fmt: skip
     typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
     typer.echo(result.summary())
@@ -477,15 +434,6 @@ def backtest(
         for name in ("table", "comparisons", "pooled", "plans"):
             getattr(result, name).write_csv(out / f"{name}.csv")
         typer.echo(f"tables: {out}/{{table,comparisons,pooled,plans}}.csv")
-
-
-def _horizon(value: Any) -> float | str:
-    if value == "auto":
-        return "auto"
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"--horizon must be a number of days or 'auto'; got {value!r}.") from None
 
 
 def main(argv: list[str] | None = None) -> int:

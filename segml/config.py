@@ -24,6 +24,7 @@ from segml import targets as target_registry
 from segml.errors import ConfigError
 
 __all__ = [
+    "FEATURE_DEFAULTS",
     "CategoryRules",
     "ClusteringConfig",
     "Config",
@@ -126,11 +127,21 @@ class DataConfig(_Strict):
     synthetic_seed: int = 0
 
 
+FEATURE_DEFAULTS: dict[str, Any] = {
+    "windows_days": (7, 30, 90, 365),
+    "top_k_categories": 8,
+    "engagement_window_days": 90,
+    "intent_window_days": 30,
+}
+"""The feature settings when none are given: ``FeatureBuilder``'s defaults, the config's, and
+what a model stored without them was trained with. Defined here only."""
+
+
 class FeatureConfig(_Strict):
-    windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90, 365])
-    top_k_categories: int = Field(default=8, ge=1, le=100)
-    engagement_window_days: int = Field(default=90, ge=1)
-    intent_window_days: int = Field(default=30, ge=1)
+    windows_days: list[int] = Field(default_factory=lambda: list(FEATURE_DEFAULTS["windows_days"]))
+    top_k_categories: int = Field(default=FEATURE_DEFAULTS["top_k_categories"], ge=1, le=100)
+    engagement_window_days: int = Field(default=FEATURE_DEFAULTS["engagement_window_days"], ge=1)
+    intent_window_days: int = Field(default=FEATURE_DEFAULTS["intent_window_days"], ge=1)
     families: list[str] | None = Field(
         default=None,
         description="feature families to build (rfm, affinity, engagement, intent, attr, or a "

@@ -12,16 +12,20 @@ same integer microseconds divided by the same constant, so results agree to the 
 from __future__ import annotations
 
 import datetime as dt
+import glob as globlib
 import importlib.util
 import os
 import shutil
+import sys
+from pathlib import Path
 from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
 import polars as pl
 
 from segml.errors import DataError
-from segml.io import scratch_path
+from segml.io import guess_format, scratch_path
+from segml.io.csv_files import POLARS_ENCODINGS
 
 __all__ = [
     "Backend",
@@ -37,6 +41,8 @@ __all__ = [
     "parse_as_of",
     "parse_float",
     "parse_time_days",
+    "read_spark_table",
+    "spark_session",
     "spark_unavailable",
     "stage",
     "to_lazy",
@@ -318,6 +324,55 @@ def to_native(result: pl.DataFrame, lf: nw.LazyFrame[Any] | None, kind: str) -> 
 
         return duckdb.from_arrow(result.to_arrow())
     return result.to_pandas()
+
+
+def spark_session() -> Any:
+    """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC).
+
+    A session segml creates gets ``spark.driver.memory`` from ``SEGML_SPARK_DRIVER_MEMORY``
+    (default ``4g``; Spark's own 1g runs out converting a few hundred thousand pandas rows).
+    Its Python workers run this interpreter unless ``PYSPARK_PYTHON`` is set. Both only take
+    effect when no Spark JVM runs yet; an active session is used as it is.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as err:
+        raise DataError(
+            "engine: spark needs pyspark; install it with pip install 'segml[spark]'."
+        ) from err
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = (
+        SparkSession.builder.appName("segml")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", os.environ.get("SEGML_SPARK_DRIVER_MEMORY", "4g"))
+    )
+    # PySpark starts its Python workers with PYSPARK_PYTHON: this interpreter, which has segml
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return builder.getOrCreate()
+
+
+def read_spark_table(
+    path: str | Path,
+    *,
+    table: str,
+    fmt: str | None = None,
+    encoding: str = "utf8",
+    separator: str = ",",
+) -> Any:
+    """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
+    text = str(path)
+    is_remote = "://" in text
+    if not is_remote and not globlib.glob(text):
+        raise DataError(f"{table}: no file at {text!r}. Check data.{table}.path in the config.")
+    fmt = fmt or ("parquet" if is_remote or Path(text).is_dir() else guess_format(Path(text)))
+    reader = spark_session().read
+    if fmt == "parquet":
+        return reader.parquet(text)
+    encoding = "utf-8" if encoding in POLARS_ENCODINGS else encoding
+    options = {"header": True, "inferSchema": False, "encoding": encoding, "sep": separator}
+    return reader.options(**options).csv(text)
 
 
 def spark_unavailable() -> str | None:

@@ -371,10 +371,10 @@ def test_store_failing_after_publishing_is_a_warning_exit_8(
 ) -> None:
     """The store turns read-only between the check and the run's record (the check is skipped
     here to get there): the partition stays published, the job says so and exits 8."""
-    import segml.score_job
+    import segml.jobs.score
 
     config, db = _copy_store(trained, tmp_path)
-    monkeypatch.setattr(segml.score_job, "check_store", lambda *a, **k: None)
+    monkeypatch.setattr(segml.jobs.score, "check_store", lambda *a, **k: None)
     with read_only(db):
         code = main(_score(config, tmp_path / "scores", as_of="2024-11-01"))
     err = capsys.readouterr().err

@@ -195,7 +195,7 @@ def test_segml_imports_without_fcntl() -> None:
     """Windows has no fcntl: importing segml must not need it (issue 14)."""
     code = (
         "import sys; sys.modules['fcntl'] = None; sys.modules['msvcrt'] = None\n"
-        "import segml, segml.io, segml.cli, segml.score_job\n"
+        "import segml, segml.io, segml.cli, segml.jobs.score\n"
         "from segml.errors import SegmlError\n"
         "try:\n"
         "    with segml.io.exclusive_lock(__import__('pathlib').Path(sys.argv[1]) / 'p'):\n"

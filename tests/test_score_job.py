@@ -273,3 +273,29 @@ def test_drift_beyond_threshold_exits_5_and_publishes_nothing(trained: Path, cap
     assert "drifted beyond PSI 0.2 against the training reference" in err, err
     assert not (out / "as_of=2025-06-01").exists()
     assert (out / "_rejected" / "as_of=2025-06-01" / "drift.csv").exists()
+
+
+def test_cluster_assignment_ignores_the_feature_settings_of_the_day(
+    trained: Path, small: Path, tmp_path: Path
+) -> None:
+    """The clusterer's inputs are built with the feature settings stored with it (issue 14):
+    fitted on 60-day engagement columns (the models use 90 days), it assigns the same clusters
+    whether the scoring config still says 60 days or has gone back to the default. Before, the
+    scoring job rebuilt its inputs from the config of the day and failed on the missing
+    ``engagement__*_60d`` columns."""
+    db = tmp_path / "mlflow.db"  # a copy: the re-fit clusterer must not reach other tests
+    db.write_bytes((trained / "runs" / "mlflow.db").read_bytes())
+    scoring = "{missing_model: skip, fail_on_drift: false}"
+    common = {"tracking_uri": f"sqlite:///{db}", "scoring": scoring,
+              "clustering": "{n_clusters: 3, n_subsamples: 2}"}  # fmt: skip
+    fitted = _config(small, "sixty.yaml", features="{engagement_window_days: 60}", **common)
+    default = _config(small, "default.yaml", **common)
+    assert main(["cluster", "--config", str(fitted), "--as-of", AS_OF]) == 0
+    assigned = {}
+    for config in (fitted, default):
+        out = tmp_path / config.stem
+        assert main(_score_argv(config, out)) == 0, config.name
+        scores = pl.read_parquet(out / f"as_of={AS_OF}" / "scores.parquet")
+        assigned[config.stem] = scores.select("customer_id", "cluster__id", "cluster__name")
+    assert assigned["sixty"]["cluster__id"].n_unique() > 1
+    assert assigned["sixty"].equals(assigned["default"])

@@ -1,18 +1,20 @@
 """The clustering job: fit, match ids to last month's model, profile, explain, log, register.
 
-``cluster_customers`` takes a feature table and plain keyword arguments (the CLI unpacks the
-config's ``clustering:`` section into them). With a tracking URI it logs the run to MLflow (the
-k-selection table and plot, profiles, explanations, transitions, metrics), logs the clusterer
-as a models-from-code pyfunc whose only artifact is a JSON file, registers it and points the
-``champion`` alias at it, so scoring jobs assign new customers with the same model
-(``segml.tracking.load_pyfunc(name=..., alias="champion")``). The warnings of
-``segml.clusters.quality`` (weak structure, k at the edge of the range) become notes the CLI
-prints and are logged as ``clusters/quality.json``, which the report shows.
+``cluster_customers`` takes a feature table and plain keyword arguments (the jobs layer,
+``segml.jobs.cluster``, unpacks the config's ``clustering:`` section into them). With a
+tracking URI it logs the run to MLflow (the feature settings, the k-selection table and plot,
+profiles, explanations, transitions, metrics), logs the clusterer as a models-from-code pyfunc
+whose only artifact is a JSON file, registers it and points the ``champion`` alias at it, so
+scoring jobs assign new customers with the same model and build its inputs with the same
+settings (``load_clusterer``, ``load_feature_params``). The warnings of ``segml.clusters.quality``
+(weak structure, k at the edge of the range) become notes the CLI prints and are logged as
+``clusters/quality.json``, which the report shows.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,15 +33,17 @@ from segml.models.environment import segml_source, serving_requirements
 
 __all__ = [
     "ALIAS",
+    "FEATURES_ARTIFACT",
     "ClusteringResult",
     "check_clusterer_point_in_time",
     "cluster_customers",
-    "cluster_from_config",
     "load_clusterer",
+    "load_feature_params",
     "summary_metrics",
 ]
 
 ALIAS = "champion"
+FEATURES_ARTIFACT = "clusters/features.json"  # the FeatureBuilder settings the features came from
 _CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
@@ -100,6 +104,20 @@ def check_clusterer_point_in_time(
     return found
 
 
+def load_feature_params(
+    *, tracking_uri: str, name: str, alias: str = ALIAS
+) -> dict[str, Any] | None:
+    """The feature settings the registered clusterer's features were built with
+    (``FeatureBuilder`` parameters and its ``categories``), or None for a clusterer registered
+    before they were stored with it."""
+    ref = tracking.find_model(tracking_uri=tracking_uri, name=name, alias=alias)
+    if ref is None:
+        return None
+    found = tracking.load_run_json(tracking_uri=tracking_uri, run_id=ref.run_id,
+                                   path=FEATURES_ARTIFACT)  # fmt: skip
+    return dict(found) if isinstance(found, dict) else None
+
+
 def cluster_customers(
     features: Any,
     *,
@@ -109,8 +127,13 @@ def cluster_customers(
     experiment: str = "segml-clusters",
     registry_name: str = "segml-clusters",
     as_of: str | None = None,
+    feature_params: Mapping[str, Any] | None = None,
 ) -> ClusteringResult:
-    """Fit a CustomerClusterer on ``features``; log and register it when ``tracking_uri``."""
+    """Fit a CustomerClusterer on ``features``; log and register it when ``tracking_uri``.
+
+    ``feature_params``: the settings ``features`` were built with (``FeatureBuilder``
+    parameters and ``categories``), logged with the clusterer (``FEATURES_ARTIFACT``) so that
+    scoring builds its inputs the same way whatever the config says then."""
     frame = as_pandas(features)
     previous, previous_version, notes = _previous(tracking_uri, registry_name)
     model = CustomerClusterer(**(params or {}))
@@ -131,7 +154,8 @@ def cluster_customers(
         result.explanations = explain_segments(model, frame)
     if tracking_uri is not None:
         result.model_ref = _log(result, frame, tracking_uri=tracking_uri, experiment=experiment,
-                                registry_name=registry_name, as_of=as_of)  # fmt: skip
+                                registry_name=registry_name, as_of=as_of,
+                                feature_params=feature_params)  # fmt: skip
     return result
 
 
@@ -165,7 +189,7 @@ def summary_metrics(model: CustomerClusterer) -> dict[str, float]:
 
 def _log(
     result: ClusteringResult, frame: pd.DataFrame, *, tracking_uri: str, experiment: str,
-    registry_name: str, as_of: str | None,
+    registry_name: str, as_of: str | None, feature_params: Mapping[str, Any] | None = None,
 ) -> Any:  # fmt: skip
     model = result.model
     with tracking.start_run(tracking_uri=tracking_uri, experiment=experiment,
@@ -176,6 +200,8 @@ def _log(
         run.json(_records(model.profile_), "clusters/profile.json")
         run.json(model.dropped_features_, "clusters/dropped_features.json")
         run.json(model.quality_, "clusters/quality.json")
+        if feature_params is not None:
+            run.json(dict(feature_params), FEATURES_ARTIFACT)
         if model.k_selection_ is not None:
             run.json(_records(model.k_selection_), "clusters/k_selection.json")
             run.figure(plot_k_selection(model.k_selection_, chosen=model.n_clusters_),
@@ -204,32 +230,3 @@ def _log(
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return table.astype(object).where(table.notna(), None).to_dict(orient="records")  # type: ignore[no-any-return]
-
-
-def cluster_from_config(shop: Any, config: Any, *, as_of: Any) -> ClusteringResult:
-    """Build features as of the cutoff and unpack the config's ``clustering:`` section into
-    ``cluster_customers`` keyword arguments (tracking store: ``tracking_uri`` or the local
-    SQLite store under ``output_dir``)."""
-    from segml.engine import parse_as_of
-    from segml.features import FeatureBuilder
-    from segml.tracking import default_tracking_uri
-
-    c, f = config.clustering, config.features
-    cutoff = parse_as_of(as_of)
-    builder = FeatureBuilder(**f.builder_params()).fit(shop, as_of=cutoff)
-    features = builder.transform(shop, as_of=cutoff)
-    skip = {"explain", "experiment", "registry_name", "names"}
-    params = {k: v for k, v in c.model_dump().items() if k not in skip and v is not None}
-    params["names"] = dict(c.names) or None
-    for key in ("features", "exclude"):
-        if key in params:
-            params[key] = tuple(params[key])
-    return cluster_customers(
-        features,
-        params=params,
-        explain=c.explain,
-        tracking_uri=config.tracking_uri or default_tracking_uri(config.resolve(config.output_dir)),
-        experiment=c.experiment,
-        registry_name=c.registry_name,
-        as_of=f"{cutoff:%Y-%m-%d}",
-    )

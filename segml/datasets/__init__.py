@@ -10,8 +10,8 @@ from typing import Any
 from segml.config import Config
 from segml.datasets.second_store import make_second_store
 from segml.datasets.synthetic import Shop, make_shop
+from segml.engine import read_spark_table, spark_session
 from segml.errors import DataError
-from segml.io import read_spark_table, spark_session
 from segml.schema import TABLES
 
 __all__ = ["Shop", "load_tables", "make_second_store", "make_shop", "online_retail_path"]

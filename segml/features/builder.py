@@ -9,7 +9,7 @@ import narwhals.stable.v2 as nw
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.config import Config, DataConfig
+from segml.config import FEATURE_DEFAULTS, Config, DataConfig
 from segml.engine import (
     backend_of,
     collect,
@@ -71,10 +71,10 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
     def __init__(
         self,
         *,
-        windows_days: Sequence[int] = (7, 30, 90, 365),
-        top_k_categories: int = 8,
-        engagement_window_days: int = 90,
-        intent_window_days: int = 30,
+        windows_days: Sequence[int] = FEATURE_DEFAULTS["windows_days"],
+        top_k_categories: int = FEATURE_DEFAULTS["top_k_categories"],
+        engagement_window_days: int = FEATURE_DEFAULTS["engagement_window_days"],
+        intent_window_days: int = FEATURE_DEFAULTS["intent_window_days"],
         categories: Sequence[str] | None = None,
         families: Sequence[str] | None = None,
         family_params: Mapping[str, Mapping[str, Any]] | None = None,

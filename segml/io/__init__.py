@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,15 +37,14 @@ __all__ = [
     "fault_point",
     "file_sha256",
     "folder_hashes",
+    "guess_format",
     "json_text",
     "published_names",
-    "read_spark_table",
     "read_yaml",
     "remove_stale_scratch",
     "resolve_published",
     "scan_table",
     "scan_typed",
-    "spark_session",
     "write_frame",
     "write_json",
 ]
@@ -83,7 +81,7 @@ def scan_table(
             f"{table}: no file at {text!r}. Check data.{table}.path in the config "
             "(relative paths are read from the config file's folder)."
         )
-    fmt = fmt or _guess_format(Path(matches[0]))
+    fmt = fmt or guess_format(Path(matches[0]))
     if fmt == "parquet":
         return pl.scan_parquet(_parquet_source(path) if len(matches) == 1 else matches)
     files = sorted(matches)
@@ -138,7 +136,7 @@ def scan_typed(path: str | Path, *, table: str) -> pl.LazyFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{table}: no file at {str(path)!r}; pass the path of a .parquet or .csv.")
-    if _guess_format(path) == "parquet":
+    if guess_format(path) == "parquet":
         return pl.scan_parquet(_parquet_source(path))
     return pl.scan_csv(
         path, infer_schema_length=10_000, schema_overrides={"customer_id": pl.String}
@@ -167,56 +165,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def spark_session() -> Any:
-    """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC).
-
-    A session segml creates gets ``spark.driver.memory`` from ``SEGML_SPARK_DRIVER_MEMORY``
-    (default ``4g``; Spark's own 1g runs out converting a few hundred thousand pandas rows).
-    Its Python workers run this interpreter unless ``PYSPARK_PYTHON`` is set. Both only take
-    effect when no Spark JVM runs yet; an active session is used as it is.
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as err:
-        raise DataError(
-            "engine: spark needs pyspark; install it with pip install 'segml[spark]'."
-        ) from err
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    builder = (
-        SparkSession.builder.appName("segml")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", os.environ.get("SEGML_SPARK_DRIVER_MEMORY", "4g"))
-    )
-    # PySpark starts its Python workers with PYSPARK_PYTHON: this interpreter, which has segml
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return builder.getOrCreate()
-
-
-def read_spark_table(
-    path: str | Path,
-    *,
-    table: str,
-    fmt: str | None = None,
-    encoding: str = "utf8",
-    separator: str = ",",
-) -> Any:
-    """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
-    text = str(path)
-    is_remote = "://" in text
-    if not is_remote and not globlib.glob(text):
-        raise DataError(f"{table}: no file at {text!r}. Check data.{table}.path in the config.")
-    fmt = fmt or ("parquet" if is_remote or Path(text).is_dir() else _guess_format(Path(text)))
-    reader = spark_session().read
-    if fmt == "parquet":
-        return reader.parquet(text)
-    encoding = "utf-8" if encoding in io_csv.POLARS_ENCODINGS else encoding
-    options = {"header": True, "inferSchema": False, "encoding": encoding, "sep": separator}
-    return reader.options(**options).csv(text)
-
-
-def _guess_format(path: Path) -> str:
+def guess_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if path.is_dir() or ".parquet" in suffixes or ".pq" in suffixes:
         return "parquet"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from segml import targets as target_registry
 from segml import tracking
-from segml.errors import ConfigError, ModelNotFoundError
+from segml.errors import ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
@@ -37,7 +37,7 @@ from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
 from segml.schema import ShopData
 
-__all__ = ["TrainOutcome", "train_from_config", "train_models"]
+__all__ = ["TrainOutcome", "train_models"]
 
 _CODE = Path(__file__).with_name("pyfunc_model.py")
 
@@ -322,62 +322,3 @@ def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
     shap_fig = shap_summary_figure(r.model, test_rows)
     run.figure(shap_fig, "plots/shap_summary.png")
     plt.close(shap_fig)
-
-
-def train_from_config(
-    shop: ShopData, config: Any, *, now: Any, targets: Sequence[str], tune: int = 0
-) -> list[TrainOutcome]:
-    """Unpack a Config's ``training`` section into ``train_models`` keyword arguments."""
-    from segml.tracking import default_tracking_uri
-
-    t = config.training
-    specs = training_targets(shop, t, now=now, names=targets)
-    out_dir = config.resolve(config.output_dir)
-    f = config.features
-    return train_models(
-        shop,
-        now=now,
-        targets=specs,
-        n_cutoffs=t.cutoffs,
-        cutoff_step=t.cutoff_step,
-        feature_params=f.builder_params(),
-        model_params={"n_jobs": t.n_jobs, **t.lightgbm},
-        tune_trials=tune,
-        study_storage=t.optuna_storage or f"sqlite:///{Path(out_dir).resolve() / 'optuna.db'}",
-        seed=t.seed,
-        tracking_uri=config.tracking_uri or default_tracking_uri(out_dir),
-        experiment=t.experiment,
-        registry_prefix=t.registry_prefix,
-        data_name=_data_name(config),
-        promotion=PromotionRule(**t.promotion.model_dump(), seed=t.seed),
-    )  # fmt: skip
-
-
-def training_targets(
-    shop: ShopData, training: Any, *, now: Any, names: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """``train_models``' ``targets`` from a config's ``training`` section: each target's
-    settings (``TrainingConfig.target``: its own key or ``training.targets.<name>``, unset
-    fields from its ``TargetSpec``), an ``auto`` horizon derived before the backtest cutoff."""
-    specs: dict[str, dict[str, float]] = {}
-    for name in names:
-        tc, spec = training.target(name), target_registry.get(name)
-        horizon = tc.horizon_days
-        if horizon == "auto":
-            if spec.auto_horizon is None:
-                raise ConfigError(
-                    f"training.{name}.horizon_days: 'auto' is available only for a target with "
-                    "an auto_horizon (lapse); give a number of days."
-                )
-            derive = target_registry.resolve(spec.auto_horizon)
-            horizon = derive(shop, now=now, quantile=tc.auto_quantile, backtest=True)
-        specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
-                       "refit": float(tc.refit)}  # fmt: skip
-    return specs
-
-
-def _data_name(config: Any) -> str:
-    d = config.data
-    if d.synthetic_customers:
-        return f"synthetic{d.synthetic_customers}s{d.synthetic_seed}"
-    return Path(d.orders.path or "data").name.split(".")[0]

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from segml import targets
+from segml.config import FEATURE_DEFAULTS
 from segml.errors import DataError
 from segml.features import FeatureBuilder
 from segml.models.compare import Comparison, paired_bootstrap
@@ -236,7 +237,7 @@ def rebuild_inputs(
         frame = cache.features(cutoff)
     else:
         params = dict(spec["features"])
-        params["windows_days"] = tuple(params.get("windows_days", (7, 30, 90, 365)))
+        params["windows_days"] = tuple(params.get("windows_days", FEATURE_DEFAULTS["windows_days"]))
         builder = FeatureBuilder(**params).fit(cache.shop, as_of=cutoff)
         own_cache = CutoffCache(cache.shop, builder, horizons=spec["horizons"],
                                 max_fit_rows=cache.max_fit_rows, seed=cache.seed)  # fmt: skip

@@ -6,7 +6,6 @@ against each model's training reference.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +15,13 @@ import pandas as pd
 import polars as pl
 
 from segml import tracking
-from segml.engine import attach, parse_as_of
-from segml.errors import DataError, FutureModelError, ModelNotFoundError
-from segml.features import FeatureBuilder
+from segml.engine import parse_as_of
+from segml.errors import FutureModelError, ModelNotFoundError
 from segml.models.propensity import PropensityModel
-from segml.models.scoring import model_inputs, score_customers
 from segml.monitoring import drift_report
 from segml.schema import ShopData
+from segml.scores.backend import PolarsBackend, backend_for
+from segml.scores.inputs import cluster_inputs, feature_groups
 
 __all__ = [
     "REFERENCE_ARTIFACT",
@@ -142,33 +141,6 @@ def _future_message(found: list[dict[str, str]], cut: dt.datetime) -> str:
     )
 
 
-def _spec(model: PropensityModel) -> str:
-    meta = model.metadata_
-    return json.dumps(
-        {"features": meta.get("features", {}), "horizons": meta.get("btyd_horizons", [])},
-        sort_keys=True,
-        default=list,
-    )
-
-
-def feature_groups(
-    models: Mapping[str, PropensityModel],
-) -> list[tuple[dict[str, Any], list[str]]]:
-    """Targets grouped by the feature settings their models were trained with:
-    ``(params, targets)`` with ``params = {"features": FeatureBuilder kwargs, "horizons": [...]}``.
-    """
-    groups: dict[str, list[str]] = {}
-    for target, model in models.items():
-        groups.setdefault(_spec(model), []).append(target)
-    out = []
-    for spec, targets in groups.items():
-        params = json.loads(spec)
-        features = params["features"]
-        features["windows_days"] = tuple(features.get("windows_days", (7, 30, 90, 365)))
-        out.append((params, targets))
-    return out
-
-
 def score_shop(
     shop: ShopData,
     champions: Champions,
@@ -178,67 +150,16 @@ def score_shop(
     reasons_top_k: int = 3,
     reasons_for: Any = None,
 ) -> Any:
-    """Model inputs (features + BG/NBD columns) joined with every score column.
+    """Model inputs (features + BG/NBD columns) joined with every score column, on the shop's
+    engine (``segml.scores.backend``): a Polars frame, or for a Spark shop a Spark DataFrame
+    (``reasons_for`` then None, every customer, or False, none).
 
-    Models trained with the same feature settings share one feature build. For a Spark shop
-    everything runs on Spark and the result is a Spark DataFrame (``segml.scores.spark``);
-    ``reasons_for`` is then None (every customer) or False (none).
+    Models trained with the same feature settings share one feature build.
     """
-    if shop.kind == "spark":
-        from segml.scores import spark
-
-        if reasons_for is not None and reasons_for is not False:
-            raise DataError(
-                "on Spark, reasons_for must be None (every customer) or False (none); got a "
-                f"{type(reasons_for).__name__}."
-            )
-        return spark.score_shop(
-            shop, champions.models, as_of=as_of, reasons_top_k=reasons_top_k,
-            reasons=reasons_for is None,
-        )  # fmt: skip
-    frame: pl.DataFrame | None = None
-    for params, targets in feature_groups(champions.models):
-        inputs = model_inputs(
-            shop, as_of=as_of, feature_params=params["features"], horizons=params["horizons"]
-        )
-        scores = score_customers(
-            inputs,
-            {t: champions.models[t] for t in targets},
-            chunk_size=chunk_size,
-            reasons_top_k=reasons_top_k,
-            reasons_for=reasons_for,
-        )
-        part = attach(inputs, scores)
-        frame = (
-            part
-            if frame is None
-            else frame.join(
-                part.select("customer_id", *[c for c in part.columns if c not in frame.columns]),
-                on="customer_id",
-                how="full",
-                coalesce=True,
-            )
-        )
-    assert frame is not None
-    return frame if frame["customer_id"].is_sorted() else frame.sort("customer_id")
-
-
-def cluster_inputs(
-    frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any, feature_params: dict[str, Any]
-) -> tuple[Any, list[str]]:
-    """The frame the clusterer reads and its columns (``customer_id`` first): ``frame`` itself,
-    or, when the clusterer was fitted on affinity columns of categories the propensity models do
-    not use, features rebuilt with the clusterer's own category list (a native frame of the
-    shop's engine)."""
-    needed = [str(c) for c in clusterer.preprocessor_.feature_names_in_]
-    columns = ["customer_id", *[c for c in needed if c != "customer_id"]]
-    if set(needed) <= set(frame.columns):
-        return frame, columns
-    prefix = "affinity__spend_share_"
-    cats = [c[len(prefix) :] for c in needed if c.startswith(prefix) and c != prefix + "other"]
-    builder = FeatureBuilder(**feature_params, top_k_categories=max(len(cats), 1),
-                             categories=cats).fit(shop, as_of=as_of)  # fmt: skip
-    return builder.transform_table(shop, as_of=as_of), columns
+    return backend_for(shop.kind).score(
+        shop, champions.models, as_of=as_of, chunk_size=chunk_size,
+        reasons_top_k=reasons_top_k, reasons_for=reasons_for,
+    )  # fmt: skip
 
 
 def assign_clusters(
@@ -247,21 +168,16 @@ def assign_clusters(
     clusterer: Any,
     *,
     as_of: Any,
-    feature_params: dict[str, Any],
+    feature_params: Mapping[str, Any],
+    frame_params: Mapping[str, Any] | None = None,
     chunk_size: int = 250_000,
 ) -> pl.DataFrame:
-    """Join ``cluster__id``/``cluster__name`` from ``clusterer``, assigned ``chunk_size``
-    customers at a time (only the clusterer's columns are converted to pandas)."""
-    inputs, columns = cluster_inputs(frame, shop, clusterer, as_of=as_of,
-                                     feature_params=feature_params)  # fmt: skip
-    table = inputs if isinstance(inputs, pl.DataFrame) else pl.from_pandas(inputs)
-    table = table.select(columns)
-    parts = [
-        pl.from_pandas(clusterer.assign(table.slice(start, chunk_size).to_pandas()))
-        for start in range(0, max(table.height, 1), chunk_size)  # one (empty) chunk for none
-    ]
-    assigned = pl.concat(parts).with_columns(pl.col("cluster__id").cast(pl.Int32))
-    return attach(frame, assigned)
+    """Join ``cluster__id``/``cluster__name`` from ``clusterer`` to a Polars ``frame``
+    (``segml.scores.backend.PolarsBackend.assign_clusters``)."""
+    return PolarsBackend().assign_clusters(
+        frame, shop, clusterer, as_of=as_of, feature_params=feature_params,
+        frame_params=frame_params, chunk_size=chunk_size,
+    )  # fmt: skip
 
 
 def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:

@@ -14,6 +14,10 @@
   partition of two columns), joined back on the score.
 - Clusters: the registered clusterer rebuilt from its JSON (``CustomerClusterer.from_dict``)
   in ``mapInPandas``.
+
+``SparkBackend`` puts these behind the interface a scoring job uses
+(``segml.scores.backend.ScoringBackend``); with ``segml.engine`` this is the only module that
+imports pyspark.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from segml.models.explain import reason_codes
 from segml.models.propensity import PropensityModel, _apply_calibrator
 from segml.models.scoring import model_inputs
 from segml.schema import ShopData
+from segml.scores.inputs import cluster_inputs, feature_groups
 
 __all__ = [
+    "SparkBackend",
     "assign_clusters",
     "explain_customers",
     "model_payloads",
@@ -45,6 +51,7 @@ __all__ = [
 ]
 
 _RAW = "_raw__"
+SAMPLE = 200_000  # rows of the Spark output the drift report is computed on
 _WORKER_MODELS: dict[str, dict[str, PropensityModel]] = {}
 
 
@@ -209,8 +216,6 @@ def score_shop(
 
     Models trained with the same feature settings share one feature build.
     """
-    from segml.scores.job import feature_groups
-
     frame = None
     for params, targets in feature_groups(models):
         inputs = model_inputs(shop, as_of=as_of, feature_params=params["features"],
@@ -228,14 +233,20 @@ def score_shop(
 
 
 def assign_clusters(
-    frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any, feature_params: dict[str, Any]
+    frame: Any,
+    shop: ShopData,
+    clusterer: Any,
+    *,
+    as_of: Any,
+    feature_params: Mapping[str, Any],
+    frame_params: Mapping[str, Any] | None = None,
 ) -> Any:
     """Join ``cluster__id``/``cluster__name`` from ``clusterer`` (rebuilt per worker from its
-    JSON), building the affinity columns it needs with its own category list when missing."""
-    from segml.scores.job import cluster_inputs
-
+    JSON), building the columns it needs with its own feature settings when missing
+    (``segml.scores.inputs.cluster_inputs``)."""
     inputs, cols = cluster_inputs(frame, shop, clusterer, as_of=as_of,
-                                  feature_params=feature_params)  # fmt: skip
+                                  feature_params=feature_params,
+                                  frame_params=frame_params)  # fmt: skip
     payload = json.dumps(clusterer.to_dict(), sort_keys=True, default=str)
     shared = _broadcast(frame, payload)
     cls = type(clusterer)
@@ -260,3 +271,65 @@ def sample_rows(frame: Any, columns: list[str], *, max_rows: int, seed: int = 0)
     if n > max_rows:
         rows = rows.sample(fraction=min(1.0, 1.1 * max_rows / n), seed=seed).limit(max_rows)
     return pl.DataFrame(pl.from_arrow(rows.sort("customer_id").toArrow()))
+
+
+class SparkBackend:
+    """A scoring run on Spark: per-customer work on the executors; the driver holds the drift
+    sample and the columns a rule set reads (``segml.scores.backend`` lists the steps)."""
+
+    name = "spark"
+
+    def feature_table(self, table: Any) -> pl.DataFrame:
+        return pl.DataFrame(pl.from_arrow(table.toArrow()))
+
+    def score(
+        self, shop: ShopData, models: Mapping[str, PropensityModel], *, as_of: Any,
+        chunk_size: int = 250_000, reasons_top_k: int = 3, reasons_for: Any = None,
+    ) -> Any:  # fmt: skip
+        """``reasons_for`` is None (every customer) or False (none) on Spark."""
+        if reasons_for is not None and reasons_for is not False:
+            raise DataError(
+                "on Spark, reasons_for must be None (every customer) or False (none); got a "
+                f"{type(reasons_for).__name__}."
+            )
+        return score_shop(shop, models, as_of=as_of, reasons_top_k=reasons_top_k,
+                          reasons=reasons_for is None)  # fmt: skip
+
+    def assign_clusters(
+        self, frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any,
+        feature_params: Mapping[str, Any], frame_params: Mapping[str, Any] | None = None,
+        chunk_size: int = 250_000,
+    ) -> Any:  # fmt: skip
+        fit, built = feature_params, frame_params
+        return assign_clusters(frame, shop, clusterer, as_of=as_of, feature_params=fit,
+                               frame_params=built)  # fmt: skip
+
+    def explain(
+        self, frame: Any, models: Mapping[str, PropensityModel], *, customer_ids: pl.Series,
+        top_k: int, chunk_size: int = 250_000,
+    ) -> Any:  # fmt: skip
+        return explain_customers(frame, models, customer_ids=customer_ids.to_list(), top_k=top_k)
+
+    def drift_rows(self, frame: Any, columns: set[str]) -> pl.DataFrame:
+        """At most ``SAMPLE`` rows of the profiled ``columns`` (every row when there are that
+        few, so drift equals the default engine's)."""
+        return sample_rows(frame, sorted(columns & set(frame.columns)), max_rows=SAMPLE)
+
+    def rows(self, frame: Any) -> int:
+        return int(frame.count())
+
+    def keep(self, frame: Any) -> Any:
+        return frame.persist()
+
+    def release(self, frame: Any) -> None:
+        frame.unpersist()
+
+    def driver_table(self, frame: Any, pick: Any) -> pl.DataFrame:
+        """Only the columns ``pick(schema)`` names, collected to the driver."""
+        schema = pl.DataFrame(pl.from_arrow(frame.limit(0).toArrow())).schema
+        needed = pick(schema)
+        return pl.DataFrame(pl.from_arrow(frame.select(*[f"`{c}`" for c in needed]).toArrow()))
+
+    def write_scores(self, frame: Any, path: Path) -> None:
+        """A folder of part files in customer order."""
+        frame.sort("customer_id").write.parquet(str(path))

@@ -1,0 +1,73 @@
+"""``segml segment`` and ``segml report``: what they read from the config (the rule set, the
+orders table, the tracking store and registry names), unpacked here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from segml.config import Config
+from segml.errors import ConfigError
+from segml.exports import SegmentRun, destination_columns, export_segments, plan_exports
+from segml.jobs.common import tracking_uri
+from segml.report import write_report
+from segml.segments import Segmenter, readout
+
+__all__ = ["readout_job", "report_job", "rule_path", "segment_job", "segment_plan"]
+
+
+def segment_job(
+    cfg: Config, *, scores: Path, out: Path, rules: Path | None = None,
+    previous: Path | None = None, as_of: str | None = None, source: Any = "the config",
+) -> SegmentRun:  # fmt: skip
+    """Segment ``scores`` with ``rules`` (default: the config's ``segments:``) into ``out``."""
+    return export_segments(scores, rules=rule_path(cfg, rules, source=source), out=out,
+                           previous=previous, as_of=as_of, destinations=cfg.exports)  # fmt: skip
+
+
+def rule_path(cfg: Config, rules: Path | None, *, source: Any = "the config") -> Path:
+    """``rules`` if given, else the config's ``segments:`` rule set."""
+    if rules is None and cfg.segments is None:
+        raise ConfigError(
+            f"{source}: no rule set; set segments: PATH in the config (e.g. segments: "
+            "segments.yaml) or pass --rules PATH. configs/segments.yaml is an example."
+        )
+    return rules if rules is not None else cfg.resolve(cfg.segments or "")
+
+
+def segment_plan(cfg: Config, *, scores: Path, rules: Path | None = None,
+                 as_of: str | None = None, source: Any = "the config") -> pl.DataFrame:  # fmt: skip
+    """What ``segment_job`` would write (the destinations' files and rows), writing nothing."""
+    result = Segmenter(rules=rule_path(cfg, rules, source=source), as_of=as_of).fit_segment(
+        scores, carry=destination_columns(cfg.exports)
+    )
+    return plan_exports(result, destinations=cfg.exports)
+
+
+def readout_job(cfg: Config, run: Path, *, orders: Path | None, start: str, end: str) -> Any:
+    """Treatment vs control per segment of ``run`` over ``[start, end)``, from ``orders``
+    (default: the config's orders table)."""
+    members = run / "members.parquet" if run.is_dir() else run
+    if orders is None:
+        from segml.datasets import load_tables
+
+        table: Any = load_tables(cfg)["orders"]
+    else:
+        table = orders
+    return readout(members, table, start=start, end=end, config=cfg)
+
+
+def report_job(
+    run_dir: Path, *, cfg: Config | None, out: Path | None = None,
+    tracking: str | None = None, previous: Path | None = None,
+) -> Path:  # fmt: skip
+    """Write a run's HTML report; with ``cfg`` its tracking store (unless ``tracking``) and
+    registry names."""
+    names: dict[str, Any] = {}
+    if cfg is not None:
+        tracking = tracking or tracking_uri(cfg)
+        names = {"registry_prefix": cfg.training.registry_prefix,
+                 "cluster_model": cfg.clustering.registry_name}  # fmt: skip
+    return write_report(run_dir, out=out, tracking_uri=tracking, previous=previous, **names)
