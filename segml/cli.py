@@ -417,6 +417,7 @@ def backtest(
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from segml.io import write_frame
     from segml.jobs.backtest import backtest_job
     from segml.targets import names as target_names
 
@@ -430,9 +431,8 @@ def backtest(
     typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
     typer.echo(result.summary())
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         for name in ("table", "comparisons", "pooled", "plans"):
-            getattr(result, name).write_csv(out / f"{name}.csv")
+            write_frame(getattr(result, name), out / f"{name}.csv")
         typer.echo(f"tables: {out}/{{table,comparisons,pooled,plans}}.csv")
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "scan_typed",
     "write_frame",
     "write_json",
+    "write_text",
 ]
 
 
@@ -249,6 +250,13 @@ def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
         else:
             frame.write_csv(tmp)
     return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def json_text(payload: dict[str, Any]) -> str:

@@ -13,7 +13,15 @@ import numpy as np
 
 from segml.config import Config
 from segml.engine import collect
-from segml.io import atomic_dir, atomic_file, fault_point, folder_hashes, json_text, write_json
+from segml.io import (
+    atomic_dir,
+    atomic_file,
+    fault_point,
+    folder_hashes,
+    json_text,
+    write_json,
+    write_text,
+)
 from segml.jobs.common import config_hash
 from segml.schema import ShopData
 from segml.scores.job import Champions
@@ -117,7 +125,7 @@ def manifest_of(
 
 def reject(partition: Path, drift: Any, manifest: dict[str, Any]) -> None:
     with atomic_dir(partition.parent / "_rejected" / partition.name) as tmp:
-        drift.to_csv(tmp / "drift.csv", index=False)
+        write_text(drift.to_csv(index=False), tmp / "drift.csv")
         write_json({**manifest, "status": "rejected: drift"}, tmp / "_manifest.json")
 
 

@@ -43,10 +43,10 @@ from segml.errors import DriftError, RunNotRecordedError, TrackingStoreError
 from segml.exports import destination_columns, export_segments
 from segml.io import (
     atomic_dir,
-    atomic_file,
     exclusive_lock,
     fault_point,
     resolve_published,
+    write_text,
 )
 from segml.jobs.common import tracking_uri
 from segml.jobs.record import (
@@ -101,8 +101,7 @@ def _report_hook(cfg: Config, partition: Path, *, always: bool) -> BeforePublish
                             previous=previous_run_dir(partition),
                             registry_prefix=cfg.training.registry_prefix,
                             cluster_model=cfg.clustering.registry_name)  # fmt: skip
-        with atomic_file(staging / REPORT_NAME) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text(text, staging / REPORT_NAME)
 
     return write
 
@@ -218,7 +217,7 @@ def _publish(
         backend.write_scores(frame, tmp / "scores.parquet")
         fault_point("score:mid_write")
         timings["write"] = _lap(started) - sum(timings.values())
-        drift.to_csv(tmp / "drift.csv", index=False)
+        write_text(drift.to_csv(index=False), tmp / "drift.csv")
         write_manifest(manifest, tmp, timings)
         if before_publish is not None:
             before_publish(tmp, replaced)

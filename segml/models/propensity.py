@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from segml import targets
 from segml.errors import ConfigError, DataError, ModelNotFoundError
+from segml.io import write_text
 from segml.models.offset import BASELINES, choose_weight, offset_spec, offset_values
 from segml.models.treeshap import tree_contributions
 from segml.models.validation import (
@@ -357,9 +358,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
-        (folder / "model.txt").write_text(text, encoding="utf-8")
+        write_text(text, folder / "model.txt")
         payload = json.dumps(self.to_dict(), indent=1, default=_json_default)
-        (folder / "model.json").write_text(payload, encoding="utf-8")
+        write_text(payload, folder / "model.json")
         return folder
 
     @classmethod

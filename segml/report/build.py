@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from segml.io import atomic_file
+from segml.io import write_text
 from segml.report.html import missing, page
 from segml.report.inputs import (
     find_tracking_uri,
@@ -83,6 +83,4 @@ def write_report(
     text = build_report(path, tracking_uri=tracking_uri, previous=previous,
                         registry_prefix=registry_prefix, cluster_model=cluster_model)  # fmt: skip
     target = Path(out) if out is not None else path / REPORT_NAME
-    with atomic_file(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return write_text(text, target)

@@ -31,6 +31,7 @@ import polars as pl
 
 from segml.engine import attach
 from segml.errors import DataError
+from segml.io import write_frame
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
 from segml.schema import ShopData
@@ -165,4 +166,4 @@ class PolarsBackend:
         return frame
 
     def write_scores(self, frame: pl.DataFrame, path: Path) -> None:
-        frame.write_parquet(path)
+        write_frame(frame, path)
