@@ -260,6 +260,14 @@ class TrainingConfig(_Strict):
     )
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # like features.families: left out while empty, so existing configs keep their hash
+        out: dict[str, Any] = handler(self)
+        if not out.get("targets"):
+            out.pop("targets", None)
+        return out
+
     @field_validator("targets")
     @classmethod
     def _registered(cls, value: dict[str, TargetConfig]) -> dict[str, TargetConfig]:

@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 
 from segml import targets
+from segml.config import Config
 from segml.errors import ConfigError
 from segml.targets import TargetSpec
 from tests.conftest import tiny_customers, tiny_events, tiny_orders
@@ -257,3 +258,11 @@ def test_toy_target_end_to_end(toy: TargetSpec, tmp_path: Path) -> None:
     assert "roc_auc* ↑" in html and "BG/NBD baseline" in html  # the classifier table, starred
     assert "orders_2plus: calibration and cumulative gain" in html
     assert dt.date.fromisoformat(meta["test_cutoff"]) < dt.date(2024, 10, 1)
+
+
+def test_an_empty_targets_mapping_leaves_the_config_hash_of_existing_configs_unchanged() -> None:
+    """``training.targets`` is new: while empty it is not in the dump a run's config_hash is
+    taken from, so the shipped configs keep the hash their earlier runs recorded."""
+    default = Config()
+    assert '"targets"' not in default.training.model_dump_json()
+    assert Config.model_validate(default.model_dump()) == default
