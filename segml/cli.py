@@ -47,10 +47,11 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", help="print the version and exit", is_eager=True,
-                     callback=_show_version),
+        typer.Option(
+            "--version", help="print the version and exit", is_eager=True, callback=_show_version
+        ),
     ] = False,
-) -> None:  # fmt: skip
+) -> None:
     _STATE["debug"] = debug
     if ctx.invoked_subcommand is None:  # a bare `segml`: the help, and success
         typer.echo(ctx.get_help())
@@ -212,8 +213,9 @@ def segment(
     if dry_run or out is None:
         _segment_plan(scores, rules=rules, as_of=as_of, cfg=cfg, source=config)
         return
-    result = segment_job(cfg, scores=scores, out=out, rules=rules, previous=previous,
-                         as_of=as_of, source=config)  # fmt: skip
+    result = segment_job(
+        cfg, scores=scores, out=out, rules=rules, previous=previous, as_of=as_of, source=config
+    )
     typer.echo(str(result.report))
     names = [d.name or d.type for d in cfg.exports.destinations]
     audiences = sum(len(r.channels) for r in result.result.rule_set.segments)
@@ -237,9 +239,14 @@ def _segment_plan(
 
 
 def _segment_readout(
-    cfg: Config, run: Path, *, orders: Path | None, start: str | None, end: str | None,
+    cfg: Config,
+    run: Path,
+    *,
+    orders: Path | None,
+    start: str | None,
+    end: str | None,
     out: Path | None,
-) -> None:  # fmt: skip
+) -> None:
     from segml.io import write_frame
     from segml.jobs.segment import readout_job
 
@@ -250,8 +257,18 @@ def _segment_readout(
 
     frame = pl.from_pandas(result) if not isinstance(result, pl.DataFrame) else result
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40):
-        typer.echo(str(frame.select("segment", "n_treatment", "n_control", "^conversion_.*$",
-                                    "^revenue_lift.*$", "revenue_p_value")))  # fmt: skip
+        typer.echo(
+            str(
+                frame.select(
+                    "segment",
+                    "n_treatment",
+                    "n_control",
+                    "^conversion_.*$",
+                    "^revenue_lift.*$",
+                    "revenue_p_value",
+                )
+            )
+        )
     if out is not None:
         write_frame(frame, out)
         typer.echo(f"wrote the readout to {out}")
@@ -336,15 +353,23 @@ def score(
 
     _check_out(out, folder=True)
     cfg, shop = _load(config, engine=engine)
-    manifest = score_and_report(shop, cfg, as_of=_as_of(cfg, as_of), out=out, wait=wait,
-                                allow_future_models=allow_future_models)  # fmt: skip
+    manifest = score_and_report(
+        shop,
+        cfg,
+        as_of=_as_of(cfg, as_of),
+        out=out,
+        wait=wait,
+        allow_future_models=allow_future_models,
+    )
     for f in manifest["point_in_time"]["future_models"]:
         note = f"trained on data up to {f['data_end'][:10]}, after the as-of"
-        typer.echo(f"warning: {f['name']} version {f['version']} {note} (--allow-future-models)",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"warning: {f['name']} version {f['version']} {note} (--allow-future-models)", err=True
+        )
     typer.echo(str(shop.quality))
-    typer.echo(json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")},
-                          indent=2))  # fmt: skip
+    typer.echo(
+        json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")}, indent=2)
+    )
     typer.echo(f"results: {out / ('as_of=' + manifest['as_of'][:10])}")
 
 
@@ -425,9 +450,16 @@ def backtest(
     if any(t not in target_names() for t in names):
         raise ConfigError(f"--target must be one of {[*target_names(), 'all']}; got {target!r}.")
     cfg, shop = _load(config)
-    result = backtest_job(shop, cfg, dates=[d.strip() for d in dates.split(",") if d.strip()],
-                          targets=names, horizon=horizon, n_cutoffs=cutoffs, n_boot=n_boot,
-                          progress=typer.echo)  # fmt: skip
+    result = backtest_job(
+        shop,
+        cfg,
+        dates=[d.strip() for d in dates.split(",") if d.strip()],
+        targets=names,
+        horizon=horizon,
+        n_cutoffs=cutoffs,
+        n_boot=n_boot,
+        progress=typer.echo,
+    )
     typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
     typer.echo(result.summary())
     if out is not None:

@@ -273,8 +273,10 @@ class TrainingConfig(_Strict):
     def _registered(cls, value: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
         own = [n for n in value if n in cls.model_fields]
         if own:
-            raise ValueError(f"{own} have their own keys: set them as training.{own[0]}, not "
-                             "under training.targets")  # fmt: skip
+            raise ValueError(
+                f"{own} have their own keys: set them as training.{own[0]}, not "
+                "under training.targets"
+            )
         for name, tc in value.items():
             spec = _registered_target(name, "training.targets")
             if tc.horizon_days == "auto" and spec.auto_horizon is None:
@@ -293,8 +295,9 @@ class TrainingConfig(_Strict):
         spec = target_registry.get(name, what="a training target")
         tc = self.targets.get(name, TargetConfig())
         unset = {"horizon_days": spec.horizon_days, "lookback_days": spec.lookback_days}
-        return tc.model_copy(update={k: v for k, v in unset.items()
-                                     if k not in tc.model_fields_set})  # fmt: skip
+        return tc.model_copy(
+            update={k: v for k, v in unset.items() if k not in tc.model_fields_set}
+        )
 
 
 def _registered_target(name: str, where: str) -> target_registry.TargetSpec:

@@ -128,8 +128,10 @@ class TargetSpec:
                 f"as score__<name> and models <prefix>-<name>); got {self.name!r}."
             )
         if self.task not in ("classification", "regression"):
-            raise ConfigError(f"target {self.name!r}: task must be 'classification' or "
-                              f"'regression'; got {self.task!r}.")  # fmt: skip
+            raise ConfigError(
+                f"target {self.name!r}: task must be 'classification' or "
+                f"'regression'; got {self.task!r}."
+            )
         classify = self.task == "classification"
         defaults = {
             "objective": "binary" if classify else "tweedie",
@@ -148,11 +150,15 @@ class TargetSpec:
                 f"{defaults['calibration']!r}; got {self.calibration!r}."
             )
         if self.horizon_days == "auto" and self.auto_horizon is None:
-            raise ConfigError(f"target {self.name!r}: horizon_days 'auto' needs an auto_horizon "
-                              "function; give a number of days or the function.")  # fmt: skip
+            raise ConfigError(
+                f"target {self.name!r}: horizon_days 'auto' needs an auto_horizon "
+                "function; give a number of days or the function."
+            )
         if "btyd" in self.baselines and self.btyd is None:
-            raise ConfigError(f"target {self.name!r}: the 'btyd' baseline needs btyd=BTYDLink(...)"
-                              "; set it or leave 'btyd' out of baselines.")  # fmt: skip
+            raise ConfigError(
+                f"target {self.name!r}: the 'btyd' baseline needs btyd=BTYDLink(...)"
+                "; set it or leave 'btyd' out of baselines."
+            )
 
     @property
     def is_classifier(self) -> bool:

@@ -356,8 +356,16 @@ def log_code_model(
     _add_optional_inputs(signature, optional_columns or {})
     with warnings.catch_warnings():  # the signature is explicit; MLflow's type-hint advice is moot
         warnings.filterwarnings("ignore", message=r".*[Tt]ype hint", category=UserWarning)
-        info = _log_pyfunc(mlflow, code_path, artifacts, signature, input_example,
-                           pip_requirements, name, code_paths)  # fmt: skip
+        info = _log_pyfunc(
+            mlflow,
+            code_path,
+            artifacts,
+            signature,
+            input_example,
+            pip_requirements,
+            name,
+            code_paths,
+        )
     return str(info.model_uri)
 
 
@@ -368,17 +376,25 @@ def _add_optional_inputs(signature: Any, columns: Mapping[str, str]) -> None:
 
     if not columns:
         return
-    specs: list[Any] = [ColSpec(spec.type, spec.name, required=spec.name not in columns)
-             for spec in signature.inputs.inputs]  # fmt: skip
+    specs: list[Any] = [
+        ColSpec(spec.type, spec.name, required=spec.name not in columns)
+        for spec in signature.inputs.inputs
+    ]
     known = {spec.name for spec in specs}
     specs += [ColSpec(t, col, required=False) for col, t in columns.items() if col not in known]
     signature.inputs = Schema(specs)
 
 
 def _log_pyfunc(
-    mlflow: Any, code_path: Any, artifacts: Any, signature: Any, example: Any, reqs: Any,
-    name: str, code_paths: list[str] | None,
-) -> Any:  # fmt: skip
+    mlflow: Any,
+    code_path: Any,
+    artifacts: Any,
+    signature: Any,
+    example: Any,
+    reqs: Any,
+    name: str,
+    code_paths: list[str] | None,
+) -> Any:
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(code_path),
@@ -464,9 +480,13 @@ class VersionDetails:
 
 
 def set_version_tags(
-    *, tracking_uri: str, name: str, version: str, tags: Mapping[str, Any],
+    *,
+    tracking_uri: str,
+    name: str,
+    version: str,
+    tags: Mapping[str, Any],
     description: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Set ``tags`` (values as strings) and, when given, the description of a model version."""
     client = _client(tracking_uri)
     for key, value in tags.items():
@@ -482,8 +502,14 @@ def version_details(*, tracking_uri: str, name: str, version: str) -> VersionDet
     mv = _client(tracking_uri).get_model_version(name, version)
     created = dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=dt.UTC)
     aliases = tuple(getattr(mv, "aliases", ()) or ())
-    return VersionDetails(name, str(mv.version), dict(mv.tags or {}), mv.description or "",
-                          created.replace(tzinfo=None), aliases)  # fmt: skip
+    return VersionDetails(
+        name,
+        str(mv.version),
+        dict(mv.tags or {}),
+        mv.description or "",
+        created.replace(tzinfo=None),
+        aliases,
+    )
 
 
 def delete_alias(*, tracking_uri: str, name: str, alias: str) -> None:

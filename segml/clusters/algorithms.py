@@ -139,8 +139,9 @@ def membership(Z: np.ndarray, state: dict[str, Any]) -> np.ndarray:
     """Gaussian-mixture membership probabilities of each row (rows sum to 1)."""
     from sklearn.mixture import GaussianMixture
 
-    gm = GaussianMixture(n_components=len(state["weights"]),
-                         covariance_type=state["covariance_type"])  # fmt: skip
+    gm = GaussianMixture(
+        n_components=len(state["weights"]), covariance_type=state["covariance_type"]
+    )
     gm.weights_ = np.asarray(state["weights"], dtype=np.float64)
     gm.means_ = np.asarray(state["means"], dtype=np.float64)
     gm.covariances_ = np.asarray(state["covariances"], dtype=np.float64)

@@ -160,9 +160,13 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         self.stability_: float | None = None
         self.silhouette_: float | None = None
         if self.algorithm == "hdbscan":
-            labels, state = fit_algorithm(Z[order], algorithm="hdbscan", k=0,
-                                          random_state=self.random_state,
-                                          options=self._options())  # fmt: skip
+            labels, state = fit_algorithm(
+                Z[order],
+                algorithm="hdbscan",
+                k=0,
+                random_state=self.random_state,
+                options=self._options(),
+            )
             raw = np.empty_like(labels)
             raw[order] = labels
             return raw, state, 0
@@ -172,16 +176,23 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
             return assign(Z, fit.state), fit.state, k
         if self.algorithm in ("kmeans", "minibatch_kmeans", "gmm"):
             init = fit.state["means"] if self.algorithm == "gmm" else fit.state["centers"]
-            raw, state = fit_algorithm(Z, algorithm=self.algorithm, k=k,
-                                       random_state=self.random_state,
-                                       options=self._options(init))  # fmt: skip
+            raw, state = fit_algorithm(
+                Z,
+                algorithm=self.algorithm,
+                k=k,
+                random_state=self.random_state,
+                options=self._options(init),
+            )
             return raw, state, k
         raise AssertionError(self.algorithm)  # pragma: no cover
 
     def _consensus(self, Zs: np.ndarray) -> tuple[Consensus, int]:
         """The chosen k's best subsample fit (the sweep's, or one run at a fixed k)."""
-        lo, hi = (self.k_range if self.n_clusters == "auto"
-                  else (int(self.n_clusters), int(self.n_clusters)))  # fmt: skip
+        lo, hi = (
+            self.k_range
+            if self.n_clusters == "auto"
+            else (int(self.n_clusters), int(self.n_clusters))
+        )
         _check_enough(Zs, hi)
         table, fits = sweep(
             Zs,
@@ -305,6 +316,7 @@ def canonical_order(frame: pd.DataFrame, Z: np.ndarray, *, seed: int) -> np.ndar
     if ID_COLUMN in frame.columns:
         hashed = pd.util.hash_array(frame[ID_COLUMN].to_numpy(), hash_key=key)
     else:
-        hashed = pd.util.hash_pandas_object(pd.DataFrame(np.round(Z, 6)), index=False,
-                                            hash_key=key).to_numpy()  # fmt: skip
+        hashed = pd.util.hash_pandas_object(
+            pd.DataFrame(np.round(Z, 6)), index=False, hash_key=key
+        ).to_numpy()
     return np.argsort(hashed, kind="stable")

@@ -43,23 +43,34 @@ def explain_segments(
     ids = model.predict(part)
     pre = model.preprocessor_
     values = part[list(pre.feature_names_in_)].to_numpy(np.float64, na_value=np.nan)
-    values = pd.DataFrame(np.where(np.isnan(values), pre.fill_values_, values),
-                          columns=list(pre.feature_names_in_))  # fmt: skip
+    values = pd.DataFrame(
+        np.where(np.isnan(values), pre.fill_values_, values), columns=list(pre.feature_names_in_)
+    )
     half = len(values) // 2 + len(values) % 2
     rows = []
     for seg in sorted(set(ids.tolist())):
         y = (ids == seg).astype(int)
         if y[:half].min() == y[:half].max():
             continue
-        clf = lgb.LGBMClassifier(n_estimators=n_estimators, num_leaves=15, learning_rate=0.1,
-                                 random_state=random_state, verbose=-1, n_jobs=2)  # fmt: skip
+        clf = lgb.LGBMClassifier(
+            n_estimators=n_estimators,
+            num_leaves=15,
+            learning_rate=0.1,
+            random_state=random_state,
+            verbose=-1,
+            n_jobs=2,
+        )
         clf.fit(values.iloc[:half], y[:half])
-        fidelity = float((clf.predict(values.iloc[half:]) == y[half:]).mean()) if half < len(
-            values) else np.nan  # fmt: skip
+        fidelity = (
+            float((clf.predict(values.iloc[half:]) == y[half:]).mean())
+            if half < len(values)
+            else np.nan
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
-            sv = shap.TreeExplainer(clf).shap_values(values.iloc[half:] if half < len(values)
-                                                     else values)  # fmt: skip
+            sv = shap.TreeExplainer(clf).shap_values(
+                values.iloc[half:] if half < len(values) else values
+            )
         sv = np.asarray(sv[1] if isinstance(sv, list) else sv)
         held = values.iloc[half:] if half < len(values) else values
         importance = np.abs(sv).mean(axis=0)

@@ -56,9 +56,11 @@ def transition_table(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
                 "tables with customer_id and cluster__name (CustomerClusterer.assign)."
             )
     merged = before[["customer_id", "cluster__name"]].merge(
-        after[["customer_id", "cluster__name"]], on="customer_id", how="outer",
+        after[["customer_id", "cluster__name"]],
+        on="customer_id",
+        how="outer",
         suffixes=("_before", "_after"),
-    )  # fmt: skip
+    )
     return pd.crosstab(
         merged["cluster__name_before"].fillna("(new)"),
         merged["cluster__name_after"].fillna("(gone)"),

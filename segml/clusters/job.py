@@ -86,13 +86,21 @@ def check_clusterer_point_in_time(
     if fitted and fitted != "None":  # the job tags as_of=None as the string "None"
         end, basis = parse_as_of(fitted), "features built as of"
     else:
-        end = tracking.version_details(tracking_uri=tracking_uri, name=ref.name,
-                                       version=ref.version).created  # fmt: skip
+        end = tracking.version_details(
+            tracking_uri=tracking_uri, name=ref.name, version=ref.version
+        ).created
         basis = "no feature cutoff recorded; registered"
     if end <= cut:
         return []
-    found = [{"target": "clusters", "name": ref.name, "version": ref.version,
-              "data_end": f"{end:%Y-%m-%dT%H:%M:%S}", "basis": basis}]  # fmt: skip
+    found = [
+        {
+            "target": "clusters",
+            "name": ref.name,
+            "version": ref.version,
+            "data_end": f"{end:%Y-%m-%dT%H:%M:%S}",
+            "basis": basis,
+        }
+    ]
     if not allow:
         raise FutureModelError(
             f"refusing to assign clusters as of {cut:%Y-%m-%d} with {ref.name} version "
@@ -113,8 +121,9 @@ def load_feature_params(
     ref = tracking.find_model(tracking_uri=tracking_uri, name=name, alias=alias)
     if ref is None:
         return None
-    found = tracking.load_run_json(tracking_uri=tracking_uri, run_id=ref.run_id,
-                                   path=FEATURES_ARTIFACT)  # fmt: skip
+    found = tracking.load_run_json(
+        tracking_uri=tracking_uri, run_id=ref.run_id, path=FEATURES_ARTIFACT
+    )
     return dict(found) if isinstance(found, dict) else None
 
 
@@ -146,16 +155,23 @@ def cluster_customers(
         previous = None
         model.fit(frame)
     notes.extend(model.quality_["warnings"])  # weak structure, k at the edge of k_range
-    result = ClusteringResult(model, model.assign(frame), previous_version=previous_version,
-                              notes=notes)  # fmt: skip
+    result = ClusteringResult(
+        model, model.assign(frame), previous_version=previous_version, notes=notes
+    )
     if previous is not None:
         result.transitions = transition_table(previous.assign(frame), result.assignments)
     if explain:
         result.explanations = explain_segments(model, frame)
     if tracking_uri is not None:
-        result.model_ref = _log(result, frame, tracking_uri=tracking_uri, experiment=experiment,
-                                registry_name=registry_name, as_of=as_of,
-                                feature_params=feature_params)  # fmt: skip
+        result.model_ref = _log(
+            result,
+            frame,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            registry_name=registry_name,
+            as_of=as_of,
+            feature_params=feature_params,
+        )
     return result
 
 
@@ -188,13 +204,22 @@ def summary_metrics(model: CustomerClusterer) -> dict[str, float]:
 
 
 def _log(
-    result: ClusteringResult, frame: pd.DataFrame, *, tracking_uri: str, experiment: str,
-    registry_name: str, as_of: str | None, feature_params: Mapping[str, Any] | None = None,
-) -> Any:  # fmt: skip
+    result: ClusteringResult,
+    frame: pd.DataFrame,
+    *,
+    tracking_uri: str,
+    experiment: str,
+    registry_name: str,
+    as_of: str | None,
+    feature_params: Mapping[str, Any] | None = None,
+) -> Any:
     model = result.model
-    with tracking.start_run(tracking_uri=tracking_uri, experiment=experiment,
-                            run_name=f"cluster {as_of or ''}".strip(),
-                            tags={"segml.kind": "clusterer", "as_of": as_of}) as run:  # fmt: skip
+    with tracking.start_run(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        run_name=f"cluster {as_of or ''}".strip(),
+        tags={"segml.kind": "clusterer", "as_of": as_of},
+    ) as run:
         run.params({k: v for k, v in model.get_params().items()})
         run.metrics(summary_metrics(model))
         run.json(_records(model.profile_), "clusters/profile.json")
@@ -204,8 +229,10 @@ def _log(
             run.json(dict(feature_params), FEATURES_ARTIFACT)
         if model.k_selection_ is not None:
             run.json(_records(model.k_selection_), "clusters/k_selection.json")
-            run.figure(plot_k_selection(model.k_selection_, chosen=model.n_clusters_),
-                       "clusters/k_selection.png")  # fmt: skip
+            run.figure(
+                plot_k_selection(model.k_selection_, chosen=model.n_clusters_),
+                "clusters/k_selection.png",
+            )
         if result.explanations is not None and len(result.explanations):
             run.json(_records(result.explanations), "clusters/explanations.json")
             run.figure(plot_explanations(result.explanations), "clusters/explanations.png")
@@ -216,15 +243,19 @@ def _log(
         with tempfile.TemporaryDirectory() as tmp:
             path = write_json(model.to_dict(), Path(tmp) / "clusterer.json")
             uri = tracking.log_code_model(
-                code_path=_CODE, artifacts={"clusterer": path}, input_example=example,
-                output_example=model.assign(example), name="clusterer",
+                code_path=_CODE,
+                artifacts={"clusterer": path},
+                input_example=example,
+                output_example=model.assign(example),
+                name="clusterer",
                 pip_requirements=serving_requirements(),
                 code_paths=[segml_source(Path(tmp) / "code")],
                 optional_columns={ID_COLUMN: "string"},
-            )  # fmt: skip
+            )
     ref = tracking.register_model(tracking_uri=tracking_uri, model_uri=uri, name=registry_name)
-    tracking.set_alias(tracking_uri=tracking_uri, name=registry_name, alias=ALIAS,
-                       version=ref.version)  # fmt: skip
+    tracking.set_alias(
+        tracking_uri=tracking_uri, name=registry_name, alias=ALIAS, version=ref.version
+    )
     return ref
 
 

@@ -56,8 +56,9 @@ def plot_explanations(explanations: pd.DataFrame) -> Any:
     """Mean |SHAP| of the top features of each segment, one panel per segment."""
     plt = _pyplot()
     segments = list(dict.fromkeys(explanations["cluster__id"]))
-    fig, axes = plt.subplots(len(segments), 1, figsize=(8, 1.7 * len(segments) + 0.5),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(segments), 1, figsize=(8, 1.7 * len(segments) + 0.5), squeeze=False
+    )
     for ax, seg in zip(axes[:, 0], segments, strict=True):
         part = explanations[explanations["cluster__id"] == seg].iloc[::-1]
         colors = ["#55a868" if d == "+" else "#c44e52" for d in part["direction"]]

@@ -125,8 +125,9 @@ class CustomerPreprocessor(TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.log_mask_ = self._log_mask(columns, values)
         values = np.where(self.log_mask_, np.log1p(np.maximum(values, 0.0)), values)
         # quantiles on at most 100k rows: as exact as needed, and sorting 1M rows is slow
-        rows = np.random.default_rng(0).choice(len(values), min(len(values), _QUANTILE_ROWS),
-                                               replace=False)  # fmt: skip
+        rows = np.random.default_rng(0).choice(
+            len(values), min(len(values), _QUANTILE_ROWS), replace=False
+        )
         some = values[np.sort(rows)]
         self.center_ = np.median(some, axis=0)
         q75, q25 = np.percentile(some, [75, 25], axis=0)

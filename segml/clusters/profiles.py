@@ -170,8 +170,11 @@ class _Base:
             if median == 0:
                 return None
             if self.revenue is not None:
-                words.append(self._tier(self.revenue, mask, "revenue",
-                                        ("low-value", "mid-value", "high-value")))  # fmt: skip
+                words.append(
+                    self._tier(
+                        self.revenue, mask, "revenue", ("low-value", "mid-value", "high-value")
+                    )
+                )
             high = self.cuts["freq"][1]
             words.append("one-time" if median <= 1 else "frequent" if median >= high else "repeat")
         if self.recency is not None:
@@ -284,8 +287,11 @@ def _share_tables(features: pd.DataFrame) -> list[tuple[list[str], np.ndarray]]:
     """(category labels, shares with missing as 0) for spend shares, then product-view shares."""
     out = []
     for prefix in _SHARE_PREFIXES:
-        cols = [c for c in features.columns if str(c).startswith(prefix)
-                and not str(c).endswith("_other")]  # fmt: skip
+        cols = [
+            c
+            for c in features.columns
+            if str(c).startswith(prefix) and not str(c).endswith("_other")
+        ]
         if cols:
             table = np.nan_to_num(features[cols].to_numpy(dtype=np.float64, na_value=np.nan))
             out.append(([str(c).removeprefix(prefix) for c in cols], table))
@@ -321,8 +327,11 @@ def format_profile(profile: pd.DataFrame) -> str:
         "share": profile["share"].map("{:.1%}".format),
         "revenue": profile["revenue_share"].map(lambda v: "" if v != v else f"{v:.1%}"),
     })  # fmt: skip
-    for column, label in (("rfm__recency_days", "recency d"), ("rfm__frequency", "orders"),
-                          ("rfm__monetary_total", "spend")):  # fmt: skip
+    for column, label in (
+        ("rfm__recency_days", "recency d"),
+        ("rfm__frequency", "orders"),
+        ("rfm__monetary_total", "spend"),
+    ):
         if f"{column}:median" in profile:
             show[label] = profile[f"{column}:median"].map(lambda v: "" if v != v else f"{v:,.0f}")
     if "top_categories" in profile:

@@ -100,8 +100,9 @@ def fit_consensus(
     the lowest dispersion (polished on all of ``Z`` for k-means) and the pairwise stability."""
     labels, states = [], []
     for b, rows in enumerate(subsets):
-        _, state = fit_algorithm(Z[rows], algorithm=algorithm, k=k,
-                                 random_state=random_state + b, options=options)  # fmt: skip
+        _, state = fit_algorithm(
+            Z[rows], algorithm=algorithm, k=k, random_state=random_state + b, options=options
+        )
         states.append(state)
         labels.append(assign(Z, state))
     aris = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]
@@ -110,9 +111,13 @@ def fit_consensus(
     best_labels, best_state = labels[best], states[best]
     if algorithm in ("kmeans", "gmm"):
         init = best_state["centers"] if algorithm == "kmeans" else best_state["means"]
-        best_labels, best_state = fit_algorithm(Z, algorithm=algorithm, k=k,
-                                                random_state=random_state,
-                                                options={**options, "init": init})  # fmt: skip
+        best_labels, best_state = fit_algorithm(
+            Z,
+            algorithm=algorithm,
+            k=k,
+            random_state=random_state,
+            options={**options, "init": init},
+        )
     return Consensus(
         labels=best_labels,
         state=best_state,
@@ -135,9 +140,16 @@ def sweep_k(
 ) -> pd.DataFrame:
     """One row per k: stability (+ std), silhouette, calinski_harabasz, davies_bouldin,
     dispersion, elbow, bic (see the module docstring)."""
-    table, _ = sweep(Z, k_values=k_values, algorithm=algorithm, options=options,
-                     n_subsamples=n_subsamples, subsample=subsample,
-                     silhouette_sample=silhouette_sample, random_state=random_state)  # fmt: skip
+    table, _ = sweep(
+        Z,
+        k_values=k_values,
+        algorithm=algorithm,
+        options=options,
+        n_subsamples=n_subsamples,
+        subsample=subsample,
+        silhouette_sample=silhouette_sample,
+        random_state=random_state,
+    )
     return table
 
 
@@ -156,16 +168,25 @@ def sweep(
     """``sweep_k`` plus the consensus fit of every k (the estimator reuses the chosen one)."""
     ks = sorted(int(k) for k in k_values)
     top = ks[-1] + 1
-    subsets = subsamples(len(Z), count=n_subsamples, fraction=subsample,
-                         least=min(len(Z), 2 * top), seed=random_state)  # fmt: skip
+    subsets = subsamples(
+        len(Z),
+        count=n_subsamples,
+        fraction=subsample,
+        least=min(len(Z), 2 * top),
+        seed=random_state,
+    )
     rng = np.random.default_rng(random_state)
     fits: dict[int, Consensus] = {}
     rows = []
     for k in ks:
-        fits[k] = fit_consensus(Z, k=k, algorithm=algorithm, options=options, subsets=subsets,
-                                random_state=random_state)  # fmt: skip
-        row: dict[str, Any] = {"k": k, "stability": fits[k].stability,
-                               "stability_std": fits[k].stability_std}  # fmt: skip
+        fits[k] = fit_consensus(
+            Z, k=k, algorithm=algorithm, options=options, subsets=subsets, random_state=random_state
+        )
+        row: dict[str, Any] = {
+            "k": k,
+            "stability": fits[k].stability,
+            "stability_std": fits[k].stability_std,
+        }
         row.update(_scores(Z, fits[k].labels, rng, silhouette_sample))
         row["dispersion"] = fits[k].dispersion
         row["bic"] = fits[k].state.get("bic", np.nan)
@@ -174,22 +195,45 @@ def sweep(
     table["elbow"] = (
         _elbow(Z, table, ks, top, algorithm, options, subsets, random_state) if elbow else np.nan
     )
-    return table[["k", "stability", "stability_std", "silhouette", "calinski_harabasz",
-                  "davies_bouldin", "dispersion", "elbow", "bic"]], fits  # fmt: skip
+    return table[
+        [
+            "k",
+            "stability",
+            "stability_std",
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "dispersion",
+            "elbow",
+            "bic",
+        ]
+    ], fits
 
 
 def _elbow(
-    Z: np.ndarray, table: pd.DataFrame, ks: list[int], top: int, algorithm: str,
-    options: dict[str, Any], subsets: Sequence[np.ndarray], random_state: int,
-) -> np.ndarray:  # fmt: skip
+    Z: np.ndarray,
+    table: pd.DataFrame,
+    ks: list[int],
+    top: int,
+    algorithm: str,
+    options: dict[str, Any],
+    subsets: Sequence[np.ndarray],
+    random_state: int,
+) -> np.ndarray:
     """The Krzanowski-Lai index of each k (NaN where a neighbouring W is unknown)."""
     W = dict(zip(ks, table["dispersion"], strict=True))
     for k in (ks[0] - 1, top):
         if k == 1:
             W[1] = float(((Z - Z.mean(axis=0)) ** 2).sum())
         elif k not in W and len(Z) > k:
-            W[k] = fit_consensus(Z, k=k, algorithm=algorithm, options=options,
-                                 subsets=subsets, random_state=random_state).dispersion  # fmt: skip
+            W[k] = fit_consensus(
+                Z,
+                k=k,
+                algorithm=algorithm,
+                options=options,
+                subsets=subsets,
+                random_state=random_state,
+            ).dispersion
     p = Z.shape[1]
 
     def diff(k: int) -> float:

@@ -19,8 +19,15 @@ from segml.errors import DataError
 __all__ = ["FORMAT", "clusterer_from_dict", "clusterer_to_dict"]
 
 FORMAT = "segml.clusterer/1"
-_PRE = ("fill_values_", "log_mask_", "center_", "scale_", "weights_", "pca_mean_",
-        "pca_components_")  # fmt: skip
+_PRE = (
+    "fill_values_",
+    "log_mask_",
+    "center_",
+    "scale_",
+    "weights_",
+    "pca_mean_",
+    "pca_components_",
+)
 
 
 def _plain(value: Any) -> Any:

@@ -77,8 +77,11 @@ def sessions(rng: Rng, store: Store) -> tuple[dict[str, Arr], tuple[Arr, Arr]]:
     and the customer and time of every newsletter open."""
     who, t, ad = _own_sessions(rng, store)
     n = store.cust["type"].size
-    own = np.where(ad, np.where(rng.random(who.size) < 0.5, _CH["paid_search"], _CH["social"]),
-                   np.where(rng.random(who.size) < 0.6, _CH["organic"], _CH["direct"]))  # fmt: skip
+    own = np.where(
+        ad,
+        np.where(rng.random(who.size) < 0.5, _CH["paid_search"], _CH["social"]),
+        np.where(rng.random(who.size) < 0.6, _CH["organic"], _CH["direct"]),
+    )
     email, opens = _messages(rng, store, medium="email")
     sms, _ = _messages(rng, store, medium="sms")
     parts = [
@@ -88,8 +91,10 @@ def sessions(rng: Rng, store: Store) -> tuple[dict[str, Arr], tuple[Arr, Arr]]:
         email,
         sms,
     ]  # fmt: skip
-    out = {k: np.concatenate([p[i] for p in parts])
-           for i, k in enumerate(("who", "t", "channel", "lead", "signup"))}  # fmt: skip
+    out = {
+        k: np.concatenate([p[i] for p in parts])
+        for i, k in enumerate(("who", "t", "channel", "lead", "signup"))
+    }
     keep = out["t"] < store.n_days - 1 / 24
     by_time = np.flatnonzero(keep)[np.argsort(out["t"][keep], kind="stable")]
     return {k: v[by_time] for k, v in out.items()}, opens
@@ -145,8 +150,13 @@ def _messages(rng: Rng, store: Store, *, medium: str) -> tuple[tuple[Arr, ...], 
         opens = (who[:0], sent[:0])
         t = sent + rng.exponential(1 / 24, who.size)
     lead = _KIND[f"{medium}_click"]
-    session = (who, t, np.full(who.size, _CH[medium]), np.full(who.size, lead),
-               np.zeros(who.size, bool))  # fmt: skip
+    session = (
+        who,
+        t,
+        np.full(who.size, _CH[medium]),
+        np.full(who.size, lead),
+        np.zeros(who.size, bool),
+    )
     return session, opens
 
 
@@ -185,8 +195,9 @@ def funnels(
     cart = ~buy & (rng.random(who.size) < P["cart_abandon"][typ])
     log.add(who, t_end, "add_to_cart", sid, ch, dept[last], product[last], mask=cart)
     checkout = cart & (rng.random(who.size) < 0.3)
-    log.add(who, t_end + 2 * _MIN, "begin_checkout", sid, ch, dept[last], product[last],
-            mask=checkout)  # fmt: skip
+    log.add(
+        who, t_end + 2 * _MIN, "begin_checkout", sid, ch, dept[last], product[last], mask=checkout
+    )
     lines = _baskets(rng, store, who[buy], t_end[buy], typ[buy], promo[buy])
     _checkout_events(log, lines, sid[buy], ch[buy])
     log.add(opens[0], opens[1], "email_open", -1, _CH["email"])

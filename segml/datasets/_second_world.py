@@ -11,13 +11,27 @@ import numpy as np
 import pandas as pd
 
 SHOPPER_TYPES = (
-    "one_and_done", "window_shopper", "loyal_frequent",
-    "seasonal_gifter", "deal_hunter", "lapsed_high_value",
-)  # fmt: skip
+    "one_and_done",
+    "window_shopper",
+    "loyal_frequent",
+    "seasonal_gifter",
+    "deal_hunter",
+    "lapsed_high_value",
+)
 DEPARTMENTS = (
-    "apparel", "footwear", "outdoor", "pets", "pantry", "jewellery",
-    "gifts", "games", "wellness", "baby", "music", "crafts",
-)  # fmt: skip
+    "apparel",
+    "footwear",
+    "outdoor",
+    "pets",
+    "pantry",
+    "jewellery",
+    "gifts",
+    "games",
+    "wellness",
+    "baby",
+    "music",
+    "crafts",
+)
 _GIFTY = np.isin(np.array(DEPARTMENTS), ["jewellery", "gifts", "games"])
 CHANNELS = ("organic", "direct", "paid_search", "social", "email", "sms")
 TIERS = ("budget", "standard", "premium")
@@ -65,8 +79,9 @@ TIER_PREF = np.array([
     [0.10, 0.45, 0.45], [0.85, 0.13, 0.02], [0.03, 0.27, 0.70],
 ])  # fmt: skip
 # Share of activity by hour of day (UTC): a lunchtime bump and a late-evening peak.
-_HOURS = np.array([3, 2, 1, 1, 1, 1, 2, 4, 5, 6, 7, 9, 12, 11, 8, 7, 7, 8, 10, 13, 16, 17, 14, 8],
-                  dtype=float)  # fmt: skip
+_HOURS = np.array(
+    [3, 2, 1, 1, 1, 1, 2, 4, 5, 6, 7, 9, 12, 11, 8, 7, 7, 8, 10, 13, 16, 17, 14, 8], dtype=float
+)
 HOURS = _HOURS / _HOURS.sum()
 COUNTRIES = (  # (country, share, language, regions)
     ("IE", 0.20, "en", ("Leinster", "Munster", "Connacht")),

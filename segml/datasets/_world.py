@@ -10,19 +10,41 @@ import pandas as pd
 from segml.schema.contract import EVENT_TYPES
 
 LATENT_TYPES = (
-    "loyal_high_value", "regular", "bargain_hunter", "one_time", "window_shopper", "lapsing",
-)  # fmt: skip
+    "loyal_high_value",
+    "regular",
+    "bargain_hunter",
+    "one_time",
+    "window_shopper",
+    "lapsing",
+)
 CATEGORIES = (
-    "home_decor", "kitchen", "fashion", "beauty", "electronics",
-    "toys", "garden", "stationery", "sports", "books",
-)  # fmt: skip
+    "home_decor",
+    "kitchen",
+    "fashion",
+    "beauty",
+    "electronics",
+    "toys",
+    "garden",
+    "stationery",
+    "sports",
+    "books",
+)
 CHANNELS = ("organic", "direct", "paid_search", "social", "email", "sms")
 _PAGE, _VIEW, _SEARCH, _CART, _CHECKOUT, _PURCHASE, _OPEN, _EMAIL_CLICK, _SMS_CLICK, _AD_CLICK = (
-    EVENT_TYPES.index(name) for name in (
-        "page_view", "product_view", "search", "add_to_cart", "begin_checkout",
-        "purchase", "email_open", "email_click", "sms_click", "ad_click",
+    EVENT_TYPES.index(name)
+    for name in (
+        "page_view",
+        "product_view",
+        "search",
+        "add_to_cart",
+        "begin_checkout",
+        "purchase",
+        "email_open",
+        "email_click",
+        "sms_click",
+        "ad_click",
     )
-)  # fmt: skip
+)
 _PAID, _SOCIAL, _EMAIL, _SMS = (
     CHANNELS.index(c) for c in ("paid_search", "social", "email", "sms")
 )
@@ -72,8 +94,10 @@ _COUNTRIES = (  # (country, share, language, regions)
     ("NL", 0.08, "nl", ("North Holland", "South Holland", "Utrecht")),
     ("ES", 0.08, "es", ("Madrid", "Catalonia", "Andalusia")),
 )
-_HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 11, 12, 11, 10, 10, 11, 12, 14, 16, 18, 17,
-                    12, 6], dtype=float)  # fmt: skip
+_HOURLY = np.array(
+    [2, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 11, 12, 11, 10, 10, 11, 12, 14, 16, 18, 17, 12, 6],
+    dtype=float,
+)
 _HOURLY /= _HOURLY.sum()  # share of activity by hour of day (UTC)
 _WEEKLY = np.array([1.10, 1.00, 0.95, 0.95, 0.90, 0.95, 1.15])  # Monday .. Sunday
 _STATUS = np.array(["completed", "cancelled", "returned"], dtype=object)

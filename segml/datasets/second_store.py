@@ -86,8 +86,7 @@ def make_second_store(
     promo, gift = calendar(days)
     cust = _customers(rngs[0], n_customers, n_days)
     states = _hidden_states(rngs[1], cust, gift, n_days)
-    store = Store(cust=cust, states=states, promo=promo, catalog=catalogue(rngs[2]),
-                  n_days=n_days)  # fmt: skip
+    store = Store(cust=cust, states=states, promo=promo, catalog=catalogue(rngs[2]), n_days=n_days)
     found, opens = sessions(rngs[3], store)
     events, lines = funnels(rngs[4], store, found, opens)
     undo = reversals(rngs[5], lines, n_days)
@@ -162,8 +161,13 @@ def _names(prefix: str, n: int, width: int) -> Arr:
     return np.array([f"{prefix}{i:0{width}d}" for i in range(n)], dtype=object)
 
 
-def _order_frame(lines: dict[str, Arr], undo: dict[str, Arr], ids: Arr,
-                 catalog: dict[str, Arr], origin: pd.Timestamp) -> pd.DataFrame:  # fmt: skip
+def _order_frame(
+    lines: dict[str, Arr],
+    undo: dict[str, Arr],
+    ids: Arr,
+    catalog: dict[str, Arr],
+    origin: pd.Timestamp,
+) -> pd.DataFrame:
     """The orders table of the data contract: lines by time, each reversal after its line."""
     keys = ("order", "who", "t", "product", "quantity", "price", "status")
     both = {k: np.concatenate([lines[k], undo[k]]) for k in keys}

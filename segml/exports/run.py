@@ -207,9 +207,14 @@ def write_segment_run(
     returns the manifest."""
     qualifying = qualifying or {}
     result = SegmentResult(
-        members, report, rule_set, qualifying, values=_values(customers, qualifying),
-        as_of=as_of, transitions=transitions,
-    )  # fmt: skip
+        members,
+        report,
+        rule_set,
+        qualifying,
+        values=_values(customers, qualifying),
+        as_of=as_of,
+        transitions=transitions,
+    )
     run = write_exports(result, out=out, destinations=destinations, source=source)
     return run.manifest
 

@@ -182,11 +182,13 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
                 raise ValueError(
                     f"The 'family_params' parameter of FeatureBuilder sets "
                     f"{name}: {sorted(params)}, but "
-                    + (f"{name!r} is not among the families built ({[f.name for f in chosen]})"
-                       if family is None else
-                       f"{name!r} has no parameter {extra} (it has {sorted(family.defaults)})")
+                    + (
+                        f"{name!r} is not among the families built ({[f.name for f in chosen]})"
+                        if family is None
+                        else f"{name!r} has no parameter {extra} (it has {sorted(family.defaults)})"
+                    )
                     + ". Fix the names (features.family_params in the config)."
-                )  # fmt: skip
+                )
         return chosen
 
     def _context(

@@ -84,8 +84,9 @@ def _versions(root: Path) -> list[Path]:
     """The complete versions (every folder whose name is a number), oldest first."""
     if not root.is_dir():
         return []
-    return sorted((p for p in root.iterdir() if p.name.isdigit() and p.is_dir()),
-                  key=lambda p: int(p.name))  # fmt: skip
+    return sorted(
+        (p for p in root.iterdir() if p.name.isdigit() and p.is_dir()), key=lambda p: int(p.name)
+    )
 
 
 def _next_version(root: Path) -> Path:
@@ -242,8 +243,13 @@ def _exchange(a: Path, b: Path) -> bool:
     except (OSError, AttributeError):  # glibc before 2.28, or another libc
         return False
     at_fdcwd, rename_exchange = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]  # fmt: skip
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
     if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
         return True
     code = ctypes.get_errno()

@@ -28,12 +28,24 @@ def backtest_job(
     """Backtest ``targets`` at ``dates``; ``horizon`` (days or ``auto``) overrides each
     target's configured horizon."""
     t = cfg.training
-    specs = {n: {"horizon_days": _horizon(horizon or t.target(n).horizon_days),
-                 "lookback_days": float(t.target(n).lookback_days)} for n in targets}  # fmt: skip
-    return backtest(shop, dates=list(dates), targets=specs, n_cutoffs=n_cutoffs, n_boot=n_boot,
-                    seed=t.seed, feature_params=feature_params(cfg),
-                    model_params={"n_jobs": t.n_jobs, **t.lightgbm},
-                    progress=progress)  # fmt: skip
+    specs = {
+        n: {
+            "horizon_days": _horizon(horizon or t.target(n).horizon_days),
+            "lookback_days": float(t.target(n).lookback_days),
+        }
+        for n in targets
+    }
+    return backtest(
+        shop,
+        dates=list(dates),
+        targets=specs,
+        n_cutoffs=n_cutoffs,
+        n_boot=n_boot,
+        seed=t.seed,
+        feature_params=feature_params(cfg),
+        model_params={"n_jobs": t.n_jobs, **t.lightgbm},
+        progress=progress,
+    )
 
 
 def _horizon(value: Any) -> float | str:

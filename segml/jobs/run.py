@@ -44,8 +44,14 @@ def run_pipeline(
     clusters = cluster_job(shop, cfg, as_of=cutoff) if cfg.scoring.clusters else None
     seconds["cluster"] = time.perf_counter() - started - sum(seconds.values())
     scoring = cfg.scoring.model_copy(update={"missing_model": "skip"})
-    manifest = score_and_report(shop, cfg.model_copy(update={"scoring": scoring}), as_of=cutoff,
-                                out=out, wait=wait, report=True)  # fmt: skip
+    manifest = score_and_report(
+        shop,
+        cfg.model_copy(update={"scoring": scoring}),
+        as_of=cutoff,
+        out=out,
+        wait=wait,
+        report=True,
+    )
     seconds["score_and_report"] = time.perf_counter() - started - sum(seconds.values())
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     return {

@@ -89,18 +89,29 @@ def score_and_report(
     cutoff = parse_as_of(as_of)
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     hook = None if report is False else _report_hook(cfg, partition, always=bool(report))
-    return score_job(shop, cfg, as_of=cutoff, out=out, wait=wait, before_publish=hook,
-                     allow_future_models=allow_future_models)  # fmt: skip
+    return score_job(
+        shop,
+        cfg,
+        as_of=cutoff,
+        out=out,
+        wait=wait,
+        before_publish=hook,
+        allow_future_models=allow_future_models,
+    )
 
 
 def _report_hook(cfg: Config, partition: Path, *, always: bool) -> BeforePublish:
     def write(staging: Path, replaced: Path | None) -> None:
         if not always and (replaced is None or not (replaced / REPORT_NAME).is_file()):
             return
-        text = build_report(staging, tracking_uri=tracking_uri(cfg), label=partition,
-                            previous=previous_run_dir(partition),
-                            registry_prefix=cfg.training.registry_prefix,
-                            cluster_model=cfg.clustering.registry_name)  # fmt: skip
+        text = build_report(
+            staging,
+            tracking_uri=tracking_uri(cfg),
+            label=partition,
+            previous=previous_run_dir(partition),
+            registry_prefix=cfg.training.registry_prefix,
+            cluster_model=cfg.clustering.registry_name,
+        )
         write_text(text, staging / REPORT_NAME)
 
     return write
@@ -126,8 +137,9 @@ def score_job(
     cutoff = parse_as_of(as_of)
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     with exclusive_lock(partition, wait=wait):
-        return _score_locked(shop, cfg, cutoff, partition, before_publish,
-                             allow_future=allow_future_models)  # fmt: skip
+        return _score_locked(
+            shop, cfg, cutoff, partition, before_publish, allow_future=allow_future_models
+        )
 
 
 def _score_locked(
@@ -150,8 +162,9 @@ def _score_locked(
     champions = _champions(cfg, uri)
     future = check_point_in_time(champions, as_of=cutoff, tracking_uri=uri, allow=allow_future)
     if s.clusters:
-        future += check_clusterer_point_in_time(tracking_uri=uri, as_of=cutoff, allow=allow_future,
-                                                name=cfg.clustering.registry_name)  # fmt: skip
+        future += check_clusterer_point_in_time(
+            tracking_uri=uri, as_of=cutoff, allow=allow_future, name=cfg.clustering.registry_name
+        )
     timings["load_models"] = _lap(started)
     reasons_all = s.reasons_for == "all" or (s.reasons_for == "segmented" and not cfg.segments)
     frame = backend.score(
@@ -165,8 +178,9 @@ def _score_locked(
     if s.clusters:
         frame = _clusters(frame, shop, backend, champions, cfg, cutoff, uri)
     frame = persisted = backend.keep(frame)
-    drift = monitor(_drift_rows(frame, backend, champions), champions, warn=s.psi_warn,
-                    fail=s.psi_fail)  # fmt: skip
+    drift = monitor(
+        _drift_rows(frame, backend, champions), champions, warn=s.psi_warn, fail=s.psi_fail
+    )
     timings["score"] = _lap(started) - sum(timings.values())
     rows_out = backend.rows(frame)
     manifest = manifest_of(shop, cfg, cutoff, champions, rows_out, drift)
@@ -176,9 +190,18 @@ def _score_locked(
         if s.fail_on_drift and drift_fails(drift, s.max_drifted_share):
             reject(partition, drift, manifest)
             raise DriftError(drift_message(drift, cfg, partition))
-        _publish(frame, drift, champions, cfg, backend=backend, partition=partition,
-                 manifest=manifest, timings=timings, started=started,
-                 before_publish=before_publish)  # fmt: skip
+        _publish(
+            frame,
+            drift,
+            champions,
+            cfg,
+            backend=backend,
+            partition=partition,
+            manifest=manifest,
+            timings=timings,
+            started=started,
+            before_publish=before_publish,
+        )
     finally:
         backend.release(persisted)
     try:
@@ -211,8 +234,9 @@ def _publish(
     with atomic_dir(partition) as tmp:
         fault_point("score:before_write")
         if cfg.segments:
-            frame = _segment(frame, backend, champions, cfg, tmp / "segments", manifest,
-                             as_of=cutoff)  # fmt: skip
+            frame = _segment(
+                frame, backend, champions, cfg, tmp / "segments", manifest, as_of=cutoff
+            )
             timings["segments"] = _lap(started) - sum(timings.values())
         backend.write_scores(frame, tmp / "scores.parquet")
         fault_point("score:mid_write")
@@ -226,8 +250,13 @@ def _publish(
 def _champions(cfg: Config, uri: str) -> Champions:
     """The scoring config's models from the registry (both engines load them the same way)."""
     s = cfg.scoring
-    return load_champions(tracking_uri=uri, prefix=cfg.training.registry_prefix,
-                          targets=s.targets, alias=s.alias, missing=s.missing_model)  # fmt: skip
+    return load_champions(
+        tracking_uri=uri,
+        prefix=cfg.training.registry_prefix,
+        targets=s.targets,
+        alias=s.alias,
+        missing=s.missing_model,
+    )
 
 
 def _drift_rows(frame: Any, backend: ScoringBackend, champions: Champions) -> Any:
@@ -273,15 +302,25 @@ def _segment(
         members = run.result.members
         chosen = members.filter(pl.col("segment") != run.result.rule_set.default_segment)
         ids = chosen["customer_id"].unique()
-        frame = backend.explain(frame, champions.models, customer_ids=ids, top_k=s.reasons_top_k,
-                                chunk_size=s.chunk_size)  # fmt: skip
+        frame = backend.explain(
+            frame,
+            champions.models,
+            customer_ids=ids,
+            top_k=s.reasons_top_k,
+            chunk_size=s.chunk_size,
+        )
     return frame
 
 
 def _clusters(
-    frame: Any, shop: ShopData, backend: ScoringBackend, champions: Champions, cfg: Config,
-    cutoff: dt.datetime, uri: str,
-) -> Any:  # fmt: skip
+    frame: Any,
+    shop: ShopData,
+    backend: ScoringBackend,
+    champions: Champions,
+    cfg: Config,
+    cutoff: dt.datetime,
+    uri: str,
+) -> Any:
     """Join ``cluster__id``/``cluster__name`` from the registered clusterer, its inputs built
     with the feature settings stored with it (a clusterer registered before they were stored:
     the champion models' window settings), never from the config of the day."""
@@ -291,9 +330,15 @@ def _clusters(
     models = groups[0][0]["features"] if groups else {}
     stored = load_feature_params(tracking_uri=uri, name=name)
     params = stored or {k: models[k] for k in _WINDOWS if k in models}
-    return backend.assign_clusters(frame, shop, clusterer, as_of=cutoff, feature_params=params,
-                                   frame_params=models,
-                                   chunk_size=cfg.scoring.chunk_size)  # fmt: skip
+    return backend.assign_clusters(
+        frame,
+        shop,
+        clusterer,
+        as_of=cutoff,
+        feature_params=params,
+        frame_params=models,
+        chunk_size=cfg.scoring.chunk_size,
+    )
 
 
 _WINDOWS = ("windows_days", "intent_window_days", "engagement_window_days")

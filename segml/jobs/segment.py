@@ -19,12 +19,24 @@ __all__ = ["readout_job", "report_job", "rule_path", "segment_job", "segment_pla
 
 
 def segment_job(
-    cfg: Config, *, scores: Path, out: Path, rules: Path | None = None,
-    previous: Path | None = None, as_of: str | None = None, source: Any = "the config",
-) -> SegmentRun:  # fmt: skip
+    cfg: Config,
+    *,
+    scores: Path,
+    out: Path,
+    rules: Path | None = None,
+    previous: Path | None = None,
+    as_of: str | None = None,
+    source: Any = "the config",
+) -> SegmentRun:
     """Segment ``scores`` with ``rules`` (default: the config's ``segments:``) into ``out``."""
-    return export_segments(scores, rules=rule_path(cfg, rules, source=source), out=out,
-                           previous=previous, as_of=as_of, destinations=cfg.exports)  # fmt: skip
+    return export_segments(
+        scores,
+        rules=rule_path(cfg, rules, source=source),
+        out=out,
+        previous=previous,
+        as_of=as_of,
+        destinations=cfg.exports,
+    )
 
 
 def rule_path(cfg: Config, rules: Path | None, *, source: Any = "the config") -> Path:
@@ -37,8 +49,14 @@ def rule_path(cfg: Config, rules: Path | None, *, source: Any = "the config") ->
     return rules if rules is not None else cfg.resolve(cfg.segments or "")
 
 
-def segment_plan(cfg: Config, *, scores: Path, rules: Path | None = None,
-                 as_of: str | None = None, source: Any = "the config") -> pl.DataFrame:  # fmt: skip
+def segment_plan(
+    cfg: Config,
+    *,
+    scores: Path,
+    rules: Path | None = None,
+    as_of: str | None = None,
+    source: Any = "the config",
+) -> pl.DataFrame:
     """What ``segment_job`` would write (the destinations' files and rows), writing nothing."""
     result = Segmenter(rules=rule_path(cfg, rules, source=source), as_of=as_of).fit_segment(
         scores, carry=destination_columns(cfg.exports)
@@ -60,14 +78,20 @@ def readout_job(cfg: Config, run: Path, *, orders: Path | None, start: str, end:
 
 
 def report_job(
-    run_dir: Path, *, cfg: Config | None, out: Path | None = None,
-    tracking: str | None = None, previous: Path | None = None,
-) -> Path:  # fmt: skip
+    run_dir: Path,
+    *,
+    cfg: Config | None,
+    out: Path | None = None,
+    tracking: str | None = None,
+    previous: Path | None = None,
+) -> Path:
     """Write a run's HTML report; with ``cfg`` its tracking store (unless ``tracking``) and
     registry names."""
     names: dict[str, Any] = {}
     if cfg is not None:
         tracking = tracking or tracking_uri(cfg)
-        names = {"registry_prefix": cfg.training.registry_prefix,
-                 "cluster_model": cfg.clustering.registry_name}  # fmt: skip
+        names = {
+            "registry_prefix": cfg.training.registry_prefix,
+            "cluster_model": cfg.clustering.registry_name,
+        }
     return write_report(run_dir, out=out, tracking_uri=tracking, previous=previous, **names)

@@ -47,8 +47,11 @@ def target_specs(
                 )
             derive = target_registry.resolve(spec.auto_horizon)
             horizon = derive(shop, now=now, quantile=tc.auto_quantile, backtest=True)
-        specs[name] = {"horizon_days": float(horizon), "lookback_days": float(tc.lookback_days),
-                       "refit": float(tc.refit)}  # fmt: skip
+        specs[name] = {
+            "horizon_days": float(horizon),
+            "lookback_days": float(tc.lookback_days),
+            "refit": float(tc.refit),
+        }
     return specs
 
 

@@ -66,18 +66,27 @@ class AsOfPlan:
 
     def describe(self) -> str:
         days = ", ".join(f"{c:%Y-%m-%d}" for c in self.train)
-        how = ("later cutoff, purged" if self.split == "time"
-               else "same cutoffs, a fifth of the customers held out")  # fmt: skip
-        text = (f"as of {self.as_of:%Y-%m-%d}, {self.horizon_days:g}-day horizon: training "
-                f"cutoffs {days} (every {self.step_days} days); validation {self.valid:%Y-%m-%d} "
-                f"({how})")  # fmt: skip
+        how = (
+            "later cutoff, purged"
+            if self.split == "time"
+            else "same cutoffs, a fifth of the customers held out"
+        )
+        text = (
+            f"as of {self.as_of:%Y-%m-%d}, {self.horizon_days:g}-day horizon: training "
+            f"cutoffs {days} (every {self.step_days} days); validation {self.valid:%Y-%m-%d} "
+            f"({how})"
+        )
         return "; ".join([text, *self.notes])
 
 
 def plan_as_of(
-    *, as_of: Any, horizon_days: float, first_data: Any, n_cutoffs: int = 6,
+    *,
+    as_of: Any,
+    horizon_days: float,
+    first_data: Any,
+    n_cutoffs: int = 6,
     min_history_days: float = 28,
-) -> AsOfPlan:  # fmt: skip
+) -> AsOfPlan:
     """The cutoffs for training as of ``as_of`` (see the module docstring)."""
     if not isinstance(n_cutoffs, int) or n_cutoffs < 2:
         raise ConfigError(f"n_cutoffs must be an int >= 2; got {n_cutoffs!r}.")
@@ -130,8 +139,10 @@ class AsOfFit:
 
     def scores(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """``model``, ``btyd`` and ``rfm`` scores of the feature rows ``frame``."""
-        return {"model": self.model.predict(frame),
-                **{k: b.predict(frame) for k, b in self.baselines.items()}}  # fmt: skip
+        return {
+            "model": self.model.predict(frame),
+            **{k: b.predict(frame) for k, b in self.baselines.items()},
+        }
 
 
 @dataclasses.dataclass
@@ -165,8 +176,13 @@ def history_before(shop: ShopData, as_of: Any) -> ShopData:
 
     events = before(shop.events, "t")
     customers = before(shop.customers, "signup_t")
-    return dataclasses.replace(shop, orders=shop.orders.filter(nw.col("t") < cut), events=events,
-                               customers=customers, _checked=set())  # fmt: skip
+    return dataclasses.replace(
+        shop,
+        orders=shop.orders.filter(nw.col("t") < cut),
+        events=events,
+        customers=customers,
+        _checked=set(),
+    )
 
 
 def target_specs(
@@ -217,10 +233,16 @@ def train_as_of(
     first = _first_day(shop)
     fits = {}
     for target, spec in specs.items():
-        plan = plan_as_of(as_of=s, horizon_days=spec["horizon_days"], first_data=first,
-                          n_cutoffs=n_cutoffs)  # fmt: skip
-        fits[target] = _fit(cache, plan, target=target, lookback_days=spec["lookback_days"],
-                            params={"random_state": seed} | dict(model_params or {}))  # fmt: skip
+        plan = plan_as_of(
+            as_of=s, horizon_days=spec["horizon_days"], first_data=first, n_cutoffs=n_cutoffs
+        )
+        fits[target] = _fit(
+            cache,
+            plan,
+            target=target,
+            lookback_days=spec["lookback_days"],
+            params={"random_state": seed} | dict(model_params or {}),
+        )
         fits[target].model.metadata_ = {
             "target": target, "horizon_days": plan.horizon_days, "as_of": f"{s:%Y-%m-%d}",
             "plan": plan.describe(), "btyd_horizons": horizons,
@@ -232,20 +254,28 @@ def train_as_of(
 def _auto_horizon(target: str, shop: ShopData, s: dt.datetime, spec: Mapping[str, Any]) -> int:
     found = target_registry.get(target)
     if found.auto_horizon is None:
-        raise ConfigError(f"{target}: horizon_days 'auto' is not available for this target; "
-                          "give a number of days.")  # fmt: skip
+        raise ConfigError(
+            f"{target}: horizon_days 'auto' is not available for this target; "
+            "give a number of days."
+        )
     derive = target_registry.resolve(found.auto_horizon)
     return int(derive(shop, now=s, quantile=spec.get("auto_quantile", 0.8), backtest=False))
 
 
 def _fit(
-    cache: CutoffCache, plan: AsOfPlan, *, target: str, lookback_days: float,
+    cache: CutoffCache,
+    plan: AsOfPlan,
+    *,
+    target: str,
+    lookback_days: float,
     params: Mapping[str, Any],
-) -> AsOfFit:  # fmt: skip
+) -> AsOfFit:
     train, valid = _rows(cache, plan, target=target, lookback_days=lookback_days)
     spec = target_registry.get(target)
-    kwargs: dict[str, Any] = {"baseline": "btyd" if spec.btyd else None,
-                              "horizon_days": plan.horizon_days}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "baseline": "btyd" if spec.btyd else None,
+        "horizon_days": plan.horizon_days,
+    }
     model = PropensityModel(target=target, **(kwargs | dict(params)))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     y_train = train["label"].to_numpy()
@@ -254,8 +284,9 @@ def _fit(
         for name in sorted(spec.baselines)  # by name: btyd, then rfm
     }
     y_valid = valid["label"].to_numpy()
-    fit = AsOfFit(target, plan, model, baselines, {}, {"train": train.height,
-                  "valid": valid.height})  # fmt: skip
+    fit = AsOfFit(
+        target, plan, model, baselines, {}, {"train": train.height, "valid": valid.height}
+    )
     fit.validation = {k: metrics_for(target, y_valid, v) for k, v in fit.scores(valid).items()}
     return fit
 
@@ -264,8 +295,9 @@ def _rows(
     cache: CutoffCache, plan: AsOfPlan, *, target: str, lookback_days: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     def rows(cutoffs: Sequence[dt.datetime]) -> pl.DataFrame:
-        return cache.labelled(cutoffs, target=target, horizon_days=plan.horizon_days,
-                              lookback_days=lookback_days)  # fmt: skip
+        return cache.labelled(
+            cutoffs, target=target, horizon_days=plan.horizon_days, lookback_days=lookback_days
+        )
 
     if plan.split == "time":
         train, valid = rows(plan.train), rows([plan.valid])
@@ -294,9 +326,15 @@ def _first_day(shop: ShopData) -> dt.datetime:
     return dt.datetime(1970, 1, 1) + dt.timedelta(days=float(first))
 
 
-def labels_at(shop: ShopData, as_of: Any, *, target: str, horizon_days: float,
-              lookback_days: float = 365) -> pl.DataFrame:  # fmt: skip
+def labels_at(
+    shop: ShopData, as_of: Any, *, target: str, horizon_days: float, lookback_days: float = 365
+) -> pl.DataFrame:
     """``customer_id``, ``label`` of the target's population at ``as_of`` (Polars)."""
-    plan = label_plan(shop, as_of_days(as_of), target=target, horizon=float(horizon_days),
-                      lookback_days=float(lookback_days))  # fmt: skip
+    plan = label_plan(
+        shop,
+        as_of_days(as_of),
+        target=target,
+        horizon=float(horizon_days),
+        lookback_days=float(lookback_days),
+    )
     return collect(plan)

@@ -94,35 +94,55 @@ def backtest(
     table, comps, plans = [], [], []
     for date in days:
         past = history_before(full, date)
-        run = train_as_of(past, as_of=date, targets=specs, n_cutoffs=n_cutoffs,
-                          feature_params=feature_params, model_params=model_params,
-                          seed=seed)  # fmt: skip
+        run = train_as_of(
+            past,
+            as_of=date,
+            targets=specs,
+            n_cutoffs=n_cutoffs,
+            feature_params=feature_params,
+            model_params=model_params,
+            seed=seed,
+        )
         features = run.features()
         for target, fit in run.fits.items():
             _check_window(date, fit.plan.horizon_days, end)
-            labels = labels_at(full, date, target=target, horizon_days=fit.plan.horizon_days,
-                               lookback_days=specs[target]["lookback_days"])  # fmt: skip
+            labels = labels_at(
+                full,
+                date,
+                target=target,
+                horizon_days=fit.plan.horizon_days,
+                lookback_days=specs[target]["lookback_days"],
+            )
             rows = labels.join(features, on="customer_id", how="left").with_columns(
                 pl.lit(date).alias("cutoff")
             )
             y = rows["label"].to_numpy()
             scores = fit.scores(rows)
             for who, s in scores.items():
-                table += [{"date": date.date(), "target": target, "model": who, "metric": k,
-                           "value": float(v)}
-                          for k, v in metrics_for(target, y, s).items()]  # fmt: skip
+                table += [
+                    {
+                        "date": date.date(),
+                        "target": target,
+                        "model": who,
+                        "metric": k,
+                        "value": float(v),
+                    }
+                    for k, v in metrics_for(target, y, s).items()
+                ]
             ts = target_registry.get(target)
             for other in sorted(ts.baselines):  # by name: btyd, then rfm
                 for metric in ts.key_metrics:
-                    c = paired_bootstrap(y, scores["model"], scores[other], metric=metric,
-                                         n_boot=n_boot, seed=seed)  # fmt: skip
+                    c = paired_bootstrap(
+                        y, scores["model"], scores[other], metric=metric, n_boot=n_boot, seed=seed
+                    )
                     comps.append((date.date(), target, other, c))
             plans.append(_plan_row(date, target, fit, rows.height))
             if progress is not None:
                 last = comps[-len(ts.baselines) * len(ts.key_metrics) :]
                 progress(_progress_line(date, target, last))
-    return BacktestResult(pl.DataFrame(table), _comparison_frame(comps), _pooled(comps),
-                          pl.DataFrame(plans))  # fmt: skip
+    return BacktestResult(
+        pl.DataFrame(table), _comparison_frame(comps), _pooled(comps), pl.DataFrame(plans)
+    )
 
 
 def _data_end(shop: Any) -> dt.datetime:
@@ -146,14 +166,23 @@ def _plan_row(date: dt.datetime, target: str, fit: Any, customers: int) -> dict[
     (the rows the model chose its tree weight on)."""
     metric = target_registry.get(target).primary_metric
     valid = {f"valid_{who}": m[metric] for who, m in fit.validation.items()}
-    return {"date": date.date(), "target": target, "customers": customers,
-            "validation_split": fit.plan.split, "tree_weight": fit.model.tree_weight_,
-            "valid_metric": metric, **valid, "plan": fit.plan.describe()}  # fmt: skip
+    return {
+        "date": date.date(),
+        "target": target,
+        "customers": customers,
+        "validation_split": fit.plan.split,
+        "tree_weight": fit.model.tree_weight_,
+        "valid_metric": metric,
+        **valid,
+        "plan": fit.plan.describe(),
+    }
 
 
 def _progress_line(date: dt.datetime, target: str, comps: Sequence[Any]) -> str:
-    parts = [f"{c.metric} vs {other}: {c.model:.4f} vs {c.other:.4f} ({c.verdict})"
-             for _, _, other, c in comps]  # fmt: skip
+    parts = [
+        f"{c.metric} vs {other}: {c.model:.4f} vs {c.other:.4f} ({c.verdict})"
+        for _, _, other, c in comps
+    ]
     return f"{date:%Y-%m-%d} {target}: " + "; ".join(parts)
 
 
@@ -161,10 +190,21 @@ def _comparison_frame(comps: Sequence[tuple[Any, str, str, Any]]) -> pl.DataFram
     rows = []
     for date, target, other, c in comps:
         d = c.as_dict()
-        rows.append({"date": date, "target": target, "other": other, "metric": d["metric"],
-                     "model": d["model"], "other_value": d["other"], "diff": d["diff"],
-                     "low": d["low"], "high": d["high"], "verdict": d["verdict"],
-                     "customers": d["rows"]})  # fmt: skip
+        rows.append(
+            {
+                "date": date,
+                "target": target,
+                "other": other,
+                "metric": d["metric"],
+                "model": d["model"],
+                "other_value": d["other"],
+                "diff": d["diff"],
+                "low": d["low"],
+                "high": d["high"],
+                "verdict": d["verdict"],
+                "customers": d["rows"],
+            }
+        )
     return pl.DataFrame(rows)
 
 

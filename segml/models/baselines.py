@@ -79,9 +79,12 @@ class RFMBaseline(BaseEstimator):  # type: ignore[misc]
         self.mean_ = float(y.mean())
         w = self.prior_weight
         self.cells_ = dict(
-            zip(table["cell"].to_list(),
-                ((table["s"] + w * self.mean_) / (table["n"] + w)).to_list(), strict=True)
-        )  # fmt: skip
+            zip(
+                table["cell"].to_list(),
+                ((table["s"] + w * self.mean_) / (table["n"] + w)).to_list(),
+                strict=True,
+            )
+        )
         return self
 
     def predict(self, frame: pl.DataFrame) -> NDArray[np.float64]:
@@ -102,8 +105,10 @@ class BTYDBaseline(BaseEstimator):  # type: ignore[misc]
         h = int(self.horizon_days)
         link = targets.get(self.target).btyd
         if link is None:
-            raise ConfigError(f"target {self.target!r} has no BG/NBD baseline (its TargetSpec "
-                              "has btyd=None); leave 'btyd' out of its baselines.")  # fmt: skip
+            raise ConfigError(
+                f"target {self.target!r} has no BG/NBD baseline (its TargetSpec "
+                "has btyd=None); leave 'btyd' out of its baselines."
+            )
         name = link.baseline(h)
         if name not in frame.columns:
             raise DataError(

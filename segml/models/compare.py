@@ -89,9 +89,15 @@ def paired_bootstrap(
 
 
 def _draws(
-    y: Array, a: Array, b: Array, fn: Callable[[Array, Array], float], sign: float, *, n_boot: int,
+    y: Array,
+    a: Array,
+    b: Array,
+    fn: Callable[[Array, Array], float],
+    sign: float,
+    *,
+    n_boot: int,
     seed: int,
-) -> Array:  # fmt: skip
+) -> Array:
     rng = np.random.default_rng(seed)
     out = np.full(n_boot, np.nan)
     n = len(y)

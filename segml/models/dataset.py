@@ -75,9 +75,13 @@ def _fit_btyd(summary: pd.DataFrame, max_rows: int, seed: int) -> tuple[Any, Any
 
 
 def btyd_frame(
-    shop: ShopData, cutoff: Any, *, horizons: Iterable[float], max_fit_rows: int = 200_000,
+    shop: ShopData,
+    cutoff: Any,
+    *,
+    horizons: Iterable[float],
+    max_fit_rows: int = 200_000,
     seed: int = 0,
-) -> Any:  # fmt: skip
+) -> Any:
     """BG/NBD and Gamma-Gamma columns per customer with a purchase before ``cutoff``.
 
     Features: ``btyd__p_alive``, ``btyd__expected_purchases_{h}d``, ``btyd__expected_value_{h}d``,
@@ -105,9 +109,13 @@ def btyd_frame(
 
 
 def btyd_fit(
-    shop: ShopData, cutoff: Any, *, horizons: Iterable[float], max_fit_rows: int = 200_000,
+    shop: ShopData,
+    cutoff: Any,
+    *,
+    horizons: Iterable[float],
+    max_fit_rows: int = 200_000,
     seed: int = 0,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The BG/NBD (+ Gamma-Gamma) fit that ``btyd_frame`` makes at ``cutoff``, as plain data:
     ``{"as_of", "horizons", "params"}`` (``params`` None when too few customers to fit). With
     ``btyd_from_params`` and ``btyd_columns`` it gives the same columns for any customer's
@@ -118,8 +126,11 @@ def btyd_fit(
         summary = _to_polars(summary).sort("customer_id")
     summary = summary.to_pandas() if isinstance(summary, pl.DataFrame) else pd.DataFrame(summary)
     fitted = _fit_btyd(summary, max_fit_rows, seed) if len(summary) else None
-    return {"as_of": f"{cut:%FT%T}", "horizons": sorted({float(h) for h in horizons}),
-            "params": btyd_params(fitted)}  # fmt: skip
+    return {
+        "as_of": f"{cut:%FT%T}",
+        "horizons": sorted({float(h) for h in horizons}),
+        "params": btyd_params(fitted),
+    }
 
 
 def btyd_columns(
@@ -196,9 +207,13 @@ def _spark_btyd_frame(
     fit_rows = rows.sort("customer_id").toPandas() if n else None
     fitted = _fit_btyd(fit_rows, max_fit_rows, seed) if fit_rows is not None else None
     params, horizons = btyd_params(fitted), sorted(set(horizons))
-    names = list(btyd_columns(pd.DataFrame(columns=["frequency", "recency", "T",
-                                                    "monetary_value"], dtype=float),
-                              None, horizons))  # fmt: skip
+    names = list(
+        btyd_columns(
+            pd.DataFrame(columns=["frequency", "recency", "T", "monetary_value"], dtype=float),
+            None,
+            horizons,
+        )
+    )
     schema = "customer_id string, " + ", ".join(f"`{c}` double" for c in names)
 
     def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -219,9 +234,14 @@ def _to_polars(native: Any) -> pl.DataFrame:
 
 
 def spark_features(
-    shop: ShopData, builder: FeatureBuilder, cutoff: Any, *, horizons: Sequence[float],
-    max_fit_rows: int = 200_000, seed: int = 0,
-) -> Any:  # fmt: skip
+    shop: ShopData,
+    builder: FeatureBuilder,
+    cutoff: Any,
+    *,
+    horizons: Sequence[float],
+    max_fit_rows: int = 200_000,
+    seed: int = 0,
+) -> Any:
     """``CutoffCache.features`` for a Spark shop, as a Spark DataFrame: the same columns, with
     nothing collected on the driver but the BG/NBD fitting sample."""
     cut = parse_as_of(cutoff)
@@ -245,8 +265,15 @@ class CutoffCache:
         cut = parse_as_of(cutoff)
         if cut not in self._frames:
             base = _to_polars(self.builder.transform_table(self.shop, as_of=cut))
-            btyd = _to_polars(btyd_frame(self.shop, cut, horizons=self.horizons,
-                              max_fit_rows=self.max_fit_rows, seed=self.seed))  # fmt: skip
+            btyd = _to_polars(
+                btyd_frame(
+                    self.shop,
+                    cut,
+                    horizons=self.horizons,
+                    max_fit_rows=self.max_fit_rows,
+                    seed=self.seed,
+                )
+            )
             self._frames[cut] = attach(base, btyd)  # btyd: the customers with a purchase
         return self._frames[cut]
 

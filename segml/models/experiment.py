@@ -90,15 +90,26 @@ def train_models(
         if tune_trials > 0:
             btyd = "btyd" if target_registry.get(target).btyd else None  # as fit_target
             start = {"baseline": btyd, "horizon_days": spec["horizon_days"]}
-            tune = make_tuner(target=target, n_trials=tune_trials, seed=seed,
-                              base_params=start | params,
-                              storage=study_storage or "sqlite:///optuna.db",
-                              study_name=f"{registry_prefix}-{data_name}-{target}")  # fmt: skip
-        result = fit_target(cache, target=target, now=now, n_cutoffs=n_cutoffs,
-                            horizon_days=spec["horizon_days"],
-                            lookback_days=spec.get("lookback_days", 365),
-                            step=cutoff_step, refit=bool(spec.get("refit", False)),
-                            model_params=params, tune=tune)  # fmt: skip
+            tune = make_tuner(
+                target=target,
+                n_trials=tune_trials,
+                seed=seed,
+                base_params=start | params,
+                storage=study_storage or "sqlite:///optuna.db",
+                study_name=f"{registry_prefix}-{data_name}-{target}",
+            )
+        result = fit_target(
+            cache,
+            target=target,
+            now=now,
+            n_cutoffs=n_cutoffs,
+            horizon_days=spec["horizon_days"],
+            lookback_days=spec.get("lookback_days", 365),
+            step=cutoff_step,
+            refit=bool(spec.get("refit", False)),
+            model_params=params,
+            tune=tune,
+        )
         result.model.metadata_ |= {
             "features": {**builder.get_params(), "categories": builder.categories_},
             "btyd_horizons": horizons,
@@ -111,9 +122,15 @@ def train_models(
             result, reference=_reference(result, cache.features(result.split.test))
         )
         if tracking_uri:
-            _log(outcome, cache=cache, tracking_uri=tracking_uri, experiment=experiment,
-                 name=f"{registry_prefix}-{target}", data_name=data_name,
-                 rule=promotion or PromotionRule())  # fmt: skip
+            _log(
+                outcome,
+                cache=cache,
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                name=f"{registry_prefix}-{target}",
+                data_name=data_name,
+                rule=promotion or PromotionRule(),
+            )
         outcomes.append(outcome)
     return outcomes
 
@@ -125,17 +142,33 @@ def _test_cutoff(now: Any, horizon: float) -> Any:
 
 
 def _log(
-    outcome: TrainOutcome, *, cache: CutoffCache, tracking_uri: str, experiment: str, name: str,
-    data_name: str, rule: PromotionRule,
-) -> None:  # fmt: skip
+    outcome: TrainOutcome,
+    *,
+    cache: CutoffCache,
+    tracking_uri: str,
+    experiment: str,
+    name: str,
+    data_name: str,
+    rule: PromotionRule,
+) -> None:
     r = outcome.result
-    with tracking.start_run(tracking_uri=tracking_uri, experiment=experiment,
-                            run_name=f"{r.target}-{r.split.test:%Y-%m-%d}",
-                            tags={"target": r.target, "data": data_name}) as run:  # fmt: skip
+    with tracking.start_run(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        run_name=f"{r.target}-{r.split.test:%Y-%m-%d}",
+        tags={"target": r.target, "data": data_name},
+    ) as run:
         outcome.run_id = run.run_id
-        run.params({**r.model.get_params(), **r.split.as_dict(), **r.rows,
-                    "best_iteration": r.model.best_iteration_,
-                    "calibration": r.model.calibrator_["method"], "data": data_name})  # fmt: skip
+        run.params(
+            {
+                **r.model.get_params(),
+                **r.split.as_dict(),
+                **r.rows,
+                "best_iteration": r.model.best_iteration_,
+                "calibration": r.model.calibrator_["method"],
+                "data": data_name,
+            }
+        )
         run.metrics({f"{who}_{k}": v for who, m in r.metrics.items() for k, v in m.items()})
         run.metrics({"beats_baselines": float(r.beats_baselines), "train_seconds": r.seconds})
         for key, table in r.tables().items():
@@ -163,16 +196,25 @@ def _record(
     meta = r.model.metadata_
     span = {"training.data_end": meta["data_end"], "training.test_cutoff": meta["test_cutoff"]}
     text = decision.description(cutoff=meta["test_cutoff"])
-    tracking.set_version_tags(tracking_uri=tracking_uri, name=name, version=version,
-                              tags=decision.tags() | span, description=text)  # fmt: skip
+    tracking.set_version_tags(
+        tracking_uri=tracking_uri,
+        name=name,
+        version=version,
+        tags=decision.tags() | span,
+        description=text,
+    )
     if not decision.promote:
-        tracking.set_alias(tracking_uri=tracking_uri, name=name, alias="challenger",
-                           version=version)  # fmt: skip
+        tracking.set_alias(
+            tracking_uri=tracking_uri, name=name, alias="challenger", version=version
+        )
         return
     if decision.champion_version is not None:
-        tracking.set_version_tags(tracking_uri=tracking_uri, name=name,
-                                  version=decision.champion_version,
-                                  tags={"promotion.replaced_by": version})  # fmt: skip
+        tracking.set_version_tags(
+            tracking_uri=tracking_uri,
+            name=name,
+            version=decision.champion_version,
+            tags={"promotion.replaced_by": version},
+        )
     tracking.set_alias(tracking_uri=tracking_uri, name=name, alias="champion", version=version)
     tracking.delete_alias(tracking_uri=tracking_uri, name=name, alias="challenger")
 
@@ -201,10 +243,16 @@ def _log_model(r: TargetResult, test_rows: Any, cache: CutoffCache) -> str:
     from segml.models.environment import segml_source, serving_requirements
     from segml.models.serving import request_example
 
-    fit = btyd_fit(cache.shop, r.model.metadata_["data_end"], horizons=cache.horizons,
-                   max_fit_rows=cache.max_fit_rows, seed=cache.seed)  # fmt: skip
-    example, optional = request_example(test_rows.head(5), r.model, shop=cache.shop,
-                                        cutoff=r.split.test)  # fmt: skip
+    fit = btyd_fit(
+        cache.shop,
+        r.model.metadata_["data_end"],
+        horizons=cache.horizons,
+        max_fit_rows=cache.max_fit_rows,
+        seed=cache.seed,
+    )
+    example, optional = request_example(
+        test_rows.head(5), r.model, shop=cache.shop, cutoff=r.split.test
+    )
     output = example[["customer_id"]].assign(**{f"score__{r.target}": 0.5})
     output[f"reasons__{r.target}"] = "[]"
     with tempfile.TemporaryDirectory() as tmp:
@@ -256,8 +304,9 @@ def _promote(
             f"with MlflowClient().set_registered_model_alias({name!r}, 'champion', VERSION)."
         )
         return decision
-    decision = decide(y, ours, champion=champion.predict(inputs),
-                      champion_version=current.version, **kw)  # fmt: skip
+    decision = decide(
+        y, ours, champion=champion.predict(inputs), champion_version=current.version, **kw
+    )
     decision.notes += _champion_notes(champion.metadata_, r)
     return decision
 
@@ -270,9 +319,11 @@ def _champion_notes(meta: Mapping[str, Any], r: TargetResult) -> list[str]:
     """What makes the comparison less than like for like, said in the record."""
     notes = []
     if str(meta.get("test_cutoff", "")) > f"{r.split.test:%Y-%m-%d}":
-        notes.append(f"The champion was trained as of {meta['test_cutoff']}, after this "
-                     f"backtest's cutoff {r.split.test:%Y-%m-%d}: its backtest scores may be "
-                     "in-sample (optimistic), which favours keeping it.")  # fmt: skip
+        notes.append(
+            f"The champion was trained as of {meta['test_cutoff']}, after this "
+            f"backtest's cutoff {r.split.test:%Y-%m-%d}: its backtest scores may be "
+            "in-sample (optimistic), which favours keeping it."
+        )
     if float(meta.get("horizon_days", r.split.horizon_days)) != r.split.horizon_days:
         notes.append(
             f"The champion predicts a {float(meta['horizon_days']):g}-day horizon; "
@@ -298,23 +349,29 @@ def _plots(run: Any, r: TargetResult, test_rows: Any) -> None:
             axes[0].plot(rel["predicted"], rel["observed"], marker="o", label=label, color=color)
         else:
             dec = tables[f"deciles_{who}"]
-            axes[0].plot(dec["pred_mean"], dec["actual_mean"], marker="o", label=label,
-                         color=color)  # fmt: skip
+            axes[0].plot(dec["pred_mean"], dec["actual_mean"], marker="o", label=label, color=color)
         # the expected gain at each share of customers (ties split proportionally), not a
         # point per decile label placed by position
         share, gain = gain_curve(y, r.test_frame[f"score__{who}"].to_numpy())
         grid = np.linspace(0, 1, 201)
         axes[1].plot(grid, np.interp(grid, share, gain), label=label, color=color)
-        axes[1].plot(0.1, gain_at(y, r.test_frame[f"score__{who}"].to_numpy(), 0.1), "o",
-                     color=color)  # fmt: skip
+        axes[1].plot(
+            0.1, gain_at(y, r.test_frame[f"score__{who}"].to_numpy(), 0.1), "o", color=color
+        )
     lim = axes[0].get_xlim()
     axes[0].plot(lim, lim, "k--", lw=0.8)
-    axes[0].set(title="calibration" if classifier else "decile calibration",
-                xlabel="predicted", ylabel="observed")  # fmt: skip
+    axes[0].set(
+        title="calibration" if classifier else "decile calibration",
+        xlabel="predicted",
+        ylabel="observed",
+    )
     axes[1].plot([0, 1], [0, 1], "k--", lw=0.8)
     axes[1].axvline(0.1, color="grey", lw=0.6, ls=":")
-    axes[1].set(title="cumulative gain (dot: top 10%)", xlabel="share of customers (by score)",
-                ylabel="share of positives / revenue")  # fmt: skip
+    axes[1].set(
+        title="cumulative gain (dot: top 10%)",
+        xlabel="share of customers (by score)",
+        ylabel="share of positives / revenue",
+    )
     for ax in axes:
         ax.legend()
     run.figure(fig, "plots/calibration_gain.png")

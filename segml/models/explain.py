@@ -84,6 +84,12 @@ def shap_summary_figure(model: PropensityModel, X: Any, *, max_rows: int = 2000)
     fig = plt.figure(figsize=(8, 6))
     # an explicit generator: the jitter is reproducible and shap never falls back to NumPy's
     # global RNG (deprecated once anything has called np.random.seed)
-    shap.summary_plot(contrib, values, feature_names=model.feature_names_in_, show=False,
-                      max_display=15, rng=np.random.default_rng(0))  # fmt: skip
+    shap.summary_plot(
+        contrib,
+        values,
+        feature_names=model.feature_names_in_,
+        show=False,
+        max_display=15,
+        rng=np.random.default_rng(0),
+    )
     return fig

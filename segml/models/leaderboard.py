@@ -79,14 +79,19 @@ def _one_metric(
     for other in scores:
         if other == best:
             continue
-        c = paired_bootstrap(y, scores[best], scores[other], metric=metric, n_boot=n_boot,
-                             level=level, seed=seed)  # fmt: skip
+        c = paired_bootstrap(
+            y, scores[best], scores[other], metric=metric, n_boot=n_boot, level=level, seed=seed
+        )
         versus[other] = _clean({"diff": c.diff, "low": c.low, "high": c.high}) | {
             "verdict": c.verdict
         }
     wins = bool(versus) and all(v["verdict"] == "beats" for v in versus.values())
-    return {"best": best, "winner": best if wins else None, "values": _clean(values),
-            "versus": versus}  # fmt: skip
+    return {
+        "best": best,
+        "winner": best if wins else None,
+        "values": _clean(values),
+        "versus": versus,
+    }
 
 
 def _clean(values: dict[str, float]) -> dict[str, float | None]:

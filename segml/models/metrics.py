@@ -129,10 +129,13 @@ def reliability_table(y: Array, p: Array, bins: int = 10) -> pl.DataFrame:
     return (
         pl.DataFrame({"bin": idx, "p": p, "y": y})
         .group_by("bin")
-        .agg(pl.len().alias("n"), pl.col("p").mean().alias("predicted"),
-             pl.col("y").mean().alias("observed"))
+        .agg(
+            pl.len().alias("n"),
+            pl.col("p").mean().alias("predicted"),
+            pl.col("y").mean().alias("observed"),
+        )
         .sort("bin")
-    )  # fmt: skip
+    )
 
 
 def decile_table(y: Array, score: Array, predicted: Array | None = None) -> pl.DataFrame:
@@ -172,14 +175,25 @@ def decile_table(y: Array, score: Array, predicted: Array | None = None) -> pl.D
     })  # fmt: skip
 
 
-_DECILE_COLUMNS = ("decile", "n", "share", "cum_share", "actual_total", "actual_mean",
-                   "pred_mean", "lift", "cum_gain", "split_ties")  # fmt: skip
+_DECILE_COLUMNS = (
+    "decile",
+    "n",
+    "share",
+    "cum_share",
+    "actual_total",
+    "actual_mean",
+    "pred_mean",
+    "lift",
+    "cum_gain",
+    "split_ties",
+)
 
 
 def _decile_frame(columns: dict[str, Array]) -> pl.DataFrame:
     frame = pl.DataFrame({k: columns[k] for k in _DECILE_COLUMNS})
-    return frame.with_columns(pl.col("decile").cast(pl.Int64), pl.col("lift", "cum_gain")
-                              .fill_nan(None))  # fmt: skip
+    return frame.with_columns(
+        pl.col("decile").cast(pl.Int64), pl.col("lift", "cum_gain").fill_nan(None)
+    )
 
 
 def _split_ties(knots: Array, edges: Array) -> Array:
@@ -271,8 +285,9 @@ def value_metrics(y: Array, v: Array) -> dict[str, float]:
 def verdict_metrics(target: str) -> dict[str, str]:
     """The verdict: a model beats a baseline when it is better on every one of these, the
     target's primary and secondary metrics (name -> "max" or "min")."""
-    return {m: "max" if metric_function(m)[1] > 0 else "min"
-            for m in targets.get(target).key_metrics}  # fmt: skip
+    return {
+        m: "max" if metric_function(m)[1] > 0 else "min" for m in targets.get(target).key_metrics
+    }
 
 
 def beats(target: str, model: dict[str, float], other: dict[str, float]) -> bool:

@@ -71,8 +71,13 @@ class PromotionRule:
     max_rows: int = 100_000
 
     def __post_init__(self) -> None:
-        if not (0.5 <= self.level < 1 and self.n_boot >= 50 and self.min_gain >= 0
-                and self.secondary_tolerance >= 0 and self.max_rows >= 1000):  # fmt: skip
+        if not (
+            0.5 <= self.level < 1
+            and self.n_boot >= 50
+            and self.min_gain >= 0
+            and self.secondary_tolerance >= 0
+            and self.max_rows >= 1000
+        ):
             raise DataError(
                 f"PromotionRule needs 0.5 <= level < 1, n_boot >= 50, min_gain >= 0, "
                 f"secondary_tolerance >= 0 and max_rows >= 1000; got {self}."
@@ -110,8 +115,11 @@ class Decision:
                 tags[f"promotion.{who}.{c.metric}"] = f"{c.other:.6g}"
         if "champion" in self.comparisons:
             p = self.comparisons["champion"]["primary"]
-            tags |= {"promotion.margin": f"{p.diff:.6g}", "promotion.margin_low": f"{p.low:.6g}",
-                     "promotion.margin_high": f"{p.high:.6g}"}  # fmt: skip
+            tags |= {
+                "promotion.margin": f"{p.diff:.6g}",
+                "promotion.margin_low": f"{p.low:.6g}",
+                "promotion.margin_high": f"{p.high:.6g}",
+            }
         return tags
 
     def _table(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -122,10 +130,12 @@ class Decision:
 
     def description(self, *, cutoff: str) -> str:
         """A few lines for the model version's description in the registry."""
-        lines = [f"{'PROMOTED' if self.promote else 'NOT promoted'}: {self.reason}",
-                 f"Backtest {cutoff}, {self.rows:,} customers; challenger minus other, "
-                 f"{self.rule.level:.0%} paired-bootstrap interval ({self.rule.n_boot} "
-                 "resamples), positive = challenger better:"]  # fmt: skip
+        lines = [
+            f"{'PROMOTED' if self.promote else 'NOT promoted'}: {self.reason}",
+            f"Backtest {cutoff}, {self.rows:,} customers; challenger minus other, "
+            f"{self.rule.level:.0%} paired-bootstrap interval ({self.rule.n_boot} "
+            "resamples), positive = challenger better:",
+        ]
         for who, pair in self.comparisons.items():
             lines += [f"- vs {who}: {_describe(c)}" for c in pair.values()]
         return "\n".join(lines + self.notes)
@@ -136,8 +146,10 @@ def _round(v: Any) -> Any:
 
 
 def _describe(c: Comparison) -> str:
-    return (f"{c.metric} {c.model:.4f} vs {c.other:.4f}, diff {c.diff:+.4f} "
-            f"[{c.low:+.4f}, {c.high:+.4f}] {c.verdict}")  # fmt: skip
+    return (
+        f"{c.metric} {c.model:.4f} vs {c.other:.4f}, diff {c.diff:+.4f} "
+        f"[{c.low:+.4f}, {c.high:+.4f}] {c.verdict}"
+    )
 
 
 def _material_loss(c: Comparison, rule: PromotionRule) -> bool:
@@ -167,8 +179,10 @@ def decide(
         keep = np.sort(np.random.default_rng(rule.seed).choice(n, rule.max_rows, replace=False))
         y, challenger = y[keep], challenger[keep]
         opponents = {who: np.asarray(s, dtype=np.float64)[keep] for who, s in opponents.items()}
-        notes.append(f"Compared on a random sample of {rule.max_rows:,} of the {n:,} backtest "
-                     "customers (PromotionRule.max_rows).")  # fmt: skip
+        notes.append(
+            f"Compared on a random sample of {rule.max_rows:,} of the {n:,} backtest "
+            "customers (PromotionRule.max_rows)."
+        )
     kw: dict[str, Any] = {"n_boot": rule.n_boot, "level": rule.level, "seed": rule.seed}
     comps = {
         who: {
@@ -239,8 +253,13 @@ def rebuild_inputs(
         params = dict(spec["features"])
         params["windows_days"] = tuple(params.get("windows_days", FEATURE_DEFAULTS["windows_days"]))
         builder = FeatureBuilder(**params).fit(cache.shop, as_of=cutoff)
-        own_cache = CutoffCache(cache.shop, builder, horizons=spec["horizons"],
-                                max_fit_rows=cache.max_fit_rows, seed=cache.seed)  # fmt: skip
+        own_cache = CutoffCache(
+            cache.shop,
+            builder,
+            horizons=spec["horizons"],
+            max_fit_rows=cache.max_fit_rows,
+            seed=cache.seed,
+        )
         frame = own_cache.features(cutoff)
     missing = [c for c in model.feature_names_in_ if c not in frame.columns]
     if missing:
@@ -249,6 +268,7 @@ def rebuild_inputs(
             f"e.g. {missing[:5]}; found {frame.width - 1} columns. Its inputs changed (a table "
             "or column missing from the data?)."
         )
-    rows = ids.select("customer_id").join(frame, on="customer_id", how="left",
-                                          maintain_order="left")  # fmt: skip
+    rows = ids.select("customer_id").join(
+        frame, on="customer_id", how="left", maintain_order="left"
+    )
     return rows.select("customer_id", *model.feature_names_in_)

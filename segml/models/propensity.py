@@ -173,9 +173,14 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         return params
 
     def fit(
-        self, X: Any, y: Any, *, X_valid: Any = None, y_valid: Any = None,
+        self,
+        X: Any,
+        y: Any,
+        *,
+        X_valid: Any = None,
+        y_valid: Any = None,
         callbacks: Sequence[Any] = (),
-    ) -> PropensityModel:  # fmt: skip
+    ) -> PropensityModel:
         """Fit on the training cutoffs, stop early and calibrate on the validation cutoffs.
 
         ``X``/``X_valid`` are feature frames (pandas or Polars); columns named ``customer_id``,
@@ -245,9 +250,13 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         params = self._lgbm_params() | {"n_estimators": self.best_iteration_}
         wrapper = (lgb.LGBMClassifier if self.is_classifier else lgb.LGBMRegressor)(**params)
         offset = offset_values(self._offset_spec(), _to_polars(X))
-        wrapper.fit(M, yy, init_score=offset if self._offset_spec() else None,
-                    feature_name=self.feature_names_in_,
-                    categorical_feature=self._categorical_index() or "auto")  # fmt: skip
+        wrapper.fit(
+            M,
+            yy,
+            init_score=offset if self._offset_spec() else None,
+            feature_name=self.feature_names_in_,
+            categorical_feature=self._categorical_index() or "auto",
+        )
         self.booster_ = wrapper.booster_
         self.refit_rows_ = len(yy)
         return self
@@ -288,8 +297,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             self.calibration_losses_: dict[str, float] = {}
             return
         methods = ["isotonic", "sigmoid"] if self.calibration == "auto" else [self.calibration]
-        self.calibration_losses_ = {m: _cross_fitted_loss(m, raw, y, self.random_state)
-                                    for m in methods}  # fmt: skip
+        self.calibration_losses_ = {
+            m: _cross_fitted_loss(m, raw, y, self.random_state) for m in methods
+        }
         best = min(self.calibration_losses_, key=self.calibration_losses_.__getitem__)
         self.calibrator_ = _fit_calibrator(best, raw, y)
 
@@ -323,8 +333,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         from; rows still sum to ``decision_function``."""
         check_is_fitted(self, "booster_")
         frame = _to_polars(X)
-        out = tree_contributions(self.booster_, self._matrix(frame),
-                                 num_iteration=self.best_iteration_)  # fmt: skip
+        out = tree_contributions(
+            self.booster_, self._matrix(frame), num_iteration=self.best_iteration_
+        )
         out *= getattr(self, "tree_weight_", 1.0)
         spec = self._offset_spec()
         if spec is not None:  # the baseline's score, centred, is that input's contribution

@@ -67,9 +67,13 @@ class Split:
 
 
 def plan_split(
-    *, now: Any, horizon_days: float, n_cutoffs: int, first_data: Any | None = None,
+    *,
+    now: Any,
+    horizon_days: float,
+    n_cutoffs: int,
+    first_data: Any | None = None,
     step: str = "monthly",
-) -> Split:  # fmt: skip
+) -> Split:
     """The purged time-based split for training at ``now`` (see the module docstring); cutoffs
     before ``first_data`` + 28 days (too little history) are dropped. ``step``: "monthly" or
     "semimonthly" grid. Needs a validation and at least one training cutoff."""
@@ -114,8 +118,9 @@ class TargetResult:
     @property
     def who(self) -> tuple[str, ...]:
         """``model`` and the target's baselines, the ``score__<who>`` columns of test_frame."""
-        return tuple(c.removeprefix("score__") for c in self.test_frame.columns
-                     if c.startswith("score__"))  # fmt: skip
+        return tuple(
+            c.removeprefix("score__") for c in self.test_frame.columns if c.startswith("score__")
+        )
 
     def tables(self) -> dict[str, pl.DataFrame]:
         y = self.test_frame["label"].to_numpy()
@@ -133,8 +138,9 @@ def _frames(
     cache: CutoffCache, split: Split, *, target: str, lookback_days: float
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     def rows(cutoffs: Sequence[dt.datetime]) -> pl.DataFrame:
-        return cache.labelled(cutoffs, target=target, horizon_days=split.horizon_days,
-                              lookback_days=lookback_days)  # fmt: skip
+        return cache.labelled(
+            cutoffs, target=target, horizon_days=split.horizon_days, lookback_days=lookback_days
+        )
 
     return rows(split.train), rows([split.valid]), rows([split.test])
 
@@ -158,23 +164,35 @@ def fit_target(
     validation one (``Split.refit``), keeping the number of rounds and the calibrator."""
     spec = targets.get(target)
     started = time.perf_counter()
-    split = plan_split(now=now, horizon_days=horizon_days, n_cutoffs=n_cutoffs,
-                       first_data=_first_day(cache), step=step)  # fmt: skip
+    split = plan_split(
+        now=now,
+        horizon_days=horizon_days,
+        n_cutoffs=n_cutoffs,
+        first_data=_first_day(cache),
+        step=step,
+    )
     train, valid, test = _frames(cache, split, target=target, lookback_days=lookback_days)
     # boost from the BG/NBD score of the same horizon unless model_params say otherwise
-    params: dict[str, Any] = {"baseline": "btyd" if spec.btyd else None,
-                              "horizon_days": horizon_days}  # fmt: skip
+    params: dict[str, Any] = {
+        "baseline": "btyd" if spec.btyd else None,
+        "horizon_days": horizon_days,
+    }
     params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
     model = PropensityModel(target=target, **(params | tuned))
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     fit_rows = pl.concat([train, valid], how="diagonal_relaxed")
     if refit:
-        fit_rows = cache.labelled(split.refit, target=target, horizon_days=split.horizon_days,
-                                  lookback_days=lookback_days)  # fmt: skip
+        fit_rows = cache.labelled(
+            split.refit, target=target, horizon_days=split.horizon_days, lookback_days=lookback_days
+        )
         model.refit(fit_rows, fit_rows["label"])
-    model.metadata_ = {"target": target, "horizon_days": horizon_days, "refit": refit,
-                       **split.as_dict()}  # fmt: skip
+    model.metadata_ = {
+        "target": target,
+        "horizon_days": horizon_days,
+        "refit": refit,
+        **split.as_dict(),
+    }
     y_fit = fit_rows["label"].to_numpy()
     scores = {"model": model.predict(test)}
     for name in spec.baselines:
@@ -186,10 +204,24 @@ def fit_target(
     test_frame = test.select("customer_id", "label").with_columns(
         pl.Series(f"score__{k}", v) for k, v in scores.items()
     )
-    rows = {"train": train.height, "valid": valid.height, "test": test.height,
-            "final_fit": fit_rows.height}  # fmt: skip
-    return TargetResult(target, split, model, metrics, verdict, rows, test_frame,
-                        time.perf_counter() - started, test, tuned)  # fmt: skip
+    rows = {
+        "train": train.height,
+        "valid": valid.height,
+        "test": test.height,
+        "final_fit": fit_rows.height,
+    }
+    return TargetResult(
+        target,
+        split,
+        model,
+        metrics,
+        verdict,
+        rows,
+        test_frame,
+        time.perf_counter() - started,
+        test,
+        tuned,
+    )
 
 
 def _first_day(cache: CutoffCache) -> dt.datetime:
@@ -208,21 +240,30 @@ def format_table(results: Sequence[TargetResult]) -> str:
     lines = []
     for r in results:
         names = list(targets.get(r.target).metrics)
-        head = (f"{r.target} (horizon {r.split.horizon_days:g}d, backtest cutoff "
-                f"{r.split.test:%Y-%m-%d}, {r.rows['test']:,} customers, "
-                f"trained on {r.rows.get('final_fit', r.rows['train'] + r.rows['valid']):,} "
-                "rows)")  # fmt: skip
+        head = (
+            f"{r.target} (horizon {r.split.horizon_days:g}d, backtest cutoff "
+            f"{r.split.test:%Y-%m-%d}, {r.rows['test']:,} customers, "
+            f"trained on {r.rows.get('final_fit', r.rows['train'] + r.rows['valid']):,} "
+            "rows)"
+        )
         widths = [max(10, len(n)) + 2 for n in names]
         lines += [
             head,
             f"  {'':10}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True)),
         ]
         for who in r.who:
-            vals = "".join(f"{r.metrics[who].get(n, np.nan):>{w}.4f}"
-                           for n, w in zip(names, widths, strict=True))  # fmt: skip
+            vals = "".join(
+                f"{r.metrics[who].get(n, np.nan):>{w}.4f}"
+                for n, w in zip(names, widths, strict=True)
+            )
             lines.append(f"  {who:10}{vals}")
-        verdict = "beats both baselines" if r.beats_baselines else (
-            "DOES NOT beat both baselines on these point estimates (promotion needs it not "
-            "to lose to either beyond the noise: see the note)")  # fmt: skip
+        verdict = (
+            "beats both baselines"
+            if r.beats_baselines
+            else (
+                "DOES NOT beat both baselines on these point estimates (promotion needs it not "
+                "to lose to either beyond the noise: see the note)"
+            )
+        )
         lines.append(f"  verdict: model {verdict}\n")
     return "\n".join(lines)

@@ -79,8 +79,13 @@ def make_tuner(
         def objective(trial: Any) -> float:
             params = (base_params or {}) | search_space(trial, target)
             model = PropensityModel(target=target, **params)
-            model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"],
-                      callbacks=[pruning_callback(trial)])  # fmt: skip
+            model.fit(
+                train,
+                train["label"],
+                X_valid=valid,
+                y_valid=valid["label"],
+                callbacks=[pruning_callback(trial)],
+            )
             best = model.booster_.best_score["valid_0"]
             trial.set_user_attr("best_iteration", model.best_iteration_)
             return float(next(iter(best.values())))

@@ -57,8 +57,10 @@ def build_report(
             "three parents. Pass --tracking-uri URI or --config C."
         )
     rows = run.scores.height if run.scores is not None else 0
-    subtitle = (f"run {label or path} · as of {run.as_of} · {rows:,} customers · "
-                f"written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    subtitle = (
+        f"run {label or path} · as of {run.as_of} · {rows:,} customers · "
+        f"written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    )
     return page(f"segml report: {run.as_of}", subtitle, sections)
 
 
@@ -80,7 +82,12 @@ def write_report(
     says so; nothing else is required.
     """
     path = resolve_run_dir(run_dir)
-    text = build_report(path, tracking_uri=tracking_uri, previous=previous,
-                        registry_prefix=registry_prefix, cluster_model=cluster_model)  # fmt: skip
+    text = build_report(
+        path,
+        tracking_uri=tracking_uri,
+        previous=previous,
+        registry_prefix=registry_prefix,
+        cluster_model=cluster_model,
+    )
     target = Path(out) if out is not None else path / REPORT_NAME
     return write_text(text, target)

@@ -46,9 +46,11 @@ def lift_by_decile(target: str, tables: Mapping[str, Sequence[Mapping[str, Any]]
         ax.bar(x, frame["lift"].astype(float), width=width, label=label, color=color)
     ax.axhline(1.0, color="black", lw=0.8, ls="--")
     ax.set_xticks(np.arange(10) + width * (len(tables) - 1) / 2, [str(d) for d in range(10, 0, -1)])
-    ax.set(xlabel="tenth of the customers by score (10 = highest)",
-           ylabel="lift (mean / overall mean)",
-           title=f"{target}: lift by decile on the backtest")  # fmt: skip
+    ax.set(
+        xlabel="tenth of the customers by score (10 = highest)",
+        ylabel="lift (mean / overall mean)",
+        title=f"{target}: lift by decile on the backtest",
+    )
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -64,13 +66,19 @@ def cluster_comparison(profile: pd.DataFrame, ratio_cols: Sequence[str]) -> Any:
         f"{int(i)}: {n}" for i, n in zip(segs["cluster__id"], segs["cluster__name"], strict=True)
     ]
     height = 0.9 + 0.55 * len(segs)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, max(height, 2.6)),
-                                      gridspec_kw={"width_ratios": [1, 1.5]})  # fmt: skip
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13, max(height, 2.6)), gridspec_kw={"width_ratios": [1, 1.5]}
+    )
     y = np.arange(len(segs))
     left.barh(y - 0.2, segs["share"] * 100, height=0.4, color=_BLUE, label="customers %")
     if "revenue_share" in segs:
-        left.barh(y + 0.2, segs["revenue_share"].astype(float) * 100, height=0.4, color=_GREEN,
-                  label="revenue %")  # fmt: skip
+        left.barh(
+            y + 0.2,
+            segs["revenue_share"].astype(float) * 100,
+            height=0.4,
+            color=_GREEN,
+            label="revenue %",
+        )
     left.set_yticks(y, labels, fontsize=8)
     left.invert_yaxis()
     left.set(xlabel="% of all customers / of revenue", title="segment sizes")
@@ -115,8 +123,10 @@ def psi_bars(drift: pd.DataFrame, *, title: str, warn: float = 0.1, fail: float 
     fig, ax = plt.subplots(figsize=(8, 0.9 + 0.3 * max(len(top), 1)))
     colors = [_RED if p >= fail else _ORANGE if p >= warn else _BLUE for p in top["psi"]]
     models = top["model"] if "model" in top else top["column"]
-    labels = [str(c) if "model" not in top else f"{c} ({m})"
-              for c, m in zip(top["column"], models, strict=True)]  # fmt: skip
+    labels = [
+        str(c) if "model" not in top else f"{c} ({m})"
+        for c, m in zip(top["column"], models, strict=True)
+    ]
     ax.barh(np.arange(len(top)), top["psi"], color=colors)
     ax.set_yticks(np.arange(len(top)), labels, fontsize=8)
     ax.axvline(warn, color=_ORANGE, ls="--", lw=1, label=f"warn {warn}")

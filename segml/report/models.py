@@ -21,8 +21,7 @@ _WHO = {"model": "model", "rfm": "RFM baseline", "btyd": "BG/NBD baseline"}
 def _columns(target: str) -> list[tuple[str, str]]:
     """The backtest table's metrics of ``target`` (its ``TargetSpec.metrics``), with "max" or
     "min" for the direction that is better."""
-    return [(n, "max" if metric_function(n)[1] > 0 else "min")
-            for n in targets.get(target).metrics]  # fmt: skip
+    return [(n, "max" if metric_function(n)[1] > 0 else "min") for n in targets.get(target).metrics]
 
 
 def _who(target: str) -> dict[str, str]:
@@ -62,8 +61,10 @@ def find_model_runs(run: RunInputs, tracking_uri: str | None, prefix: str) -> li
 
 
 def _registered(uri: str, name: str, target: str) -> ModelRun | None:
-    for alias, role in (("champion", "registry champion (not used by this run)"),
-                        ("challenger", "latest trained; not champion")):  # fmt: skip
+    for alias, role in (
+        ("champion", "registry champion (not used by this run)"),
+        ("challenger", "latest trained; not champion"),
+    ):
         ref = tracking.find_model(tracking_uri=uri, name=name, alias=alias)
         if ref is not None:
             return ModelRun(target, ref.name, ref.version, ref.run_id, role)
@@ -97,9 +98,15 @@ def _quality_action(check: str) -> str:
 def quality_section(run: RunInputs) -> Section:
     q = run.quality
     if not q:
-        return Section("quality", "Data quality", missing(
-            f"No data-quality counts in {run.path} (no quality.json and no quality in "
-            "_manifest.json)."), available=False)  # fmt: skip
+        return Section(
+            "quality",
+            "Data quality",
+            missing(
+                f"No data-quality counts in {run.path} (no quality.json and no quality in "
+                "_manifest.json)."
+            ),
+            available=False,
+        )
     rows = []
     for t in sorted(q, key=lambda t: (_TABLE_ORDER.get(t, 9), t)):
         checks = q[t]
@@ -108,11 +115,14 @@ def quality_section(run: RunInputs) -> Section:
             n = checks[check]
             share = "" if check == "rows" or not total else f"{n / total:.1%}"
             rows.append((t, check.replace("_", " "), n, share, _quality_action(check)))
-    intro = para("What the hygiene rules did to each input table: rows per check, their share "
-                 "of the rows read, and what was done with them (configs/README.md explains "
-                 "each rule).")  # fmt: skip
-    table_html = table(["table", "check", "rows", "% of read", "what happened"], rows,
-                       text_cols=(0, 1, 4))  # fmt: skip
+    intro = para(
+        "What the hygiene rules did to each input table: rows per check, their share "
+        "of the rows read, and what was done with them (configs/README.md explains "
+        "each rule)."
+    )
+    table_html = table(
+        ["table", "check", "rows", "% of read", "what happened"], rows, text_cols=(0, 1, 4)
+    )
     return Section("quality", "Data quality", intro + table_html)
 
 
@@ -135,13 +145,19 @@ def _backtest_table(m: ModelRun, winners: dict[str, Any] | None) -> str:
                 cells.append(text)
         rows.append(cells)
     primary = verdict_metrics(m.target)
-    header = ["who", *[f"{n}{'*' if n in primary else ''} {'↑' if d == 'max' else '↓'}"
-                       for n, d in cols]]  # fmt: skip
+    header = [
+        "who",
+        *[f"{n}{'*' if n in primary else ''} {'↑' if d == 'max' else '↓'}" for n, d in cols],
+    ]
     notes = [_ties_note(metrics, _who(m.target))]
     if winners is None:
-        notes.append(para(f"No per-metric comparison ({WINNERS_ARTIFACT}) in run "
-                          f"{m.run_id} (trained by an older segml): values shown without a "
-                          "winner."))  # fmt: skip
+        notes.append(
+            para(
+                f"No per-metric comparison ({WINNERS_ARTIFACT}) in run "
+                f"{m.run_id} (trained by an older segml): values shown without a "
+                "winner."
+            )
+        )
     return table(header, rows) + "".join(notes)
 
 
@@ -149,8 +165,10 @@ def _margins(won: dict[str, Any]) -> str:
     """'beats rfm by 0.054 [0.037, 0.071]; ...' for the tooltip of a bold value."""
     parts = []
     for other, c in (won.get("versus") or {}).items():
-        parts.append(f"beats {other} by {c.get('diff') or 0:.3g} "
-                     f"[{c.get('low') or 0:.3g}, {c.get('high') or 0:.3g}]")  # fmt: skip
+        parts.append(
+            f"beats {other} by {c.get('diff') or 0:.3g} "
+            f"[{c.get('low') or 0:.3g}, {c.get('high') or 0:.3g}]"
+        )
     return "; ".join(parts)
 
 
@@ -161,9 +179,11 @@ def _ties_note(metrics: dict[str, Any], labels: dict[str, str]) -> str:
     if not big:
         return ""
     who = ", ".join(f"{labels[w]} {v:.0%}" for w, v in big.items())
-    return para(f"Largest group of customers with one and the same score: {who}. Top-decile "
-                "capture and the lift/gain charts count such a tie by share of customers (as "
-                "if ordered at random inside the tie).")  # fmt: skip
+    return para(
+        f"Largest group of customers with one and the same score: {who}. Top-decile "
+        "capture and the lift/gain charts count such a tie by share of customers (as "
+        "if ordered at random inside the tie)."
+    )
 
 
 def _verdict(m: ModelRun) -> str:
@@ -172,13 +192,20 @@ def _verdict(m: ModelRun) -> str:
         return ""
     primary = " and ".join(verdict_metrics(m.target)) or "its primary metrics"
     promoted = (m.record or {}).get("metrics", {}).get("promoted")  # see docs/models.md
-    said = "" if promoted is None else (
-        " Promoted to champion." if promoted >= 0.5 else " Not promoted to champion.")  # fmt: skip
+    said = (
+        ""
+        if promoted is None
+        else (" Promoted to champion." if promoted >= 0.5 else " Not promoted to champion.")
+    )
     if beats >= 0.5:
-        return (f'<p><span class="win">The model beats both baselines</span> on {esc(primary)} '
-                f"(* in the header).{said}</p>")  # fmt: skip
-    return (f'<p><span class="lose">The model does not beat both baselines</span> on '
-            f"{esc(primary)} (* in the header).{said}</p>")  # fmt: skip
+        return (
+            f'<p><span class="win">The model beats both baselines</span> on {esc(primary)} '
+            f"(* in the header).{said}</p>"
+        )
+    return (
+        f'<p><span class="lose">The model does not beat both baselines</span> on '
+        f"{esc(primary)} (* in the header).{said}</p>"
+    )
 
 
 def _count(value: Any) -> str:
@@ -203,25 +230,37 @@ def backtest_section(models: list[ModelRun], tracking_uri: str | None) -> Sectio
     title = "Backtest: models against their baselines"
     if not models:
         where = tracking_uri or "no tracking store found (pass --tracking-uri or --config)"
-        return Section("backtest", title, missing(
-            f"No trained models in {where}; train them with `segml train --config C`."),
-            available=False)  # fmt: skip
-    parts = [para("Each model and both baselines scored on the same out-of-time backtest "
-                  "cutoff (↑ higher is better, ↓ lower). Bold: the best in the column beyond "
-                  "noise, i.e. a paired bootstrap over the backtest customers puts its "
-                  "difference to each other row above zero (95% interval; hover for the "
-                  "margins); a column without bold has no clear winner. *: the metrics on which "
-                  "a model must beat both baselines to be promoted.")]  # fmt: skip
+        return Section(
+            "backtest",
+            title,
+            missing(f"No trained models in {where}; train them with `segml train --config C`."),
+            available=False,
+        )
+    parts = [
+        para(
+            "Each model and both baselines scored on the same out-of-time backtest "
+            "cutoff (↑ higher is better, ↓ lower). Bold: the best in the column beyond "
+            "noise, i.e. a paired bootstrap over the backtest customers puts its "
+            "difference to each other row above zero (95% interval; hover for the "
+            "margins); a column without bold has no clear winner. *: the metrics on which "
+            "a model must beat both baselines to be promoted."
+        )
+    ]
     for m in models:
         p = (m.record or {}).get("params", {})
         parts.append(
             f"<h3>{esc(m.target)}: {esc(m.name)} v{esc(m.version)} ({esc(m.role)})</h3>"
-            + para(f"Backtest cutoff {p.get('test_cutoff', '?')}, label window to "
-                   f"{p.get('test_label_window_end', '?')}, {_count(p.get('test'))} customers; "
-                   f"trained on {_cutoffs(p.get('train_cutoffs'))}; MLflow run {m.run_id}.")
-        )  # fmt: skip
-        parts.append(_backtest_table(m, _winners(tracking_uri, m)) if m.record else missing(
-            f"run {m.run_id} is not in the tracking store."))  # fmt: skip
+            + para(
+                f"Backtest cutoff {p.get('test_cutoff', '?')}, label window to "
+                f"{p.get('test_label_window_end', '?')}, {_count(p.get('test'))} customers; "
+                f"trained on {_cutoffs(p.get('train_cutoffs'))}; MLflow run {m.run_id}."
+            )
+        )
+        parts.append(
+            _backtest_table(m, _winners(tracking_uri, m))
+            if m.record
+            else missing(f"run {m.run_id} is not in the tracking store.")
+        )
         parts.append(_verdict(m))
     return Section("backtest", title, "".join(parts))
 
@@ -241,8 +280,9 @@ def _artifact(uri: str, run_id: str, path: str, alt: str) -> str:
 def _lift(uri: str, m: ModelRun) -> str:
     tables = {}
     for who in _who(m.target):
-        rows = tracking.load_run_json(tracking_uri=uri, run_id=m.run_id,
-                                      path=f"tables/deciles_{who}.json")  # fmt: skip
+        rows = tracking.load_run_json(
+            tracking_uri=uri, run_id=m.run_id, path=f"tables/deciles_{who}.json"
+        )
         if rows:
             tables[who] = rows
     if not tables:
@@ -253,21 +293,36 @@ def _lift(uri: str, m: ModelRun) -> str:
 def plots_section(models: list[ModelRun], tracking_uri: str | None) -> Section:
     title = "Calibration, lift/gain and SHAP"
     if not models or tracking_uri is None:
-        return Section("plots", title, missing("No model runs to plot (see the backtest "
-                                               "section)."), available=False)  # fmt: skip
-    parts = [para("Per model, on the backtest: left, predicted against observed (the dashed "
-                  "diagonal is perfect calibration); right, cumulative gain (share of positives, "
-                  "or of revenue for value, captured by the top-scored customers, at each share "
-                  "of customers; customers with tied scores count as if ordered at random). "
-                  "Then lift per tenth of the customers by score and the SHAP summary of the "
-                  "model's inputs (red: high feature value; right of 0: pushes the score up). "
-                  "Each model keeps one colour in every plot: the model blue, the RFM baseline "
-                  "purple, BG/NBD orange.")]  # fmt: skip
+        return Section(
+            "plots",
+            title,
+            missing("No model runs to plot (see the backtest section)."),
+            available=False,
+        )
+    parts = [
+        para(
+            "Per model, on the backtest: left, predicted against observed (the dashed "
+            "diagonal is perfect calibration); right, cumulative gain (share of positives, "
+            "or of revenue for value, captured by the top-scored customers, at each share "
+            "of customers; customers with tied scores count as if ordered at random). "
+            "Then lift per tenth of the customers by score and the SHAP summary of the "
+            "model's inputs (red: high feature value; right of 0: pushes the score up). "
+            "Each model keeps one colour in every plot: the model blue, the RFM baseline "
+            "purple, BG/NBD orange."
+        )
+    ]
     for m in models:
         parts.append(f"<h3>{esc(m.target)} (v{esc(m.version)})</h3>")
-        parts.append(_artifact(tracking_uri, m.run_id, "plots/calibration_gain.png",
-                               f"{m.target}: calibration and cumulative gain"))  # fmt: skip
+        parts.append(
+            _artifact(
+                tracking_uri,
+                m.run_id,
+                "plots/calibration_gain.png",
+                f"{m.target}: calibration and cumulative gain",
+            )
+        )
         parts.append(_lift(tracking_uri, m))
-        parts.append(_artifact(tracking_uri, m.run_id, "plots/shap_summary.png",
-                               f"{m.target}: SHAP summary"))  # fmt: skip
+        parts.append(
+            _artifact(tracking_uri, m.run_id, "plots/shap_summary.png", f"{m.target}: SHAP summary")
+        )
     return Section("plots", title, "".join(parts))

@@ -14,8 +14,11 @@ from segml.report.inputs import RunInputs
 
 __all__ = ["clusters_section", "drift_section", "rules_section"]
 
-_PROFILE_COLS = [("rfm__recency_days:median", "recency d"), ("rfm__frequency:median", "orders"),
-                 ("rfm__monetary_total:median", "spend")]  # fmt: skip
+_PROFILE_COLS = [
+    ("rfm__recency_days:median", "recency d"),
+    ("rfm__frequency:median", "orders"),
+    ("rfm__monetary_total:median", "spend"),
+]
 
 
 def _run_profile(run: RunInputs) -> pd.DataFrame | None:
@@ -44,24 +47,37 @@ def clusters_section(run: RunInputs, tracking_uri: str | None, registry_name: st
     if profile is None and reg_profile is not None:
         profile, source = reg_profile, f"training customers of the registered clusterer ({reg_run})"
     if profile is None:
-        return Section("clusters", title, missing(
-            "No cluster assignment in this run (no cluster__id column) and no registered "
-            f"clusterer '{registry_name}'; run `segml cluster` and score with "
-            "scoring.clusters: true."), available=False)  # fmt: skip
-    parts = [para(f"Segments of {source}: names from their profiles (docs/clusters.md); "
-                  "medians of recency (days), orders and spend; revenue: the segment's share "
-                  "of all spend.")]  # fmt: skip
+        return Section(
+            "clusters",
+            title,
+            missing(
+                "No cluster assignment in this run (no cluster__id column) and no registered "
+                f"clusterer '{registry_name}'; run `segml cluster` and score with "
+                "scoring.clusters: true."
+            ),
+            available=False,
+        )
+    parts = [
+        para(
+            f"Segments of {source}: names from their profiles (docs/clusters.md); "
+            "medians of recency (days), orders and spend; revenue: the segment's share "
+            "of all spend."
+        )
+    ]
     parts.append(_profile_table(profile))
     ratio_cols = [f"{c}:ratio" for c in KEY_FEATURES if f"{c}:ratio" in profile.columns]
     if ratio_cols:
-        parts.append(figure_img(cluster_comparison(profile, ratio_cols),
-                                "cluster sizes and feature ratios"))  # fmt: skip
+        parts.append(
+            figure_img(cluster_comparison(profile, ratio_cols), "cluster sizes and feature ratios")
+        )
     if reg_run and tracking_uri:
-        quality = tracking.load_run_json(tracking_uri=tracking_uri, run_id=reg_run,
-                                         path="clusters/quality.json")  # fmt: skip
+        quality = tracking.load_run_json(
+            tracking_uri=tracking_uri, run_id=reg_run, path="clusters/quality.json"
+        )
         parts.append(quality_block(quality))
-        data = tracking.load_run_artifact(tracking_uri=tracking_uri, run_id=reg_run,
-                                         path="clusters/k_selection.png")  # fmt: skip
+        data = tracking.load_run_artifact(
+            tracking_uri=tracking_uri, run_id=reg_run, path="clusters/k_selection.png"
+        )
         if data:
             parts.append("<h3>Choosing k</h3>" + png_img(data, "choosing k"))
     return Section("clusters", title, "".join(parts))
@@ -98,9 +114,17 @@ def _profile_table(profile: pd.DataFrame) -> str:
     for r in profile.to_dict(orient="records"):
         seg = r.get("cluster__id")
         ident = "all" if seg is None or seg != seg else str(int(seg))
-        rows.append([ident, r["cluster__name"], int(r["customers"]), f"{r['share']:.1%}",
-                     _pct(r.get("revenue_share")), *[_whole(r.get(c)) for c, _ in cols],
-                     r.get("top_categories", "")])  # fmt: skip
+        rows.append(
+            [
+                ident,
+                r["cluster__name"],
+                int(r["customers"]),
+                f"{r['share']:.1%}",
+                _pct(r.get("revenue_share")),
+                *[_whole(r.get(c)) for c, _ in cols],
+                r.get("top_categories", ""),
+            ]
+        )
     header = [
         "id",
         "name",
@@ -126,21 +150,35 @@ def rules_section(run: RunInputs) -> Section:
     title = "Rule segments and audiences"
     rep = run.segment_report
     if not rep:
-        return Section("rules", title, missing(
-            f"No rule segments in {run.path} (no segments/report.json): set segments: in the "
-            "config and run `segml score`, or `segml segment`."), available=False)  # fmt: skip
+        return Section(
+            "rules",
+            title,
+            missing(
+                f"No rule segments in {run.path} (no segments/report.json): set segments: in the "
+                "config and run `segml score`, or `segml segment`."
+            ),
+            available=False,
+        )
     every = rep.get("segments", [])
     segs = [s for s in every if "skipped" not in s.get("flags", [])]
     skipped = [s["segment"] for s in every if "skipped" in s.get("flags", [])]
-    parts = [para(f"{rep.get('customers', 0):,} customers in priority order; channel columns: "
-                  "audience sizes (treatment and control with consent). "
-                  f"Mode {rep.get('mode')}, control salt "
-                  f"{rep.get('salt')!r}; MDE: the smallest lift a treatment-vs-control test "
-                  f"detects (baseline conversion: {rep.get('baseline')}).")]  # fmt: skip
+    parts = [
+        para(
+            f"{rep.get('customers', 0):,} customers in priority order; channel columns: "
+            "audience sizes (treatment and control with consent). "
+            f"Mode {rep.get('mode')}, control salt "
+            f"{rep.get('salt')!r}; MDE: the smallest lift a treatment-vs-control test "
+            f"detects (baseline conversion: {rep.get('baseline')})."
+        )
+    ]
     parts.append(_segments_table(segs))
     if skipped:
-        parts.append(para(f"Not applied ({len(skipped)} optional segments whose inputs this "
-                          f"data lacks, see the notes): {', '.join(skipped)}."))  # fmt: skip
+        parts.append(
+            para(
+                f"Not applied ({len(skipped)} optional segments whose inputs this "
+                f"data lacks, see the notes): {', '.join(skipped)}."
+            )
+        )
     if segs:
         parts.append(figure_img(segment_sizes(segs), "rule-segment members"))
     parts.append("<h3>Consent exclusions</h3>" + _exclusions_table(segs))
@@ -148,8 +186,10 @@ def rules_section(run: RunInputs) -> Section:
     notes = rep.get("notes", [])
     if notes:
         items = "".join(f"<li>{esc(n)}</li>" for n in notes)
-        parts.append(f"<details><summary>{len(notes)} notes from the segmenter (click to "
-                     f'open)</summary><ul class="note">{items}</ul></details>')  # fmt: skip
+        parts.append(
+            f"<details><summary>{len(notes)} notes from the segmenter (click to "
+            f'open)</summary><ul class="note">{items}</ul></details>'
+        )
     return Section("rules", title, "".join(parts))
 
 
@@ -158,18 +198,32 @@ def _segments_table(segs: list[dict[str, Any]]) -> str:
     rows = []
     for s in segs:
         mde = s.get("mde") or {}
-        rows.append([s["segment"], s.get("members"), s.get("treatment"),
-                     s.get("control"), _pct(s.get("control_realised")),
-                     *[s.get("audience", {}).get(c, "\u2013") for c in channels],
-                     f"{mde['absolute']:.3f}/{mde['relative']:.0%}" if mde else "\u2013",
-                     ", ".join(s.get("flags", []))])  # fmt: skip
-    header = ["segment", "members", "treatment", "control", "ctrl %", *channels,
-              "MDE abs/rel", "flags"]  # fmt: skip
+        rows.append(
+            [
+                s["segment"],
+                s.get("members"),
+                s.get("treatment"),
+                s.get("control"),
+                _pct(s.get("control_realised")),
+                *[s.get("audience", {}).get(c, "\u2013") for c in channels],
+                f"{mde['absolute']:.3f}/{mde['relative']:.0%}" if mde else "\u2013",
+                ", ".join(s.get("flags", [])),
+            ]
+        )
+    header = [
+        "segment",
+        "members",
+        "treatment",
+        "control",
+        "ctrl %",
+        *channels,
+        "MDE abs/rel",
+        "flags",
+    ]
     return table(header, rows, text_cols=(0, len(header) - 1))
 
 
-_REASONS = {"no_consent_column": "no consent column in the data",
-            "no_consent": "no consent"}  # fmt: skip
+_REASONS = {"no_consent_column": "no consent column in the data", "no_consent": "no consent"}
 
 
 def _exclusions_table(segs: list[dict[str, Any]]) -> str:
@@ -182,22 +236,37 @@ def _exclusions_table(segs: list[dict[str, Any]]) -> str:
                     grouped.setdefault((channel, why), []).append((s["segment"], int(n)))
     if not grouped:
         return para("No member was kept out of an audience for lack of consent.")
-    rows = [(channel, _REASONS.get(why, why.replace("_", " ")), sum(n for _, n in found),
-             ", ".join(f"{seg} {n:,}" for seg, n in found))
-            for (channel, why), found in sorted(grouped.items())]  # fmt: skip
+    rows = [
+        (
+            channel,
+            _REASONS.get(why, why.replace("_", " ")),
+            sum(n for _, n in found),
+            ", ".join(f"{seg} {n:,}" for seg, n in found),
+        )
+        for (channel, why), found in sorted(grouped.items())
+    ]
     intro = para("Members matched but kept out of a channel's audience.")
-    return intro + table(["channel", "reason", "customers", "segments"], rows,
-                         text_cols=(0, 1, 3))  # fmt: skip
+    return intro + table(["channel", "reason", "customers", "segments"], rows, text_cols=(0, 1, 3))
 
 
 def _overlaps(overlaps: dict[str, Any]) -> str:
     pairs = sorted(overlaps.get("pairs") or [], key=lambda p: -int(p.get("both", 0)))[:12]
     if not pairs:
         return para("No customer matches two segments.")
-    rows = [(p.get("segment"), p.get("other"), p.get("both"), p.get("to_segment"),
-             p.get("to_higher_priority")) for p in pairs]  # fmt: skip
-    intro = para("Pairs of segments some customers both match (largest first); each customer "
-                 "goes to one segment by priority.")  # fmt: skip
+    rows = [
+        (
+            p.get("segment"),
+            p.get("other"),
+            p.get("both"),
+            p.get("to_segment"),
+            p.get("to_higher_priority"),
+        )
+        for p in pairs
+    ]
+    intro = para(
+        "Pairs of segments some customers both match (largest first); each customer "
+        "goes to one segment by priority."
+    )
     header = ["segment", "and", "match both", "assigned to segment", "to a higher priority"]
     return intro + table(header, rows, text_cols=(0, 1))
 
@@ -218,11 +287,16 @@ def drift_section(run: RunInputs, previous: RunInputs | None) -> Section:
                 psi=("psi", "max"), models=("model", lambda m: ", ".join(sorted(set(m))))
             )
             rows = [(c, st, r.psi, r.models) for (c, st), r in by_col.iterrows()]
-            parts.append(table(["column", "status", "max PSI", "models"], rows,
-                               text_cols=(0, 1, 3)))  # fmt: skip
+            parts.append(
+                table(["column", "status", "max PSI", "models"], rows, text_cols=(0, 1, 3))
+            )
         if d["psi"].notna().any():
-            parts.append(figure_img(psi_bars(d, title="PSI against the training reference"),
-                                    "PSI against the training reference"))  # fmt: skip
+            parts.append(
+                figure_img(
+                    psi_bars(d, title="PSI against the training reference"),
+                    "PSI against the training reference",
+                )
+            )
     else:
         parts.append(missing("No drift.csv in this run (only `segml score` writes one)."))
     parts.append("<h3>Against the previous run</h3>")
@@ -230,8 +304,9 @@ def drift_section(run: RunInputs, previous: RunInputs | None) -> Section:
         parts.append(missing("No earlier as_of=DATE run beside this one: nothing to compare."))
     else:
         parts.append(_against_previous(run, previous))
-    return Section("drift", title, "".join(parts), available=run.drift is not None or
-                   previous is not None)  # fmt: skip
+    return Section(
+        "drift", title, "".join(parts), available=run.drift is not None or previous is not None
+    )
 
 
 def _compare_columns(run: RunInputs, previous: RunInputs) -> list[str]:
@@ -246,16 +321,28 @@ def _against_previous(run: RunInputs, previous: RunInputs) -> str:
 
     assert run.scores is not None and previous.scores is not None
     cols = _compare_columns(run, previous)
-    parts = [para(f"Previous run: {previous.path.name} ({previous.scores.height:,} customers; "
-                  f"now {run.scores.height:,}).")]  # fmt: skip
+    parts = [
+        para(
+            f"Previous run: {previous.path.name} ({previous.scores.height:,} customers; "
+            f"now {run.scores.height:,})."
+        )
+    ]
     if cols:
         ref = reference_profile(previous.scores.select(cols).to_pandas(), columns=cols)
         report = drift_report(ref, run.scores.select(cols).to_pandas())
-        parts.append(table(["column", "PSI", "KS", "status"],
-                           report[["column", "psi", "ks", "status"]].itertuples(index=False),
-                           text_cols=(0, 3)))  # fmt: skip
-        parts.append(figure_img(psi_bars(report, title=f"PSI against {previous.path.name}"),
-                                "PSI against the previous run"))  # fmt: skip
+        parts.append(
+            table(
+                ["column", "PSI", "KS", "status"],
+                report[["column", "psi", "ks", "status"]].itertuples(index=False),
+                text_cols=(0, 3),
+            )
+        )
+        parts.append(
+            figure_img(
+                psi_bars(report, title=f"PSI against {previous.path.name}"),
+                "PSI against the previous run",
+            )
+        )
     parts.append(_transitions(run, previous))
     return "".join(parts)
 
@@ -266,11 +353,21 @@ def _transitions(run: RunInputs, previous: RunInputs) -> str:
     from segml.segments.transitions import segment_changes
 
     _, summary = segment_changes(previous.members, run.members)
-    rows = [(s["segment"], s["previous"], s["current"], s["change"],
-             "new" if s["relative_change"] is None else f"{s['relative_change']:+.0%}",
-             "flagged" if s["flagged"] else "") for s in summary["sizes"]]  # fmt: skip
-    head = (f"<h3>Rule-segment sizes since {esc(previous.as_of)}</h3>"
-            + para(f"{summary['moved']:,} customers changed segment, {summary['new']:,} are new, "
-                   f"{summary['gone']:,} are gone."))  # fmt: skip
-    return head + table(["segment", "previous", "current", "change", "relative", ""], rows,
-                        text_cols=(0, 5))  # fmt: skip
+    rows = [
+        (
+            s["segment"],
+            s["previous"],
+            s["current"],
+            s["change"],
+            "new" if s["relative_change"] is None else f"{s['relative_change']:+.0%}",
+            "flagged" if s["flagged"] else "",
+        )
+        for s in summary["sizes"]
+    ]
+    head = f"<h3>Rule-segment sizes since {esc(previous.as_of)}</h3>" + para(
+        f"{summary['moved']:,} customers changed segment, {summary['new']:,} are new, "
+        f"{summary['gone']:,} are gone."
+    )
+    return head + table(
+        ["segment", "previous", "current", "change", "relative", ""], rows, text_cols=(0, 5)
+    )

@@ -82,9 +82,12 @@ class ShopData:
             counts = {"past": count_if(seen), "future": count_if(~seen), **time}
             row = collect(lf.select(**counts)).row(0, named=True)
             self.quality.add(
-                name, "rows_at_or_after_cutoff", row["future"], "set aside: at or after the "
-                "cutoff", kind="set_aside",
-            )  # fmt: skip
+                name,
+                "rows_at_or_after_cutoff",
+                row["future"],
+                "set aside: at or after the cutoff",
+                kind="set_aside",
+            )
             self.quality.add(name, "rows_used", row["past"], "used at the cutoff", kind="used")
             if name != "customers" and row["first"] is not None:
                 spans[name] = (row["past"], row["first"], row["last"])

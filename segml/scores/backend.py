@@ -51,20 +51,37 @@ class ScoringBackend(Protocol):
     def feature_table(self, table: Any) -> pl.DataFrame: ...
 
     def score(
-        self, shop: ShopData, models: Mapping[str, PropensityModel], *, as_of: Any,
-        chunk_size: int, reasons_top_k: int, reasons_for: Any,
-    ) -> Any: ...  # fmt: skip
+        self,
+        shop: ShopData,
+        models: Mapping[str, PropensityModel],
+        *,
+        as_of: Any,
+        chunk_size: int,
+        reasons_top_k: int,
+        reasons_for: Any,
+    ) -> Any: ...
 
     def assign_clusters(
-        self, frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any,
-        feature_params: Mapping[str, Any], frame_params: Mapping[str, Any] | None,
+        self,
+        frame: Any,
+        shop: ShopData,
+        clusterer: Any,
+        *,
+        as_of: Any,
+        feature_params: Mapping[str, Any],
+        frame_params: Mapping[str, Any] | None,
         chunk_size: int,
-    ) -> Any: ...  # fmt: skip
+    ) -> Any: ...
 
     def explain(
-        self, frame: Any, models: Mapping[str, PropensityModel], *, customer_ids: pl.Series,
-        top_k: int, chunk_size: int,
-    ) -> Any: ...  # fmt: skip
+        self,
+        frame: Any,
+        models: Mapping[str, PropensityModel],
+        *,
+        customer_ids: pl.Series,
+        top_k: int,
+        chunk_size: int,
+    ) -> Any: ...
 
     def drift_rows(self, frame: Any, columns: set[str]) -> pl.DataFrame: ...
 
@@ -96,9 +113,15 @@ class PolarsBackend:
         return table  # type: ignore[no-any-return]
 
     def score(
-        self, shop: ShopData, models: Mapping[str, PropensityModel], *, as_of: Any,
-        chunk_size: int = 250_000, reasons_top_k: int = 3, reasons_for: Any = None,
-    ) -> pl.DataFrame:  # fmt: skip
+        self,
+        shop: ShopData,
+        models: Mapping[str, PropensityModel],
+        *,
+        as_of: Any,
+        chunk_size: int = 250_000,
+        reasons_top_k: int = 3,
+        reasons_for: Any = None,
+    ) -> pl.DataFrame:
         """Model inputs (features + BG/NBD columns) joined with every score column; models
         trained with the same feature settings share one feature build."""
         frame: pl.DataFrame | None = None
@@ -106,30 +129,46 @@ class PolarsBackend:
             inputs = model_inputs(
                 shop, as_of=as_of, feature_params=params["features"], horizons=params["horizons"]
             )
-            scores = score_customers(inputs, {t: models[t] for t in targets},
-                                     chunk_size=chunk_size, reasons_top_k=reasons_top_k,
-                                     reasons_for=reasons_for)  # fmt: skip
+            scores = score_customers(
+                inputs,
+                {t: models[t] for t in targets},
+                chunk_size=chunk_size,
+                reasons_top_k=reasons_top_k,
+                reasons_for=reasons_for,
+            )
             part = attach(inputs, scores)
             if frame is None:
                 frame = part
                 continue
             fresh = [c for c in part.columns if c not in frame.columns]
-            frame = frame.join(part.select("customer_id", *fresh), on="customer_id", how="full",
-                               coalesce=True)  # fmt: skip
+            frame = frame.join(
+                part.select("customer_id", *fresh), on="customer_id", how="full", coalesce=True
+            )
         if frame is None:
             raise DataError("no models to score with.")
         return frame if frame["customer_id"].is_sorted() else frame.sort("customer_id")
 
     def assign_clusters(
-        self, frame: pl.DataFrame, shop: ShopData, clusterer: Any, *, as_of: Any,
-        feature_params: Mapping[str, Any], frame_params: Mapping[str, Any] | None = None,
+        self,
+        frame: pl.DataFrame,
+        shop: ShopData,
+        clusterer: Any,
+        *,
+        as_of: Any,
+        feature_params: Mapping[str, Any],
+        frame_params: Mapping[str, Any] | None = None,
         chunk_size: int = 250_000,
-    ) -> pl.DataFrame:  # fmt: skip
+    ) -> pl.DataFrame:
         """Join ``cluster__id``/``cluster__name`` from ``clusterer``, assigned ``chunk_size``
         customers at a time (only the clusterer's columns are converted to pandas)."""
-        inputs, columns = cluster_inputs(frame, shop, clusterer, as_of=as_of,
-                                         feature_params=feature_params,
-                                         frame_params=frame_params)  # fmt: skip
+        inputs, columns = cluster_inputs(
+            frame,
+            shop,
+            clusterer,
+            as_of=as_of,
+            feature_params=feature_params,
+            frame_params=frame_params,
+        )
         table = inputs if isinstance(inputs, pl.DataFrame) else pl.from_pandas(inputs)
         table = table.select(columns)
         parts = [
@@ -140,13 +179,22 @@ class PolarsBackend:
         return attach(frame, assigned)
 
     def explain(
-        self, frame: pl.DataFrame, models: Mapping[str, PropensityModel], *,
-        customer_ids: pl.Series, top_k: int, chunk_size: int = 250_000,
-    ) -> pl.DataFrame:  # fmt: skip
+        self,
+        frame: pl.DataFrame,
+        models: Mapping[str, PropensityModel],
+        *,
+        customer_ids: pl.Series,
+        top_k: int,
+        chunk_size: int = 250_000,
+    ) -> pl.DataFrame:
         """``frame`` with ``reasons__<target>`` for ``customer_ids`` only (null for the rest)."""
-        reasons = score_customers(frame, models, chunk_size=chunk_size, reasons_top_k=top_k,
-                                  reasons_for=frame["customer_id"].is_in(customer_ids)
-                                  .to_numpy())  # fmt: skip
+        reasons = score_customers(
+            frame,
+            models,
+            chunk_size=chunk_size,
+            reasons_top_k=top_k,
+            reasons_for=frame["customer_id"].is_in(customer_ids).to_numpy(),
+        )
         cols = [c for c in reasons.columns if c.startswith("reasons__")]
         return attach(frame.drop(cols), reasons.select("customer_id", *cols))
 

@@ -87,8 +87,9 @@ def cluster_inputs(
         cats = [c[len(_SHARE) :] for c in needed if c.startswith(_SHARE) and c != _SHARE + "other"]
     params = {k: feature_params[k] for k in _WINDOWS if k in feature_params}
     params["windows_days"] = tuple(params.get("windows_days", FEATURE_DEFAULTS["windows_days"]))
-    builder = FeatureBuilder(**params, top_k_categories=max(len(cats), 1),
-                             categories=cats).fit(shop, as_of=as_of)  # fmt: skip
+    builder = FeatureBuilder(**params, top_k_categories=max(len(cats), 1), categories=cats).fit(
+        shop, as_of=as_of
+    )
     return builder.transform_table(shop, as_of=as_of), columns
 
 

@@ -117,12 +117,20 @@ def check_point_in_time(
         ref = champions.refs[target]
         end, basis = data_end(model), "last label-window end"
         if end is None:
-            created = tracking.version_details(tracking_uri=tracking_uri, name=ref.name,
-                                               version=ref.version).created  # fmt: skip
+            created = tracking.version_details(
+                tracking_uri=tracking_uri, name=ref.name, version=ref.version
+            ).created
             end, basis = created, "no training span recorded; registered"
         if end > cut:
-            found.append({"target": target, "name": ref.name, "version": ref.version,
-                          "data_end": f"{end:%Y-%m-%dT%H:%M:%S}", "basis": basis})  # fmt: skip
+            found.append(
+                {
+                    "target": target,
+                    "name": ref.name,
+                    "version": ref.version,
+                    "data_end": f"{end:%Y-%m-%dT%H:%M:%S}",
+                    "basis": basis,
+                }
+            )
     if found and not allow:
         raise FutureModelError(_future_message(found, cut))
     return found
@@ -157,9 +165,13 @@ def score_shop(
     Models trained with the same feature settings share one feature build.
     """
     return backend_for(shop.kind).score(
-        shop, champions.models, as_of=as_of, chunk_size=chunk_size,
-        reasons_top_k=reasons_top_k, reasons_for=reasons_for,
-    )  # fmt: skip
+        shop,
+        champions.models,
+        as_of=as_of,
+        chunk_size=chunk_size,
+        reasons_top_k=reasons_top_k,
+        reasons_for=reasons_for,
+    )
 
 
 def assign_clusters(
@@ -175,9 +187,14 @@ def assign_clusters(
     """Join ``cluster__id``/``cluster__name`` from ``clusterer`` to a Polars ``frame``
     (``segml.scores.backend.PolarsBackend.assign_clusters``)."""
     return PolarsBackend().assign_clusters(
-        frame, shop, clusterer, as_of=as_of, feature_params=feature_params,
-        frame_params=frame_params, chunk_size=chunk_size,
-    )  # fmt: skip
+        frame,
+        shop,
+        clusterer,
+        as_of=as_of,
+        feature_params=feature_params,
+        frame_params=frame_params,
+        chunk_size=chunk_size,
+    )
 
 
 def monitor(frame: pl.DataFrame, champions: Champions, *, warn: float, fail: float) -> pd.DataFrame:

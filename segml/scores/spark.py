@@ -218,10 +218,12 @@ def score_shop(
     """
     frame = None
     for params, targets in feature_groups(models):
-        inputs = model_inputs(shop, as_of=as_of, feature_params=params["features"],
-                              horizons=params["horizons"])  # fmt: skip
-        part = score_spark(inputs, {t: models[t] for t in targets},
-                           reasons_top_k=reasons_top_k, reasons=reasons)  # fmt: skip
+        inputs = model_inputs(
+            shop, as_of=as_of, feature_params=params["features"], horizons=params["horizons"]
+        )
+        part = score_spark(
+            inputs, {t: models[t] for t in targets}, reasons_top_k=reasons_top_k, reasons=reasons
+        )
         if frame is None:
             frame = part
         else:
@@ -244,9 +246,14 @@ def assign_clusters(
     """Join ``cluster__id``/``cluster__name`` from ``clusterer`` (rebuilt per worker from its
     JSON), building the columns it needs with its own feature settings when missing
     (``segml.scores.inputs.cluster_inputs``)."""
-    inputs, cols = cluster_inputs(frame, shop, clusterer, as_of=as_of,
-                                  feature_params=feature_params,
-                                  frame_params=frame_params)  # fmt: skip
+    inputs, cols = cluster_inputs(
+        frame,
+        shop,
+        clusterer,
+        as_of=as_of,
+        feature_params=feature_params,
+        frame_params=frame_params,
+    )
     payload = json.dumps(clusterer.to_dict(), sort_keys=True, default=str)
     shared = _broadcast(frame, payload)
     cls = type(clusterer)
@@ -283,31 +290,50 @@ class SparkBackend:
         return pl.DataFrame(pl.from_arrow(table.toArrow()))
 
     def score(
-        self, shop: ShopData, models: Mapping[str, PropensityModel], *, as_of: Any,
-        chunk_size: int = 250_000, reasons_top_k: int = 3, reasons_for: Any = None,
-    ) -> Any:  # fmt: skip
+        self,
+        shop: ShopData,
+        models: Mapping[str, PropensityModel],
+        *,
+        as_of: Any,
+        chunk_size: int = 250_000,
+        reasons_top_k: int = 3,
+        reasons_for: Any = None,
+    ) -> Any:
         """``reasons_for`` is None (every customer) or False (none) on Spark."""
         if reasons_for is not None and reasons_for is not False:
             raise DataError(
                 "on Spark, reasons_for must be None (every customer) or False (none); got a "
                 f"{type(reasons_for).__name__}."
             )
-        return score_shop(shop, models, as_of=as_of, reasons_top_k=reasons_top_k,
-                          reasons=reasons_for is None)  # fmt: skip
+        return score_shop(
+            shop, models, as_of=as_of, reasons_top_k=reasons_top_k, reasons=reasons_for is None
+        )
 
     def assign_clusters(
-        self, frame: Any, shop: ShopData, clusterer: Any, *, as_of: Any,
-        feature_params: Mapping[str, Any], frame_params: Mapping[str, Any] | None = None,
+        self,
+        frame: Any,
+        shop: ShopData,
+        clusterer: Any,
+        *,
+        as_of: Any,
+        feature_params: Mapping[str, Any],
+        frame_params: Mapping[str, Any] | None = None,
         chunk_size: int = 250_000,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         fit, built = feature_params, frame_params
-        return assign_clusters(frame, shop, clusterer, as_of=as_of, feature_params=fit,
-                               frame_params=built)  # fmt: skip
+        return assign_clusters(
+            frame, shop, clusterer, as_of=as_of, feature_params=fit, frame_params=built
+        )
 
     def explain(
-        self, frame: Any, models: Mapping[str, PropensityModel], *, customer_ids: pl.Series,
-        top_k: int, chunk_size: int = 250_000,
-    ) -> Any:  # fmt: skip
+        self,
+        frame: Any,
+        models: Mapping[str, PropensityModel],
+        *,
+        customer_ids: pl.Series,
+        top_k: int,
+        chunk_size: int = 250_000,
+    ) -> Any:
         return explain_customers(frame, models, customer_ids=customer_ids.to_list(), top_k=top_k)
 
     def drift_rows(self, frame: Any, columns: set[str]) -> pl.DataFrame:

@@ -79,8 +79,10 @@ def _overlap_lines(overlaps: dict[str, Any], top: int = 10) -> list[str]:
     pairs = overlaps.get("pairs") or []
     if not pairs:
         return []
-    lines = [f"overlaps (customers matching both; the {min(top, len(pairs))} largest of "
-             f"{len(pairs)} pairs, all in report.json):"]  # fmt: skip
+    lines = [
+        f"overlaps (customers matching both; the {min(top, len(pairs))} largest of "
+        f"{len(pairs)} pairs, all in report.json):"
+    ]
     for p in pairs[:top]:
         went = (
             f", {p['to_segment']:,} assigned to {p['segment']}, {p['to_higher_priority']:,} to a "

@@ -44,8 +44,13 @@ class _TargetColumns:
         self.prefix, self.kind = prefix, kind
 
     def __iter__(self) -> Any:
-        return iter([f"{self.prefix}{s.name}" for s in targets.specs()
-                     if self.kind is None or s.score_kind == self.kind])  # fmt: skip
+        return iter(
+            [
+                f"{self.prefix}{s.name}"
+                for s in targets.specs()
+                if self.kind is None or s.score_kind == self.kind
+            ]
+        )
 
     def __contains__(self, column: object) -> bool:
         return column in tuple(self)
