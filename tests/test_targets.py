@@ -194,11 +194,11 @@ def test_config_rejects(toy: TargetSpec, tmp_path: Path, lines: list[str], match
 
 def test_auto_horizon_only_for_a_target_that_has_one(tmp_path: Path) -> None:
     from segml.config import load_config
-    from segml.models.experiment import training_targets
+    from segml.jobs.train import target_specs
 
     cfg = load_config(_write_config(tmp_path, ["training: {purchase: {horizon_days: auto}}"]))
     with pytest.raises(ConfigError, match=r"training.purchase.horizon_days: 'auto' is available"):
-        training_targets(None, cfg.training, now="2025-01-01", names=["purchase"])  # type: ignore[arg-type]
+        target_specs(None, cfg, now="2025-01-01", targets=["purchase"])  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ end to end
