@@ -15,6 +15,7 @@ the ``finish`` expressions that give the output columns after the joins. See
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ class FamilyPlan:
     finish: list[nw.Expr] = field(default_factory=list)
 
 
-class FeatureFamily:
+class FeatureFamily(ABC):
     """Base class of a feature family; subclass it in one module and ``register_family`` it.
 
     Class attributes: ``name`` (the column prefix), ``description``, ``columns`` (registry
@@ -176,8 +177,10 @@ class FeatureFamily:
         (e.g. the top categories); stored by the builder and passed back as ``ctx.state``."""
         return {}
 
+    @abstractmethod
     def plan(self, ctx: FeatureContext) -> FamilyPlan:
-        raise NotImplementedError(f"feature family {self.name!r} does not implement plan()")
+        """How the family's columns are computed as of ``ctx.cut`` (every subclass defines it;
+        without it the class cannot be instantiated, so it can never be registered)."""
 
     def available(self, shop: ShopData) -> bool:
         """Whether the shop has every table the family needs."""

@@ -261,3 +261,11 @@ def test_the_switch_leaves_the_config_hash_of_existing_configs_unchanged() -> No
     dumped = some.model_dump()["features"]
     assert (dumped["families"], dumped["family_params"]) == (["rfm"], {"x": {}})
     assert Config.model_validate(some.model_dump()) == some
+
+
+def test_a_family_without_a_plan_cannot_be_made() -> None:
+    class NoPlan(FeatureFamily):
+        name = "noplan"
+
+    with pytest.raises(TypeError, match=r"abstract method '?plan"):
+        NoPlan()  # type: ignore[abstract]
