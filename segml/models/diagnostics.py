@@ -61,10 +61,11 @@ def _bg(model: Any) -> BetaGeoModel:
     if isinstance(model, BetaGeoModel):
         return model
     if isinstance(model, Mapping):
-        params = model.get("params", model) if "bg" not in model else model
-        fitted = btyd_from_params(dict(params)) if params is not None else None
-        if fitted is not None:
-            return fitted[0]
+        params = model if "bg" in model else model.get("params")
+        if isinstance(params, Mapping) and isinstance(params.get("bg"), Mapping):
+            fitted = btyd_from_params(dict(params))
+            if fitted is not None:
+                return fitted[0]
     raise ConfigError(
         "model must be a fitted segml BetaGeoModel, the dict btyd_params gives ({'bg': {'r', "
         "'alpha', 'a', 'b'}, 'gg': ...}) or the dict btyd_fit gives; got "
@@ -81,7 +82,7 @@ def _grid(max_frequency: int, max_recency: float, n_recency: int) -> tuple[np.nd
             f"n_recency={n_recency!r}."
         )
     frequency = np.arange(int(max_frequency) + 1, dtype=np.float64)
-    recency = np.unique(np.round(np.linspace(0.0, float(max_recency), n_recency)))
+    recency = np.unique(np.floor(np.linspace(0.0, float(max_recency), n_recency)))
     return frequency, recency
 
 

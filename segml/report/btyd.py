@@ -142,12 +142,32 @@ def _matrices(
                 f"The {name} matrix is constant (about {np.nanmean(values):.3g} in every cell): "
                 "this fit does not tell customers apart, so do not rank or target on it."
             )
+    notes += _alive_note(run)
     return (
         head
         + para(" ".join(notes))
         + figure_img(plot_frequency_recency_matrix(expected, t=t), "expected purchases matrix")
         + figure_img(plot_probability_alive_matrix(alive), "P(alive) matrix")
     )
+
+
+def _alive_note(run: RunInputs) -> list[str]:
+    """What the scored customers' P(alive) spans; said plainly when nearly everyone has the
+    same value (a degenerate fit: the matrix may still vary in cells no customer sits in)."""
+    s = run.scores
+    if s is None or "btyd__p_alive" not in s.columns:
+        return []
+    values = s["btyd__p_alive"].drop_nulls().drop_nans().to_numpy()
+    if values.size == 0:
+        return []
+    low, high = np.quantile(values, [0.05, 0.95])
+    text = f"Scored customers' P(alive): 5% below {low:.3f}, 5% above {high:.3f}."
+    if high - low <= 0.01:
+        text += (
+            " Nearly every customer has the same P(alive): in this data the column carries no "
+            "information on who has stopped buying (a degenerate BG/NBD fit)."
+        )
+    return [text]
 
 
 def _holdout(diag: dict[str, Any] | None, where: str) -> str:
