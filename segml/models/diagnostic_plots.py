@@ -122,8 +122,11 @@ def plot_cumulative_transactions(table: pd.DataFrame, *, cutoff: Any, freq: str 
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     ax.plot(dates[keep], frame["actual"][keep], color=_ACTUAL, label="actual")
     ax.plot(dates[keep], frame["expected"][keep], color=color, ls="--", label=label)
-    ax.axvline(pd.Timestamp(str(cutoff)), color="grey", ls=":", lw=1)
-    ax.text(pd.Timestamp(str(cutoff)), ax.get_ylim()[1] * 0.95, " holdout", fontsize=8, va="top")
+    split = pd.Timestamp(str(cutoff))
+    ax.axvspan(split, dates.iloc[-1], color="grey", alpha=0.12, lw=0)
+    ax.axvline(split, color="grey", ls=":", lw=1)
+    low, high = ax.get_ylim()
+    ax.text(split, low + 0.04 * (high - low), " holdout", fontsize=8, va="bottom")
     ax.set(
         xlabel="date",
         ylabel="cumulative repeat transactions",

@@ -132,7 +132,7 @@ def _matrices(
     alive = probability_alive_matrix(fit, max_frequency=top, max_recency=age)
     notes = [
         f"From {source}. Rows: repeat purchases (0 to {top}, the 99th percentile); columns: the "
-        f"customer's age at the last purchase, for a customer first seen {age:g} days ago. "
+        f"customer's age at the last purchase, for a customer first seen {age:.0f} days ago. "
         "Blank cells cannot occur (no repeat purchase but a later last purchase)."
     ]
     for name, matrix in (("expected purchases", expected), ("P(alive)", alive)):
@@ -242,7 +242,8 @@ def _deciles(models: list[ModelRun], uri: str | None) -> str:
     rows = []
     for d in range(10, 0, -1):
         first = next(iter(tables.values())).get(d, {})
-        cells: list[Any] = [d, first.get("n")]
+        n = first.get("n")
+        cells: list[Any] = [d, "\u2013" if n is None else f"{float(n):,.1f}".removesuffix(".0")]
         for t in tables.values():
             cells += [t.get(d, {}).get("pred_mean"), t.get(d, {}).get("actual_mean")]
         rows.append(cells)
