@@ -12,18 +12,13 @@ import pytest
 
 from segml import tracking
 from segml.io import write_json
-from segml.report import build_report
-from segml.report.btyd import btyd_section
+from segml.report.btyd import CLV_COLUMN, _value, btyd_section
 from segml.report.inputs import read_run
+from segml.report.models import find_model_runs
 
 pytestmark = pytest.mark.xdist_group("report")
 
 PARAMS = {"bg": {"r": 0.5, "alpha": 10.0, "a": 0.8, "b": 2.5}, "gg": None}
-
-
-def _section(text: str) -> str:
-    start = text.index('<section id="btyd"')
-    return text[start : text.index("</section>", start)]
 
 
 def _images(html: str) -> set[str]:
@@ -33,8 +28,11 @@ def _images(html: str) -> set[str]:
 def test_scored_run_shows_every_diagnostic(scored_store: Path, tmp_path: Path) -> None:
     run = scored_store / "runs" / "scores" / "as_of=2024-11-01"
     uri = tracking.default_tracking_uri(scored_store / "runs")
-    html = _section(build_report(run, tracking_uri=uri))
-    assert 'data-available="true"' in html
+    inputs = read_run(run)
+    models = find_model_runs(inputs, uri, "segml")
+    section = btyd_section(inputs, models, uri)
+    html = section.body
+    assert section.available
     assert {"expected purchases matrix", "P(alive) matrix", "calibration vs holdout",
             "cumulative repeat transactions"} <= _images(html)  # fmt: skip
     # no scoring fit stored: the matrices come from the backtest fit, and say so
@@ -46,13 +44,13 @@ def test_scored_run_shows_every_diagnostic(scored_store: Path, tmp_path: Path) -
     # the same partition with a predicted-value column: the histogram is drawn
     copy = tmp_path / "scores" / "as_of=2024-11-01"
     copy.mkdir(parents=True)
-    live = read_run(run).folder
+    live = inputs.folder
     assert live is not None
     shutil.copy(live / "_manifest.json", copy / "_manifest.json")
     scores = pl.read_parquet(live / "scores.parquet")
     values = pl.Series("clv__btyd_12m", [float(i % 50) * 3.0 for i in range(scores.height)])
     scores.with_columns(values).write_parquet(copy / "scores.parquet")
-    html = _section(build_report(copy, tracking_uri=uri))
+    html = _value(read_run(copy), models, uri, CLV_COLUMN)  # only the value subsection
     assert "predicted customer value" in _images(html)
     assert "No clv__btyd_12m column" not in html
 
