@@ -28,6 +28,7 @@ from segml.errors import ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
+from segml.models.diagnostics import DIAGNOSTICS_ARTIFACT, btyd_diagnostics
 from segml.models.explain import shap_summary_figure
 from segml.models.leaderboard import WINNERS_ARTIFACT, metric_winners
 from segml.models.metrics import gain_at, gain_curve
@@ -176,6 +177,8 @@ def _log(
         run.json(metric_winners(r.test_frame, target=r.target), WINNERS_ARTIFACT)
         test_rows = r.test_rows
         _plots(run, r, test_rows)
+        if "btyd" in target_registry.get(r.target).baselines:
+            run.json(_btyd_diagnostics(r, cache), DIAGNOSTICS_ARTIFACT)
         if outcome.reference is not None:
             run.json(outcome.reference, REFERENCE_ARTIFACT)
         decision = _promote(r, cache, tracking_uri=tracking_uri, name=name, rule=rule)
@@ -220,6 +223,18 @@ def _record(
 
 
 REFERENCE_ARTIFACT = "reference/profile.json"
+
+
+def _btyd_diagnostics(r: TargetResult, cache: CutoffCache) -> dict[str, Any]:
+    """The BG/NBD calibration/holdout diagnostics on the backtest split: fitted on the rows
+    before the test cutoff, checked on its label window (``segml.models.diagnostics``)."""
+    return btyd_diagnostics(
+        cache.shop,
+        cutoff=r.split.test,
+        holdout_days=r.split.horizon_days,
+        max_fit_rows=cache.max_fit_rows,
+        seed=cache.seed,
+    )
 
 
 def _reference(r: TargetResult, population: Any) -> dict[str, Any]:

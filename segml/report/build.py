@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from segml.io import write_text
+from segml.report.btyd import btyd_section
 from segml.report.html import missing, page
 from segml.report.inputs import (
     find_tracking_uri,
@@ -19,7 +20,7 @@ from segml.report.segments import clusters_section, drift_section, rules_section
 __all__ = ["REPORT_NAME", "SECTIONS", "build_report", "write_report"]
 
 REPORT_NAME = "report.html"
-SECTIONS = ("quality", "backtest", "plots", "clusters", "rules", "drift")
+SECTIONS = ("quality", "backtest", "plots", "btyd", "clusters", "rules", "drift")
 
 
 def build_report(
@@ -47,6 +48,7 @@ def build_report(
         quality_section(run),
         backtest_section(models, uri),
         plots_section(models, uri),
+        btyd_section(run, models, uri),
         clusters_section(run, uri, cluster_model),
         rules_section(run),
         drift_section(run, prev),

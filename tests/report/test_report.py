@@ -66,7 +66,8 @@ def test_partition_without_store_says_what_is_missing(tmp_path: Path) -> None:
     assert path == part / "report.html"
     text = path.read_text()
     assert _sections(text) == {"quality": "true", "backtest": "false", "plots": "false",
-                               "clusters": "false", "rules": "false", "drift": "false"}  # fmt: skip
+                               "btyd": "false", "clusters": "false", "rules": "false",
+                               "drift": "false"}  # fmt: skip
     assert "No MLflow tracking store" in text
     assert "No rule segments in" in text
     assert "No drift.csv in this run" in text
