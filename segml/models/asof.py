@@ -43,6 +43,7 @@ from segml.models.baselines import make_baseline
 from segml.models.dataset import CutoffCache, materialize
 from segml.models.metrics import metrics_for
 from segml.models.propensity import PropensityModel
+from segml.models.timing import next_order_columns
 from segml.schema import ShopData, prepare
 
 __all__ = ["AsOfFit", "AsOfPlan", "AsOfRun", "history_before", "plan_as_of", "train_as_of"]
@@ -158,13 +159,18 @@ class AsOfRun:
         return self.cache.features(self.as_of)
 
     def score(self) -> pl.DataFrame:
-        """``customer_id`` and ``score__<target>`` as of ``as_of`` for every target (for a
-        time-to-event target the predicted median days, ``inf`` beyond its horizon)."""
+        """``customer_id`` and ``score__<target>`` as of ``as_of`` for every target; for a
+        time-to-event target its ``<target>__days``, ``__date``, interval and ``__status``
+        columns instead (``segml.models.timing.next_order_columns``)."""
         frame = self.features()
-        scores = {t: np.asarray(f.model.predict(frame)) for t, f in self.fits.items()}
-        return frame.select("customer_id").with_columns(
-            pl.Series(f"score__{t}", s[:, 0] if s.ndim == 2 else s) for t, s in scores.items()
-        )
+        out = frame.select("customer_id")
+        for t, f in self.fits.items():
+            if target_registry.get(t).is_time_to_event:
+                cols = next_order_columns(frame, f.model, as_of=self.as_of, name=t)
+                out = out.with_columns(cols.drop("customer_id"))
+            else:
+                out = out.with_columns(pl.Series(f"score__{t}", f.model.predict(frame)))
+        return out
 
 
 def history_before(shop: ShopData, as_of: Any) -> ShopData:

@@ -48,7 +48,13 @@ from segml.models.survival import (
     split_label,
 )
 
-__all__ = ["BTYDTimingBaseline", "GapBaseline", "NextOrderModel", "make_next_order_model"]
+__all__ = [
+    "BTYDTimingBaseline",
+    "GapBaseline",
+    "NextOrderModel",
+    "make_next_order_model",
+    "next_order_columns",
+]
 
 Array = NDArray[np.float64]
 _BIN = "_bin_start_days"
@@ -262,3 +268,52 @@ class GapBaseline(BaseEstimator):  # type: ignore[misc]
         days = np.maximum(0.0, (gap - recency).to_numpy())
         nan = np.full(days.size, np.nan)
         return np.column_stack([days, nan, nan, nan, nan, days])
+
+
+# ------------------------------------------------------------------------- scoring columns
+DATE_COLUMNS = {"date": 0, "date_50_lo": 1, "date_50_hi": 2, "date_80_lo": 3, "date_80_hi": 4}
+EXPECTED, NOT_WITHIN, NO_ORDERS = "expected", "not_within_horizon", "no_orders"
+
+
+def next_order_columns(
+    features: Any, model: Any, *, as_of: Any, name: str = "next_order"
+) -> pl.DataFrame:
+    """The next-order columns of every customer of ``features`` (rows as of ``as_of``), named
+    ``<name>__...`` after the target:
+
+    - ``__days``: the median days from ``as_of`` to the next order (null when none expected);
+    - ``__date`` (the median) and ``__date_50_lo`` / ``_50_hi`` / ``_80_lo`` / ``_80_hi``:
+      calendar dates, ``as_of`` plus the whole days; an end past the model's horizon is null
+      (the upper end of an irregular buyer's 80% interval often is);
+    - ``__status``: ``expected``; ``not_within_horizon`` (the median is past the horizon: "no
+      order expected within N days", every date null); or ``no_orders`` (no order before
+      ``as_of``: nothing to predict from, every date null);
+    - ``__horizon_days``: N, the horizon the model was trained on.
+    """
+    from segml.engine import parse_as_of
+
+    frame = _to_polars(features)
+    pred = np.asarray(model.predict(frame), dtype=np.float64)
+    horizon = float(model.horizon_days)
+    freq = "rfm__frequency"
+    buyer = (
+        frame[freq].cast(pl.Float64).fill_null(0.0).to_numpy() > 0
+        if freq in frame.columns
+        else np.ones(frame.height, dtype=bool)
+    )
+    within = buyer & np.isfinite(pred[:, 0]) & (pred[:, 0] <= horizon)
+    status = np.where(~buyer, NO_ORDERS, np.where(within, EXPECTED, NOT_WITHIN))
+    day = parse_as_of(as_of).date()
+    out = frame.select("customer_id").with_columns(
+        pl.Series(f"{name}__days", np.where(within, pred[:, 0], np.nan)).fill_nan(None),
+        pl.Series(f"{name}__status", status, dtype=pl.String),
+        pl.lit(horizon).alias(f"{name}__horizon_days"),
+    )
+    for suffix, col in DATE_COLUMNS.items():
+        keep = within & np.isfinite(pred[:, col]) & (pred[:, col] <= horizon)
+        days = np.where(keep, np.floor(np.nan_to_num(pred[:, col], posinf=0.0)), np.nan)
+        offset = pl.Series(days).fill_nan(None).cast(pl.Int64)
+        out = out.with_columns(
+            (pl.lit(day) + pl.duration(days=pl.lit(offset))).alias(f"{name}__{suffix}")
+        )
+    return out

@@ -26,6 +26,7 @@ from segml.models.timing import (
     NextOrderModel,
     bgnbd_crossing,
     bgnbd_restricted_mean,
+    next_order_columns,
 )
 from tests.conftest import tiny_customers, tiny_events, tiny_orders
 from tests.models.conftest import FAST
@@ -177,12 +178,16 @@ def test_stacked_rows_by_hand() -> None:
     assert y.tolist() == [1, 0, 1, 0, 0, 1, 0, 0, 0]
 
 
-def test_model_ranks_and_orders_its_intervals(rows: Any) -> None:
-    train, valid, test = rows
-    params = {k: v for k, v in FAST.items()}
-    model = NextOrderModel(horizon_days=60, **params).fit(
+@pytest.fixture(scope="module")
+def model(rows: Any) -> NextOrderModel:
+    train, valid, _ = rows
+    return NextOrderModel(horizon_days=60, **FAST).fit(
         train, train["label"], X_valid=valid, y_valid=valid["label"]
     )
+
+
+def test_model_ranks_and_orders_its_intervals(rows: Any, model: NextOrderModel) -> None:
+    test = rows[2]
     pred = model.predict(test)
     assert pred.shape == (test.height, 6)
     lo80, lo50, med, hi50, hi80 = pred[:, 3], pred[:, 1], pred[:, 0], pred[:, 2], pred[:, 4]
@@ -205,3 +210,48 @@ def test_backtest_reports_next_order_beside_both_baselines(small_shop: Any) -> N
     assert set(result.comparisons["verdict"]) <= {"beats", "ties", "loses"}
     cov = result.table.filter(pl.col("metric") == "coverage_80", pl.col("model") == "model")
     assert 0.5 < cov["value"].item() <= 1.0
+
+
+def test_scoring_columns_for_every_customer_and_in_segment_rules(
+    cache: Any, model: NextOrderModel
+) -> None:
+    from segml.segments import Segmenter
+
+    as_of = dt.datetime(2024, 9, 1)
+    features = cache.features(as_of)  # every known customer, buyers or not
+    cols = next_order_columns(features, model, as_of=as_of)
+    assert cols["customer_id"].to_list() == features["customer_id"].to_list()
+    status = cols["next_order__status"]
+    never = features["rfm__frequency"].fill_null(0).to_numpy() == 0
+    assert (status.to_numpy()[never] == "no_orders").all()
+    assert set(status) == {"expected", "not_within_horizon", "no_orders"}
+    expected = cols.filter(pl.col("next_order__status") == "expected")
+    day = dt.date(2024, 9, 1)
+    assert expected["next_order__days"].is_between(0, 60).all()
+    assert (expected["next_order__date"] == pl.Series([day + dt.timedelta(days=int(d))
+            for d in expected["next_order__days"]])).all()  # fmt: skip
+    for lo, hi in (("50_lo", "date"), ("date", "50_hi"), ("80_lo", "50_lo")):
+        a, b = (expected[f"next_order__{c if c == 'date' else 'date_' + c}"] for c in (lo, hi))
+        assert (a <= b).all()
+    others = cols.filter(pl.col("next_order__status") != "expected")
+    assert others.select(pl.col("^next_order__(date.*|days)$").is_null().all()).row(0) == (
+        True,) * 6  # fmt: skip
+    table = features.join(cols, on="customer_id")
+    rules = {"control": {"salt": "t", "share": 0.1}, "segments": [
+        {"name": "soon", "priority": 1, "when": "next_order__days <= 14"},
+        {"name": "not_soon", "priority": 2, "when": "next_order__status == 'not_within_horizon'"},
+    ]}  # fmt: skip
+    members = Segmenter(rules=rules).fit_transform(table)
+    soon = set(members.filter(pl.col("segment") == "soon")["customer_id"])
+    assert soon == set(cols.filter(pl.col("next_order__days") <= 14)["customer_id"]) != set()
+
+
+def test_as_of_run_scores_next_order_columns(cache: Any, model: NextOrderModel) -> None:
+    from segml.models.asof import AsOfFit, AsOfRun
+
+    as_of = dt.datetime(2024, 9, 1)
+    fit = AsOfFit("next_order", None, model, {}, {}, {})  # type: ignore[arg-type]
+    scored = AsOfRun(as_of, {"next_order": fit}, cache).score()
+    assert "score__next_order" not in scored.columns
+    expected = next_order_columns(cache.features(as_of), model, as_of=as_of)
+    assert scored.equals(expected)
