@@ -255,3 +255,14 @@ def test_as_of_run_scores_next_order_columns(cache: Any, model: NextOrderModel) 
     assert "score__next_order" not in scored.columns
     expected = next_order_columns(cache.features(as_of), model, as_of=as_of)
     assert scored.equals(expected)
+
+
+def test_segml_train_refuses_next_order() -> None:
+    from segml.config import load_config
+    from segml.errors import ConfigError
+    from segml.jobs.train import target_specs
+    from tests.conftest import ROOT
+
+    cfg = load_config(ROOT / "configs" / "synthetic.yaml")
+    with pytest.raises(ConfigError, match=r"next_order is a time-to-event target: `segml train`"):
+        target_specs(None, cfg, now="2025-01-01", targets=["next_order"])  # type: ignore[arg-type]
