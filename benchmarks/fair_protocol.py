@@ -67,7 +67,8 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
     valid = [c for c in result.plans.columns if c.startswith("valid_")]  # model + baselines
     plans = result.plans.select("date", "target", "customers", "tree_weight", *valid, "plan")
     means = (result.table.group_by("target", "model", "metric", maintain_order=True)
-             .agg(pl.col("value").mean()).pivot(on="metric", index=["target", "model"]))  # fmt: skip
+             .agg(pl.col("value").mean())
+             .pivot(on="metric", index=["target", "model"]))  # fmt: skip
     text = "\n\n".join([header, "## Per date", _markdown(per_date), "## Pooled over dates",
                         _markdown(pooled), "## Every metric, mean over dates", _markdown(means),
                         "## What each date trained on", _markdown(plans)])  # fmt: skip
