@@ -64,11 +64,14 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
         "target", "other", "metric", "dates", "model", "other_value", "diff", "low", "high",
         "verdict", "min_diff", "max_diff", "dates_beats", "dates_ties", "dates_loses",
     )  # fmt: skip
-    plans = result.plans.select("date", "target", "customers", "tree_weight", "valid_metric",
-                                "valid_model", "valid_btyd", "valid_rfm", "plan")  # fmt: skip
+    valid = [c for c in result.plans.columns if c.startswith("valid_")]  # model + baselines
+    plans = result.plans.select("date", "target", "customers", "tree_weight", *valid, "plan")
+    means = (result.table.group_by("target", "model", "metric", maintain_order=True)
+             .agg(pl.col("value").mean())
+             .pivot(on="metric", index=["target", "model"]))  # fmt: skip
     text = "\n\n".join([header, "## Per date", _markdown(per_date), "## Pooled over dates",
-                        _markdown(pooled), "## What each date trained on",
-                        _markdown(plans)])  # fmt: skip
+                        _markdown(pooled), "## Every metric, mean over dates", _markdown(means),
+                        "## What each date trained on", _markdown(plans)])  # fmt: skip
     (out / f"{variant}.md").write_text(text + "\n", encoding="utf-8")
 
 

@@ -289,9 +289,11 @@ def train(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
     from segml.jobs.train import train_job
     from segml.models.training import format_table
+    from segml.targets import get as target_spec
     from segml.targets import names as target_names
 
-    targets: list[str] = list(target_names()) if target == "all" else [target]
+    every = [t for t in target_names() if not target_spec(t).is_time_to_event]  # see train_job
+    targets: list[str] = every if target == "all" else [target]
     if any(t not in target_names() for t in targets):
         raise ConfigError(f"--target must be one of {[*target_names(), 'all']}; got {target!r}.")
     if tune < 0:

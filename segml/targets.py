@@ -56,10 +56,11 @@ __all__ = [
     "unregister",
 ]
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "time_to_event"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CLASSIFIER_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_capture")
 _REGRESSION_METRICS = ("gini", "spearman", "top_decile_revenue_share", "mae")
+_TIMING_METRICS = ("concordance", "mae_days", "coverage_50", "coverage_80", "ordered_share")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +101,11 @@ class TargetSpec:
       a log (reason codes, the BG/NBD offset), so use a log-link objective (``tweedie``,
       ``poisson``, ``gamma``).
 
+    - ``time_to_event`` (days to an event, censored: ``segml.models.survival``'s label): the
+      model is ``estimator``, a ``(*, target, horizon_days, params) -> estimator`` factory whose
+      ``predict`` returns the prediction matrix of ``segml.models.survival``; no calibration;
+      Harrell's C then MAE in days; trained and backtested by ``train_as_of`` / ``backtest``.
+
     ``metrics`` are names of ``segml.models.metrics.metric_function``; ``baselines`` names of
     ``segml.models.baselines.make_baseline``.
     """
@@ -110,7 +116,7 @@ class TargetSpec:
     label: Callable[..., Any] | str  # (shop, population, *, cut, horizon) -> [customer_id, label]
     task: Task = "classification"
     objective: str = ""  # LightGBM objective: "binary" / "tweedie" by default
-    calibration: Literal["", "probability", "mean_scale"] = ""
+    calibration: Literal["", "probability", "mean_scale", "none"] = ""
     metrics: tuple[str, ...] = ()  # the backtest table's columns, in order
     primary_metric: str = ""  # ranks models: the verdict, promotion, the offset's tree share
     secondary_metric: str = ""  # a material loss here blocks promotion
@@ -119,7 +125,8 @@ class TargetSpec:
     horizon_days: int | Literal["auto"] = 30
     lookback_days: int = 365
     auto_horizon: Callable[..., Any] | str | None = None  # (shop, *, now, quantile, backtest)
-    score_kind: Literal["probability", "amount"] | None = None  # checked range of score__<name>
+    score_kind: Literal["probability", "amount", "days"] | None = None  # range of score__<name>
+    estimator: Callable[..., Any] | str | None = None  # time_to_event: the model's factory
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -127,20 +134,18 @@ class TargetSpec:
                 f"a target name must be lower-case letters, digits and _ (it names columns such "
                 f"as score__<name> and models <prefix>-<name>); got {self.name!r}."
             )
-        if self.task not in ("classification", "regression"):
+        if self.task not in _TASK_DEFAULTS:
             raise ConfigError(
-                f"target {self.name!r}: task must be 'classification' or "
-                f"'regression'; got {self.task!r}."
+                f"target {self.name!r}: task must be one of {list(_TASK_DEFAULTS)}; "
+                f"got {self.task!r}."
             )
-        classify = self.task == "classification"
-        defaults = {
-            "objective": "binary" if classify else "tweedie",
-            "calibration": "probability" if classify else "mean_scale",
-            "metrics": _CLASSIFIER_METRICS if classify else _REGRESSION_METRICS,
-            "primary_metric": "roc_auc" if classify else "gini",
-            "secondary_metric": "log_loss" if classify else "spearman",
-            "score_kind": "probability" if classify else "amount",
-        }
+        if (self.task == "time_to_event") != (self.estimator is not None):
+            raise ConfigError(
+                f"target {self.name!r}: a time_to_event target needs estimator=<factory> (and "
+                f"only such a target takes one); got task {self.task!r}, estimator "
+                f"{self.estimator!r}."
+            )
+        defaults = _TASK_DEFAULTS[self.task]
         for field, value in defaults.items():
             if not getattr(self, field):
                 object.__setattr__(self, field, value)
@@ -165,12 +170,30 @@ class TargetSpec:
         return self.task == "classification"
 
     @property
+    def is_time_to_event(self) -> bool:
+        return self.task == "time_to_event"
+
+    @property
     def key_metrics(self) -> tuple[str, str]:
         """(primary, secondary): what a model must beat its baselines on, and promotion reads."""
         return self.primary_metric, self.secondary_metric
 
 
 _REGISTRY: dict[str, TargetSpec] = {}
+_TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "classification": {
+        "objective": "binary", "calibration": "probability", "metrics": _CLASSIFIER_METRICS,
+        "primary_metric": "roc_auc", "secondary_metric": "log_loss", "score_kind": "probability",
+    },
+    "regression": {
+        "objective": "tweedie", "calibration": "mean_scale", "metrics": _REGRESSION_METRICS,
+        "primary_metric": "gini", "secondary_metric": "spearman", "score_kind": "amount",
+    },
+    "time_to_event": {
+        "objective": "binary", "calibration": "none", "metrics": _TIMING_METRICS,
+        "primary_metric": "concordance", "secondary_metric": "mae_days", "score_kind": "days",
+    },
+}  # fmt: skip
 
 
 def register(spec: TargetSpec, *, replace: bool = False) -> TargetSpec:
@@ -262,7 +285,8 @@ def _load_entry_points() -> None:
 
 
 def _builtin_specs() -> dict[str, TargetSpec]:
-    """purchase, lapse and value; their functions are in ``segml.labels`` (docs there)."""
+    """purchase, lapse and value (their functions are in ``segml.labels``, docs there) and
+    next_order (``segml.labels_timing``, ``segml.models.timing``)."""
     lapse_link = dataclasses.replace(P_PURCHASE, flip=True)
     value_link = BTYDLink("btyd__expected_value_{h}d", "btyd__expected_value_{h}d", link="log")
     return {
@@ -279,4 +303,10 @@ def _builtin_specs() -> dict[str, TargetSpec]:
             name="value", description="revenue of the purchase lines in the horizon",
             population="segml.labels:known_population", label="segml.labels:value_label",
             task="regression", btyd=value_link, horizon_days=90),
+        "next_order": TargetSpec(
+            name="next_order", description="days to the next purchase order (censored at the "
+            "horizon)", population="segml.labels:active_buyers",
+            label="segml.labels_timing:next_order_label", task="time_to_event",
+            estimator="segml.models.timing:make_next_order_model",
+            baselines=("btyd_timing", "gap"), btyd=None, horizon_days=90, lookback_days=3650),
     }  # fmt: skip

@@ -80,11 +80,18 @@ def test_register_and_unregister(toy: TargetSpec) -> None:
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: targets.get("churn"), r"one of \['purchase', 'lapse', 'value'\] .*got 'churn'"),
+        (lambda: targets.get("churn"),
+         r"one of \['purchase', 'lapse', 'value', 'next_order'\] .*got 'churn'"),
         (lambda: targets.unregister("lapse"), "'lapse' is a built-in target"),
         (lambda: TargetSpec("Two Orders", "x", population=len, label=len), "lower-case letters"),
         (lambda: TargetSpec("t", "x", population=len, label=len, task="ranking"),  # type: ignore[arg-type]
-         "task must be 'classification' or 'regression'; got 'ranking'"),
+         r"task must be one of \['classification', 'regression', 'time_to_event'\]; "
+         "got 'ranking'"),
+        (lambda: TargetSpec("t", "x", population=len, label=len, task="time_to_event",
+                            baselines=(), btyd=None),
+         "a time_to_event target needs estimator=<factory>"),
+        (lambda: TargetSpec("t", "x", population=len, label=len, estimator=len),
+         "only such a target takes one"),
         (lambda: TargetSpec("t", "x", population=len, label=len, horizon_days="auto"),
          "horizon_days 'auto' needs an auto_horizon"),
         (lambda: TargetSpec("t", "x", population=len, label=len, btyd=None),
@@ -111,7 +118,7 @@ def test_installed_packages_register_targets_by_entry_point(monkeypatch: Any) ->
 
     monkeypatch.setattr(metadata, "entry_points", entry_points)
     monkeypatch.setattr(targets, "_REGISTRY", {})  # as in a fresh process
-    assert targets.names() == ("purchase", "lapse", "value", "orders_2plus")
+    assert targets.names() == ("purchase", "lapse", "value", "next_order", "orders_2plus")
     loaded = targets.get("orders_2plus")  # pytest may hold this module under another name
     assert loaded.description == TOY.description and loaded.label.__name__ == "two_orders"
 

@@ -43,6 +43,7 @@ from segml.models.baselines import make_baseline
 from segml.models.dataset import CutoffCache, materialize
 from segml.models.metrics import metrics_for
 from segml.models.propensity import PropensityModel
+from segml.models.timing import next_order_columns
 from segml.schema import ShopData, prepare
 
 __all__ = ["AsOfFit", "AsOfPlan", "AsOfRun", "history_before", "plan_as_of", "train_as_of"]
@@ -132,7 +133,7 @@ class AsOfFit:
 
     target: str
     plan: AsOfPlan
-    model: PropensityModel
+    model: Any  # PropensityModel, or the spec's estimator for a time-to-event target
     baselines: dict[str, Any]
     validation: dict[str, dict[str, float]]
     rows: dict[str, int]
@@ -158,11 +159,18 @@ class AsOfRun:
         return self.cache.features(self.as_of)
 
     def score(self) -> pl.DataFrame:
-        """``customer_id`` and ``score__<target>`` as of ``as_of`` for every target."""
+        """``customer_id`` and ``score__<target>`` as of ``as_of`` for every target; for a
+        time-to-event target its ``<target>__days``, ``__date``, interval and ``__status``
+        columns instead (``segml.models.timing.next_order_columns``)."""
         frame = self.features()
-        return frame.select("customer_id").with_columns(
-            pl.Series(f"score__{t}", f.model.predict(frame)) for t, f in self.fits.items()
-        )
+        out = frame.select("customer_id")
+        for t, f in self.fits.items():
+            if target_registry.get(t).is_time_to_event:
+                cols = next_order_columns(frame, f.model, as_of=self.as_of, name=t)
+                out = out.with_columns(cols.drop("customer_id"))
+            else:
+                out = out.with_columns(pl.Series(f"score__{t}", f.model.predict(frame)))
+        return out
 
 
 def history_before(shop: ShopData, as_of: Any) -> ShopData:
@@ -272,11 +280,7 @@ def _fit(
 ) -> AsOfFit:
     train, valid = _rows(cache, plan, target=target, lookback_days=lookback_days)
     spec = target_registry.get(target)
-    kwargs: dict[str, Any] = {
-        "baseline": "btyd" if spec.btyd else None,
-        "horizon_days": plan.horizon_days,
-    }
-    model = PropensityModel(target=target, **(kwargs | dict(params)))
+    model = _model(target, plan.horizon_days, params)
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     y_train = train["label"].to_numpy()
     baselines = {
@@ -289,6 +293,17 @@ def _fit(
     )
     fit.validation = {k: metrics_for(target, y_valid, v) for k, v in fit.scores(valid).items()}
     return fit
+
+
+def _model(target: str, horizon_days: float, params: Mapping[str, Any]) -> Any:
+    """The target's unfitted model: its spec's ``estimator`` (time-to-event targets), else a
+    ``PropensityModel`` boosting from the BG/NBD score unless ``params`` say otherwise."""
+    spec = target_registry.get(target)
+    if spec.estimator is not None:
+        make = target_registry.resolve(spec.estimator)
+        return make(target=target, horizon_days=horizon_days, params=params)
+    kwargs = {"baseline": "btyd" if spec.btyd else None, "horizon_days": horizon_days}
+    return PropensityModel(target=target, **(kwargs | dict(params)))
 
 
 def _rows(

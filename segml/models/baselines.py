@@ -130,10 +130,25 @@ class BTYDBaseline(BaseEstimator):  # type: ignore[misc]
         return np.where(np.isnan(raw), self.fill_, raw)
 
 
+def _timing(name: str) -> Callable[..., Any]:
+    """The next_order baselines (``segml.models.timing``), imported when first made."""
+
+    def factory(*, target: str, horizon_days: float) -> Any:
+        from segml.models import timing
+
+        if name == "gap":
+            return timing.GapBaseline()
+        return timing.BTYDTimingBaseline(horizon_days=horizon_days)
+
+    return factory
+
+
 # name -> factory(*, target, horizon_days) of a baseline estimator
 _FACTORIES: dict[str, Callable[..., Any]] = {
     "rfm": lambda *, target, horizon_days: RFMBaseline(),
     "btyd": lambda *, target, horizon_days: BTYDBaseline(target=target, horizon_days=horizon_days),
+    "btyd_timing": _timing("btyd_timing"),
+    "gap": _timing("gap"),
 }
 
 

@@ -88,7 +88,9 @@ def btyd_frame(
     ``btyd__p_purchase_{h}d`` (P(at least one purchase in h days): P(alive) times one minus the
     chance a live customer makes no purchase, ``((alpha+T)/(alpha+T+h))^(r+x)``); baseline
     score: ``baseline__btyd_p_purchase_{h}d``, the same values, never a model input (the
-    propensity model may start boosting from the feature, see ``PropensityModel(baseline=)``).
+    propensity model may start boosting from the feature, see ``PropensityModel(baseline=)``);
+    ``baseline__btyd_timing_scale`` (alpha + T) and ``..._shape`` (r + x), from which
+    ``next_order``'s BG/NBD timing baseline reads P(at least one purchase within any t).
     Models are fitted on at most ``max_fit_rows`` customers.
 
     A Polars DataFrame, or for a Spark shop a Spark DataFrame: the models are fitted on the
@@ -162,6 +164,14 @@ def btyd_columns(
         out |= {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in cols.items()}
     alive = fitted[0].probability_alive(summary) if fitted is not None else np.nan
     out["btyd__p_alive"] = np.broadcast_to(np.asarray(alive, dtype=np.float64), (n,))
+    # next_order's BG/NBD timing baseline: P(>=1 purchase in t) = pa (1 - (s / (s + t)) ** k)
+    scale, shape = (
+        (fitted[0].alpha_ + summary["T"], fitted[0].r_ + summary["frequency"])
+        if fitted is not None
+        else (np.nan, np.nan)
+    )
+    out["baseline__btyd_timing_scale"] = np.broadcast_to(np.asarray(scale, np.float64), (n,))
+    out["baseline__btyd_timing_shape"] = np.broadcast_to(np.asarray(shape, np.float64), (n,))
     return out
 
 

@@ -32,6 +32,7 @@ from scipy import stats
 
 from segml import targets
 from segml.errors import DataError
+from segml.models.survival import concordance, mae_days, timing_metrics
 
 __all__ = [
     "beats",
@@ -303,8 +304,12 @@ def beats(target: str, model: dict[str, float], other: dict[str, float]) -> bool
 
 
 def metrics_for(target: str, y: Any, score: Any) -> dict[str, float]:
-    """Every metric of the target's task: ``classification_metrics`` or ``value_metrics``."""
-    metrics = classification_metrics if targets.get(target).is_classifier else value_metrics
+    """Every metric of the target's task: ``classification_metrics``, ``value_metrics`` or
+    (time-to-event) ``segml.models.survival.timing_metrics``."""
+    spec = targets.get(target)
+    if spec.is_time_to_event:
+        return timing_metrics(y, score)
+    metrics = classification_metrics if spec.is_classifier else value_metrics
     return metrics(y, score)
 
 
@@ -361,6 +366,9 @@ _SCALAR: dict[str, tuple[Any, float]] = {
     "gini": (lambda y, v: _normalised_gini(y, v), 1.0),
     "spearman": (_spearman, 1.0),
     "mae": (lambda y, v: float(np.mean(np.abs(y - v))), -1.0),
+    # time-to-event (segml.models.survival): a censored label and a prediction matrix
+    "concordance": (concordance, 1.0),
+    "mae_days": (mae_days, -1.0),
 }
 
 

@@ -62,7 +62,7 @@ def test_monthly_cutoffs_end_their_windows_by_now() -> None:
         (
             {"target": "churn"},
             ConfigError,
-            r"target must be one of \['purchase', 'lapse', 'value'\]",
+            r"target must be one of \['purchase', 'lapse', 'value', 'next_order'\]",
         ),
         ({"horizon_days": 0}, ConfigError, "horizon_days must be a positive number of days; got 0"),
         ({"lookback_days": -1}, ConfigError, "lookback_days must be a positive"),
