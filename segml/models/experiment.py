@@ -24,7 +24,7 @@ import numpy as np
 
 from segml import targets as target_registry
 from segml import tracking
-from segml.errors import ModelNotFoundError
+from segml.errors import DataError, ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
@@ -32,12 +32,18 @@ from segml.models.explain import shap_summary_figure
 from segml.models.leaderboard import WINNERS_ARTIFACT, metric_winners
 from segml.models.metrics import gain_at, gain_curve
 from segml.models.palette import model_style
-from segml.models.promotion import Decision, PromotionRule, decide, rebuild_inputs
+from segml.models.promotion import (
+    DateScores,
+    Decision,
+    PromotionRule,
+    decide_dates,
+    rebuild_inputs,
+)
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
 from segml.schema import ShopData
 
-__all__ = ["TrainOutcome", "train_models"]
+__all__ = ["TrainOutcome", "earlier_backtests", "train_models"]
 
 _CODE = Path(__file__).with_name("pyfunc_model.py")
 
@@ -98,18 +104,15 @@ def train_models(
                 storage=study_storage or "sqlite:///optuna.db",
                 study_name=f"{registry_prefix}-{data_name}-{target}",
             )
-        result = fit_target(
-            cache,
-            target=target,
-            now=now,
-            n_cutoffs=n_cutoffs,
-            horizon_days=spec["horizon_days"],
-            lookback_days=spec.get("lookback_days", 365),
-            step=cutoff_step,
-            refit=bool(spec.get("refit", False)),
-            model_params=params,
-            tune=tune,
-        )
+        recipe: dict[str, Any] = {
+            "target": target,
+            "n_cutoffs": n_cutoffs,
+            "horizon_days": spec["horizon_days"],
+            "lookback_days": spec.get("lookback_days", 365),
+            "step": cutoff_step,
+            "refit": bool(spec.get("refit", False)),
+        }
+        result = fit_target(cache, now=now, model_params=params, tune=tune, **recipe)
         result.model.metadata_ |= {
             "features": {**builder.get_params(), "categories": builder.categories_},
             "btyd_horizons": horizons,
@@ -122,6 +125,8 @@ def train_models(
             result, reference=_reference(result, cache.features(result.split.test))
         )
         if tracking_uri:
+            rule = promotion or PromotionRule()
+            recipe["model_params"] = params | result.tuned_params
             _log(
                 outcome,
                 cache=cache,
@@ -129,10 +134,33 @@ def train_models(
                 experiment=experiment,
                 name=f"{registry_prefix}-{target}",
                 data_name=data_name,
-                rule=promotion or PromotionRule(),
+                rule=rule,
+                earlier=earlier_backtests(cache, result, dates=rule.dates, recipe=recipe),
             )
         outcomes.append(outcome)
     return outcomes
+
+
+def earlier_backtests(
+    cache: CutoffCache, result: TargetResult, *, dates: int, recipe: Mapping[str, Any]
+) -> tuple[list[TargetResult], list[str]]:
+    """The rolling-origin backtests before ``result``'s, for the promotion decision: at each
+    of the ``dates - 1`` monthly cutoffs before its backtest cutoff the same recipe
+    (``fit_target`` keyword arguments, the tuned parameters fixed) trained as of that cutoff and
+    scored on it, with its baselines. Oldest first; a date with too little history before it is
+    left out and said in the notes."""
+    from segml.labels import monthly_cutoffs
+
+    h = result.split.horizon_days
+    days = monthly_cutoffs(now=label_window_end(result.split.test, h), horizon_days=h,
+                           n_cutoffs=dates)[:-1]  # fmt: skip
+    out, notes = [], []
+    for day in days:
+        try:
+            out.append(fit_target(cache, now=label_window_end(day, h), **recipe))
+        except DataError as err:
+            notes.append(f"Backtest date {day:%Y-%m-%d} left out: {str(err).split(';')[0]}.")
+    return out, notes
 
 
 def _test_cutoff(now: Any, horizon: float) -> Any:
@@ -150,6 +178,7 @@ def _log(
     name: str,
     data_name: str,
     rule: PromotionRule,
+    earlier: tuple[list[TargetResult], list[str]] = ([], []),
 ) -> None:
     r = outcome.result
     with tracking.start_run(
@@ -178,7 +207,10 @@ def _log(
         _plots(run, r, test_rows)
         if outcome.reference is not None:
             run.json(outcome.reference, REFERENCE_ARTIFACT)
-        decision = _promote(r, cache, tracking_uri=tracking_uri, name=name, rule=rule)
+        decision = _promote(
+            r, cache, tracking_uri=tracking_uri, name=name, rule=rule, earlier=earlier
+        )
+        run.json(decision.as_record(), "tables/promotion.json")
         run.tags(decision.tags())
         run.metrics({"promoted": float(decision.promote)})
         outcome.model_uri = _log_model(r, test_rows, cache)
@@ -272,43 +304,92 @@ def _log_model(r: TargetResult, test_rows: Any, cache: CutoffCache) -> str:
 
 
 def _promote(
-    r: TargetResult, cache: CutoffCache, *, tracking_uri: str, name: str, rule: PromotionRule
+    r: TargetResult,
+    cache: CutoffCache,
+    *,
+    tracking_uri: str,
+    name: str,
+    rule: PromotionRule,
+    earlier: tuple[list[TargetResult], list[str]] = ([], []),
 ) -> Decision:
-    """Challenger vs the baselines and the registered champion, the champion rescored with its
-    own inputs on the challenger's backtest rows (``segml.models.promotion``)."""
-    f = r.test_frame
-    y, ours = f["label"].to_numpy(), f["score__model"].to_numpy()
-    baselines = {who: f[f"score__{who}"].to_numpy() for who in r.who if who != "model"}
-    kw: dict[str, Any] = {"target": r.target, "baselines": baselines, "rule": rule}
+    """Challenger vs the baselines and the registered champion, pooled over the backtest dates
+    (``earlier`` ones and ``r``'s), the champion rescored with its own inputs on the
+    challenger's rows at each date (``segml.models.promotion``)."""
+    results, skipped = [*earlier[0], r], list(earlier[1])
+    kw: dict[str, Any] = {"target": r.target, "rule": rule}
     current = tracking.find_model(tracking_uri=tracking_uri, name=name, alias="champion")
     if current is None:
-        return decide(y, ours, **kw)
+        return _noted(decide_dates([_date_scores(x) for x in results], **kw), skipped)
     try:
         pyfunc, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
         champion = pyfunc.unwrap_python_model().model
-        inputs = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=f)
+        dates, notes = _champion_dates(champion, results, cache)
     except ModelNotFoundError as err:  # an old model format: the scoring job cannot load it either
-        decision = decide(y, ours, **kw)
+        decision = decide_dates([_date_scores(x) for x in results], **kw)
         decision.notes.append(
             f"Champion v{current.version} is not a loadable segml model "
             f"({_first_line(err)}); judged against the baselines only."
         )
         decision.reason += f" (champion v{current.version} cannot be loaded)"
-        return decision
+        return _noted(decision, skipped)
     except Exception as err:  # inputs the data no longer gives, a store that does not answer
-        decision = decide(y, ours, **kw)
+        decision = decide_dates([_date_scores(x) for x in results], **kw)
         decision.promote = False
         decision.reason = (
             f"champion v{current.version} cannot be rescored with the inputs it was trained "
             f"with ({_first_line(err)}). Champion unchanged; compare by hand and move the alias "
             f"with MlflowClient().set_registered_model_alias({name!r}, 'champion', VERSION)."
         )
-        return decision
-    decision = decide(
-        y, ours, champion=champion.predict(inputs), champion_version=current.version, **kw
-    )
-    decision.notes += _champion_notes(champion.metadata_, r)
+        return _noted(decision, skipped)
+    decision = decide_dates(dates, champion_version=current.version, **kw)
+    decision.notes += notes + _champion_notes(champion.metadata_, r)
+    return _noted(decision, skipped)
+
+
+def _noted(decision: Decision, skipped: list[str]) -> Decision:
+    decision.notes += skipped
     return decision
+
+
+def _date_scores(r: TargetResult, champion: Any = None) -> DateScores:
+    f = r.test_frame
+    baselines = {who: f[f"score__{who}"].to_numpy() for who in r.who if who != "model"}
+    return DateScores(
+        f"{r.split.test:%Y-%m-%d}",
+        f["label"].to_numpy(),
+        f["score__model"].to_numpy(),
+        baselines,
+        champion,
+    )
+
+
+def _champion_dates(
+    champion: Any, results: list[TargetResult], cache: CutoffCache
+) -> tuple[list[DateScores], list[str]]:
+    """Each date's scores with the champion's, rescored with its own inputs on the same rows,
+    at the dates on or after its own backtest cutoff (before it, it saw the labels); at every
+    date when none is (a note says so)."""
+    own = str(champion.metadata_.get("test_cutoff") or champion.metadata_.get("as_of") or "")
+    fair = [x for x in results if f"{x.split.test:%Y-%m-%d}" >= own[:10]]
+    notes = []
+    if len(fair) < len(results):
+        left = [f"{x.split.test:%Y-%m-%d}" for x in results if x not in fair]
+        notes.append(
+            f"The champion is compared at {len(fair) or len(results)} of the "
+            f"{len(results)} dates: at {', '.join(left)} it had seen the labels (its backtest "
+            f"cutoff is {own[:10]})"
+            + (", so it is compared at every date anyway (favours keeping it)." if not fair
+               else ".")
+        )  # fmt: skip
+        fair = fair or results
+    out = []
+    for x in results:
+        score = None
+        if x in fair:
+            inputs = rebuild_inputs(cache, champion, cutoff=x.split.test, ids=x.test_frame)
+            score = champion.predict(inputs)
+        out.append(_date_scores(x, score))
+    return out, notes
 
 
 def _first_line(err: Exception) -> str:
@@ -317,13 +398,7 @@ def _first_line(err: Exception) -> str:
 
 def _champion_notes(meta: Mapping[str, Any], r: TargetResult) -> list[str]:
     """What makes the comparison less than like for like, said in the record."""
-    notes = []
-    if str(meta.get("test_cutoff", "")) > f"{r.split.test:%Y-%m-%d}":
-        notes.append(
-            f"The champion was trained as of {meta['test_cutoff']}, after this "
-            f"backtest's cutoff {r.split.test:%Y-%m-%d}: its backtest scores may be "
-            "in-sample (optimistic), which favours keeping it."
-        )
+    notes = []  # a champion trained after a backtest date: see _champion_dates
     if float(meta.get("horizon_days", r.split.horizon_days)) != r.split.horizon_days:
         notes.append(
             f"The champion predicts a {float(meta['horizon_days']):g}-day horizon; "

@@ -26,7 +26,7 @@ from segml.tracking import (
 )
 from tests.models.conftest import FAST, NOW
 
-QUICK = PromotionRule(n_boot=50)  # fewer resamples than the default: a fast test
+QUICK = PromotionRule(n_boot=50, dates=2)  # fewer resamples and dates: a fast test
 
 
 @pytest.mark.parametrize("now", ["2024-07-15", "2025-01-01", "2024-03-01"])
@@ -106,7 +106,15 @@ def test_tracked_registered_and_promoted(
     assert v2.tags["promotion.reason"].startswith("does not beat champion v1 beyond the noise")
     assert float(v2.tags["promotion.champion.roc_auc"]) == pytest.approx(
         first[0].result.metrics["model"]["roc_auc"], abs=1e-6)  # fmt: skip
-    assert int(v2.tags["promotion.rows"]) == worse[0].result.rows["test"]
+    # pooled over two rolling-origin dates; the champion only at the one it had not seen
+    dates = v2.tags["promotion.dates"].split(",")
+    assert dates[-1] == f"{worse[0].result.split.test:%Y-%m-%d}" and len(dates) == 2
+    per_date = worse[0].decision.per_date
+    assert [d for d, _ in per_date["rfm"]["primary"]] == dates
+    assert [d for d, _ in per_date["champion"]["primary"]] == dates[-1:]
+    assert int(v2.tags["promotion.rows"]) == sum(c.rows for _, c in per_date["rfm"]["primary"])
+    assert per_date["rfm"]["primary"][-1][1].rows == worse[0].result.rows["test"]
+    assert "it had seen the labels" in v2.tags["promotion.notes"]
     assert v2.tags["training.data_end"] == worse[0].result.model.metadata_["data_end"]
     assert v2.description.startswith("NOT promoted: does not beat champion v1")
     assert "vs champion: roc_auc" in v2.description and "vs rfm: log_loss" in v2.description
