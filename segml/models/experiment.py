@@ -200,6 +200,7 @@ def _log(
         )
         run.metrics({f"{who}_{k}": v for who, m in r.metrics.items() for k, v in m.items()})
         run.metrics({"beats_baselines": float(r.beats_baselines), "train_seconds": r.seconds})
+        run.metrics(_versus_metrics(r))
         for key, table in r.tables().items():
             run.json(table.to_dicts(), f"tables/{key}.json")
         run.json(metric_winners(r.test_frame, target=r.target), WINNERS_ARTIFACT)
@@ -218,6 +219,19 @@ def _log(
     outcome.version, outcome.champion, outcome.note = ref.version, decision.promote, decision.reason
     outcome.decision = decision
     _record(decision, r, version=ref.version, tracking_uri=tracking_uri, name=name)
+
+
+def _versus_metrics(r: TargetResult) -> dict[str, float]:
+    """``vs_<baseline>_<metric>_{diff,low,high}`` and ``_verdict`` (1 beats, 0 ties, -1 loses):
+    the model minus each baseline with its interval, what the report's verdict reads."""
+    code = {"beats": 1.0, "ties": 0.0, "loses": -1.0}
+    out: dict[str, float] = {}
+    for who, pair in r.versus.items():
+        for metric, c in pair.items():
+            key = f"vs_{who}_{metric}"
+            values = {"diff": c.diff, "low": c.low, "high": c.high, "verdict": code[c.verdict]}
+            out |= {f"{key}_{k}": float(v) for k, v in values.items() if np.isfinite(v)}
+    return out
 
 
 def _record(

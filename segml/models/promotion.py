@@ -334,8 +334,8 @@ def _verdict(
     if "champion" not in comps:
         if not comps:
             return True, "first model (no baselines to compare with); now champion"
-        said = ", ".join(
-            f"{c['primary'].verdict} {w} on {c['primary'].metric}" for w, c in comps.items()
+        said = "; ".join(
+            f"{c['primary'].verdict} {w} ({_describe(c['primary'])})" for w, c in comps.items()
         )
         return True, f"first model: {said} (no loss beyond the noise); now champion"
     p, s = comps["champion"]["primary"], comps["champion"]["secondary"]

@@ -4,6 +4,7 @@ loads without pickles, Optuna resuming, the train command; and no label window a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import types
 from pathlib import Path
@@ -291,3 +292,29 @@ def test_refit_uses_every_cutoff_up_to_validation_and_keeps_the_calibrator(cache
     assert r.model.metadata_["refit"] is True
     p = r.model.predict(r.test_rows)
     assert np.all((p > 0) & (p < 1))
+
+
+def test_the_printed_verdict_is_beyond_the_noise(purchase_result: Any) -> None:
+    """Issue 12: `segml train` printed "verdict: model beats both baselines" on point
+    estimates. Each baseline's line says beats / ties / loses by the paired-bootstrap interval
+    and shows it; beats_baselines needs a win beyond the noise on the primary metric."""
+    from segml.models.training import beats_every_baseline, verdict_line
+
+    r = purchase_result
+    text = format_table([r])
+    assert "beats both" not in text and "point estimate" not in text
+    for who, label in (("rfm", "RFM"), ("btyd", "BG/NBD")):
+        c = r.versus[who]["roc_auc"]
+        assert c.model == pytest.approx(r.metrics["model"]["roc_auc"])
+        assert c.other == pytest.approx(r.metrics[who]["roc_auc"])
+        line = (
+            f"  model {c.verdict} {label}: roc_auc {c.model:.4f} vs {c.other:.4f}, "
+            f"diff {c.diff:+.4f} [{c.low:+.4f}, {c.high:+.4f}]; log_loss "
+        )
+        assert line in text
+    # the same point estimates with an interval across zero: "ties", and not beats_baselines
+    tied = {"btyd": {k: dataclasses.replace(c, low=-0.01, high=0.02, verdict="ties")
+                     for k, c in r.versus["btyd"].items()}}  # fmt: skip
+    assert verdict_line("btyd", tied["btyd"]).startswith("ties BG/NBD: roc_auc")
+    assert not beats_every_baseline(tied)
+    assert beats_every_baseline(r.versus) == r.beats_baselines
