@@ -67,9 +67,25 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
     plans = result.plans.select("date", "target", "customers", "tree_weight", "valid_metric",
                                 "valid_model", "valid_btyd", "valid_rfm", "plan")  # fmt: skip
     text = "\n\n".join([header, "## Per date", _markdown(per_date), "## Pooled over dates",
-                        _markdown(pooled), "## What each date trained on",
-                        _markdown(plans)])  # fmt: skip
+                        _markdown(pooled), "## Calibration per date",
+                        _markdown(_calibration(result)),
+                        "## What each date trained on", _markdown(plans)])  # fmt: skip
     (out / f"{variant}.md").write_text(text + "\n", encoding="utf-8")
+
+
+def _calibration(result: BacktestResult) -> pl.DataFrame:
+    """Per date, classifier target and model: the observed rate, the mean prediction, their
+    difference (calibration-in-the-large, positive = over-predicts) and the ECE."""
+    wanted = ("base_rate", "mean_predicted", "ece")
+    t = result.table.filter(pl.col("metric").is_in(wanted))
+    if t.height == 0:
+        return pl.DataFrame({"date": []})
+    wide = t.pivot(on="metric", index=["date", "target", "model"], values="value")
+    return (
+        wide.with_columns((pl.col("mean_predicted") - pl.col("base_rate")).alias("in_the_large"))
+        .select("date", "target", "model", *wanted, "in_the_large")
+        .sort("target", "date", "model")
+    )
 
 
 def _printer(variant: str) -> Any:
