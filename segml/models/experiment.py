@@ -24,7 +24,7 @@ import numpy as np
 
 from segml import targets as target_registry
 from segml import tracking
-from segml.errors import DataError, ModelNotFoundError
+from segml.errors import ModelNotFoundError
 from segml.features import FeatureBuilder
 from segml.labels import label_window_end
 from segml.models.dataset import CutoffCache
@@ -32,18 +32,13 @@ from segml.models.explain import shap_summary_figure
 from segml.models.leaderboard import WINNERS_ARTIFACT, metric_winners
 from segml.models.metrics import gain_at, gain_curve
 from segml.models.palette import model_style
-from segml.models.promotion import (
-    DateScores,
-    Decision,
-    PromotionRule,
-    decide_dates,
-    rebuild_inputs,
-)
+from segml.models.promotion import Decision, PromotionRule, decide_dates
+from segml.models.promotion_dates import champion_dates, date_scores, earlier_backtests
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
 from segml.schema import ShopData
 
-__all__ = ["TrainOutcome", "earlier_backtests", "train_models"]
+__all__ = ["TrainOutcome", "train_models"]
 
 _CODE = Path(__file__).with_name("pyfunc_model.py")
 
@@ -139,28 +134,6 @@ def train_models(
             )
         outcomes.append(outcome)
     return outcomes
-
-
-def earlier_backtests(
-    cache: CutoffCache, result: TargetResult, *, dates: int, recipe: Mapping[str, Any]
-) -> tuple[list[TargetResult], list[str]]:
-    """The rolling-origin backtests before ``result``'s, for the promotion decision: at each
-    of the ``dates - 1`` monthly cutoffs before its backtest cutoff the same recipe
-    (``fit_target`` keyword arguments, the tuned parameters fixed) trained as of that cutoff and
-    scored on it, with its baselines. Oldest first; a date with too little history before it is
-    left out and said in the notes."""
-    from segml.labels import monthly_cutoffs
-
-    h = result.split.horizon_days
-    days = monthly_cutoffs(now=label_window_end(result.split.test, h), horizon_days=h,
-                           n_cutoffs=dates)[:-1]  # fmt: skip
-    out, notes = [], []
-    for day in days:
-        try:
-            out.append(fit_target(cache, now=label_window_end(day, h), **recipe))
-        except DataError as err:
-            notes.append(f"Backtest date {day:%Y-%m-%d} left out: {str(err).split(';')[0]}.")
-    return out, notes
 
 
 def _test_cutoff(now: Any, horizon: float) -> Any:
@@ -333,13 +306,13 @@ def _promote(
     kw: dict[str, Any] = {"target": r.target, "rule": rule}
     current = tracking.find_model(tracking_uri=tracking_uri, name=name, alias="champion")
     if current is None:
-        return _noted(decide_dates([_date_scores(x) for x in results], **kw), skipped)
+        return _noted(decide_dates([date_scores(x) for x in results], **kw), skipped)
     try:
         pyfunc, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
         champion = pyfunc.unwrap_python_model().model
-        dates, notes = _champion_dates(champion, results, cache)
+        dates, notes = champion_dates(champion, results, cache)
     except ModelNotFoundError as err:  # an old model format: the scoring job cannot load it either
-        decision = decide_dates([_date_scores(x) for x in results], **kw)
+        decision = decide_dates([date_scores(x) for x in results], **kw)
         decision.notes.append(
             f"Champion v{current.version} is not a loadable segml model "
             f"({_first_line(err)}); judged against the baselines only."
@@ -347,7 +320,7 @@ def _promote(
         decision.reason += f" (champion v{current.version} cannot be loaded)"
         return _noted(decision, skipped)
     except Exception as err:  # inputs the data no longer gives, a store that does not answer
-        decision = decide_dates([_date_scores(x) for x in results], **kw)
+        decision = decide_dates([date_scores(x) for x in results], **kw)
         decision.promote = False
         decision.reason = (
             f"champion v{current.version} cannot be rescored with the inputs it was trained "
@@ -363,47 +336,6 @@ def _promote(
 def _noted(decision: Decision, skipped: list[str]) -> Decision:
     decision.notes += skipped
     return decision
-
-
-def _date_scores(r: TargetResult, champion: Any = None) -> DateScores:
-    f = r.test_frame
-    baselines = {who: f[f"score__{who}"].to_numpy() for who in r.who if who != "model"}
-    return DateScores(
-        f"{r.split.test:%Y-%m-%d}",
-        f["label"].to_numpy(),
-        f["score__model"].to_numpy(),
-        baselines,
-        champion,
-    )
-
-
-def _champion_dates(
-    champion: Any, results: list[TargetResult], cache: CutoffCache
-) -> tuple[list[DateScores], list[str]]:
-    """Each date's scores with the champion's, rescored with its own inputs on the same rows,
-    at the dates on or after its own backtest cutoff (before it, it saw the labels); at every
-    date when none is (a note says so)."""
-    own = str(champion.metadata_.get("test_cutoff") or champion.metadata_.get("as_of") or "")
-    fair = [x for x in results if f"{x.split.test:%Y-%m-%d}" >= own[:10]]
-    notes = []
-    if len(fair) < len(results):
-        left = [f"{x.split.test:%Y-%m-%d}" for x in results if x not in fair]
-        notes.append(
-            f"The champion is compared at {len(fair) or len(results)} of the "
-            f"{len(results)} dates: at {', '.join(left)} it had seen the labels (its backtest "
-            f"cutoff is {own[:10]})"
-            + (", so it is compared at every date anyway (favours keeping it)." if not fair
-               else ".")
-        )  # fmt: skip
-        fair = fair or results
-    out = []
-    for x in results:
-        score = None
-        if x in fair:
-            inputs = rebuild_inputs(cache, champion, cutoff=x.split.test, ids=x.test_frame)
-            score = champion.predict(inputs)
-        out.append(_date_scores(x, score))
-    return out, notes
 
 
 def _first_line(err: Exception) -> str:

@@ -131,10 +131,13 @@ class Decision:
     champion_version: str | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     per_date: PerDate = dataclasses.field(default_factory=dict)
+    backtest_dates: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def dates(self) -> list[str]:
-        return sorted({d for pair in self.per_date.values() for d, _ in pair["primary"]})
+        """The backtest dates of the decision (oldest first)."""
+        found = {d for pair in self.per_date.values() for d, _ in pair["primary"]}
+        return sorted(found | {d for d in self.backtest_dates if d})
 
     def tags(self) -> dict[str, str]:
         """Flat tags for the model version and the run (``promotion.*``)."""
@@ -289,7 +292,21 @@ def decide_dates(
     rows = sum(len(d.y) for d in dates)
     decision = Decision(False, "", target, rows, rule, comps, champion_version, notes, per_date)
     decision.promote, decision.reason = _verdict(comps, rule, champion_version)
+    decision.backtest_dates = [d.date for d in dates]
+    decision.reason += _dates_said(decision)
     return decision
+
+
+def _dates_said(decision: Decision) -> str:
+    """' [values pooled over the backtest dates ...; champion at ...]' when there are several."""
+    every = decision.dates
+    if len(every) < 2:
+        return ""
+    said = f" [values pooled over the backtest dates {', '.join(every)}"
+    champion = [d for d, _ in decision.per_date.get("champion", {}).get("primary", [])]
+    if champion and champion != every:
+        said += f"; champion at {', '.join(champion)}"
+    return said + "]"
 
 
 def _sample(d: DateScores, *, cap: int, seed: int) -> tuple[Any, Any, dict[str, Any], str | None]:

@@ -318,3 +318,21 @@ def test_the_printed_verdict_is_beyond_the_noise(purchase_result: Any) -> None:
     assert verdict_line("btyd", tied["btyd"]).startswith("ties BG/NBD: roc_auc")
     assert not beats_every_baseline(tied)
     assert beats_every_baseline(r.versus) == r.beats_baselines
+
+
+def test_a_champion_that_saw_every_date_is_compared_anyway_and_said(
+    cache: Any, purchase_result: Any
+) -> None:
+    from segml.models.promotion_dates import champion_dates
+
+    champion = _with_settings(purchase_result, cache)
+    own = purchase_result.split.test
+    champion.metadata_["test_cutoff"] = f"{own:%Y-%m-%d}"
+    dates, notes = champion_dates(champion, [purchase_result], cache)
+    assert notes == [] and dates[0].champion is not None
+    np.testing.assert_allclose(dates[0].champion, purchase_result.test_frame["score__model"])
+    champion.metadata_["test_cutoff"] = "2099-01-01"  # trained after the backtest: in-sample
+    dates, notes = champion_dates(champion, [purchase_result], cache)
+    assert dates[0].champion is not None
+    assert f"at {own:%Y-%m-%d} it had seen the labels" in notes[0]
+    assert "compared at every date anyway (favours keeping it)" in notes[0]

@@ -223,3 +223,19 @@ def test_the_champion_is_pooled_only_over_the_dates_it_is_compared_at() -> None:
     assert [x for x, _ in d.per_date["champion"]["primary"]] == ["2024-08-01", "2024-09-01"]
     with pytest.raises(DataError, match="at least one backtest date"):
         decide_dates([], target="purchase")
+
+
+def test_the_reason_says_which_dates_were_pooled() -> None:
+    import dataclasses
+
+    from segml.models.promotion import decide_dates
+
+    dates = _dates([0.3, 0.3, 0.3])
+    dates[0] = dataclasses.replace(dates[0], champion=None)
+    d = decide_dates(dates, target="purchase", champion_version="2", rule=RULE)
+    assert d.reason.endswith(
+        "[values pooled over the backtest dates 2024-07-01, 2024-08-01, 2024-09-01; "
+        "champion at 2024-08-01, 2024-09-01]"
+    )
+    one = decide(dates[1].y, dates[1].challenger, target="purchase", baselines={}, rule=RULE)
+    assert "pooled" not in one.reason
