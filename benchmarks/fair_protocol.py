@@ -74,16 +74,21 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
 
 
 def _calibration(result: BacktestResult) -> pl.DataFrame:
-    """Per date, classifier target and model: the observed rate, the mean prediction, their
-    difference (calibration-in-the-large, positive = over-predicts) and the ECE."""
-    wanted = ("base_rate", "mean_predicted", "ece")
-    t = result.table.filter(pl.col("metric").is_in(wanted))
-    if t.height == 0:
-        return pl.DataFrame({"date": []})
+    """Per date, target and model: the observed mean (purchase rate; revenue for value), the
+    mean prediction, their difference (calibration-in-the-large, positive = over-predicts) and,
+    for the classifiers, the ECE."""
+    t = result.table.filter(
+        pl.col("metric").is_in(("base_rate", "mean_actual", "mean_predicted", "ece"))
+    )
     wide = t.pivot(on="metric", index=["date", "target", "model"], values="value")
+    for col in ("base_rate", "mean_actual", "ece"):
+        if col not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
+    observed = pl.coalesce("base_rate", "mean_actual").alias("observed")
     return (
-        wide.with_columns((pl.col("mean_predicted") - pl.col("base_rate")).alias("in_the_large"))
-        .select("date", "target", "model", *wanted, "in_the_large")
+        wide.with_columns(observed)
+        .with_columns((pl.col("mean_predicted") - pl.col("observed")).alias("in_the_large"))
+        .select("date", "target", "model", "observed", "mean_predicted", "in_the_large", "ece")
         .sort("target", "date", "model")
     )
 
