@@ -71,8 +71,31 @@ def _write(result: BacktestResult, out: Path, variant: str, header: str) -> None
              .pivot(on="metric", index=["target", "model"]))  # fmt: skip
     text = "\n\n".join([header, "## Per date", _markdown(per_date), "## Pooled over dates",
                         _markdown(pooled), "## Every metric, mean over dates", _markdown(means),
+                        "## Calibration per date", _markdown(_calibration(result)),
                         "## What each date trained on", _markdown(plans)])  # fmt: skip
     (out / f"{variant}.md").write_text(text + "\n", encoding="utf-8")
+
+
+def _calibration(result: BacktestResult) -> pl.DataFrame:
+    """Per date, target and model: the observed mean (purchase rate; revenue for value), the
+    mean prediction, their difference (calibration-in-the-large, positive = over-predicts) and,
+    for the classifiers, the ECE."""
+    t = result.table.filter(
+        pl.col("metric").is_in(("base_rate", "mean_actual", "mean_predicted", "ece"))
+    )
+    if t.is_empty():  # e.g. only time-to-event targets: no probabilities to calibrate
+        return pl.DataFrame({"date": [], "target": [], "model": []})
+    wide = t.pivot(on="metric", index=["date", "target", "model"], values="value")
+    for col in ("base_rate", "mean_actual", "mean_predicted", "ece"):
+        if col not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
+    observed = pl.coalesce("base_rate", "mean_actual").alias("observed")
+    return (
+        wide.with_columns(observed)
+        .with_columns((pl.col("mean_predicted") - pl.col("observed")).alias("in_the_large"))
+        .select("date", "target", "model", "observed", "mean_predicted", "in_the_large", "ece")
+        .sort("target", "date", "model")
+    )
 
 
 def _printer(variant: str) -> Any:

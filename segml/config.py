@@ -227,6 +227,17 @@ class PromotionConfig(_Strict):
     level: float = Field(default=0.95, ge=0.5, lt=1, description="bootstrap interval level")
     n_boot: int = Field(default=200, ge=50, description="bootstrap resamples")
     max_rows: int = Field(default=100_000, ge=1000, description="backtest rows compared at most")
+    dates: int = Field(
+        default=3, ge=1, le=24, description="rolling-origin backtest dates the decision pools over"
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # left out at its default, so existing configs keep the config_hash their runs recorded
+        out: dict[str, Any] = handler(self)
+        if out.get("dates") == 3:
+            out.pop("dates")
+        return out
 
 
 class TrainingConfig(_Strict):

@@ -33,7 +33,8 @@ from segml.models.explain import shap_summary_figure
 from segml.models.leaderboard import WINNERS_ARTIFACT, metric_winners
 from segml.models.metrics import gain_at, gain_curve
 from segml.models.palette import model_style
-from segml.models.promotion import Decision, PromotionRule, decide, rebuild_inputs
+from segml.models.promotion import Decision, PromotionRule, decide_dates
+from segml.models.promotion_dates import champion_dates, date_scores, earlier_backtests
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
 from segml.schema import ShopData
@@ -99,18 +100,15 @@ def train_models(
                 storage=study_storage or "sqlite:///optuna.db",
                 study_name=f"{registry_prefix}-{data_name}-{target}",
             )
-        result = fit_target(
-            cache,
-            target=target,
-            now=now,
-            n_cutoffs=n_cutoffs,
-            horizon_days=spec["horizon_days"],
-            lookback_days=spec.get("lookback_days", 365),
-            step=cutoff_step,
-            refit=bool(spec.get("refit", False)),
-            model_params=params,
-            tune=tune,
-        )
+        recipe: dict[str, Any] = {
+            "target": target,
+            "n_cutoffs": n_cutoffs,
+            "horizon_days": spec["horizon_days"],
+            "lookback_days": spec.get("lookback_days", 365),
+            "step": cutoff_step,
+            "refit": bool(spec.get("refit", False)),
+        }
+        result = fit_target(cache, now=now, model_params=params, tune=tune, **recipe)
         result.model.metadata_ |= {
             "features": {**builder.get_params(), "categories": builder.categories_},
             "btyd_horizons": horizons,
@@ -123,6 +121,8 @@ def train_models(
             result, reference=_reference(result, cache.features(result.split.test))
         )
         if tracking_uri:
+            rule = promotion or PromotionRule()
+            recipe["model_params"] = params | result.tuned_params
             _log(
                 outcome,
                 cache=cache,
@@ -130,7 +130,8 @@ def train_models(
                 experiment=experiment,
                 name=f"{registry_prefix}-{target}",
                 data_name=data_name,
-                rule=promotion or PromotionRule(),
+                rule=rule,
+                earlier=earlier_backtests(cache, result, dates=rule.dates, recipe=recipe),
             )
         outcomes.append(outcome)
     return outcomes
@@ -151,6 +152,7 @@ def _log(
     name: str,
     data_name: str,
     rule: PromotionRule,
+    earlier: tuple[list[TargetResult], list[str]] = ([], []),
 ) -> None:
     r = outcome.result
     with tracking.start_run(
@@ -172,6 +174,7 @@ def _log(
         )
         run.metrics({f"{who}_{k}": v for who, m in r.metrics.items() for k, v in m.items()})
         run.metrics({"beats_baselines": float(r.beats_baselines), "train_seconds": r.seconds})
+        run.metrics(_versus_metrics(r))
         for key, table in r.tables().items():
             run.json(table.to_dicts(), f"tables/{key}.json")
         run.json(metric_winners(r.test_frame, target=r.target), WINNERS_ARTIFACT)
@@ -181,7 +184,10 @@ def _log(
             run.json(_btyd_diagnostics(r, cache), DIAGNOSTICS_ARTIFACT)
         if outcome.reference is not None:
             run.json(outcome.reference, REFERENCE_ARTIFACT)
-        decision = _promote(r, cache, tracking_uri=tracking_uri, name=name, rule=rule)
+        decision = _promote(
+            r, cache, tracking_uri=tracking_uri, name=name, rule=rule, earlier=earlier
+        )
+        run.json(decision.as_record(), "tables/promotion.json")
         run.tags(decision.tags())
         run.metrics({"promoted": float(decision.promote)})
         outcome.model_uri = _log_model(r, test_rows, cache)
@@ -189,6 +195,19 @@ def _log(
     outcome.version, outcome.champion, outcome.note = ref.version, decision.promote, decision.reason
     outcome.decision = decision
     _record(decision, r, version=ref.version, tracking_uri=tracking_uri, name=name)
+
+
+def _versus_metrics(r: TargetResult) -> dict[str, float]:
+    """``vs_<baseline>_<metric>_{diff,low,high}`` and ``_verdict`` (1 beats, 0 ties, -1 loses):
+    the model minus each baseline with its interval, what the report's verdict reads."""
+    code = {"beats": 1.0, "ties": 0.0, "loses": -1.0}
+    out: dict[str, float] = {}
+    for who, pair in r.versus.items():
+        for metric, c in pair.items():
+            key = f"vs_{who}_{metric}"
+            values = {"diff": c.diff, "low": c.low, "high": c.high, "verdict": code[c.verdict]}
+            out |= {f"{key}_{k}": float(v) for k, v in values.items() if np.isfinite(v)}
+    return out
 
 
 def _record(
@@ -287,42 +306,50 @@ def _log_model(r: TargetResult, test_rows: Any, cache: CutoffCache) -> str:
 
 
 def _promote(
-    r: TargetResult, cache: CutoffCache, *, tracking_uri: str, name: str, rule: PromotionRule
+    r: TargetResult,
+    cache: CutoffCache,
+    *,
+    tracking_uri: str,
+    name: str,
+    rule: PromotionRule,
+    earlier: tuple[list[TargetResult], list[str]] = ([], []),
 ) -> Decision:
-    """Challenger vs the baselines and the registered champion, the champion rescored with its
-    own inputs on the challenger's backtest rows (``segml.models.promotion``)."""
-    f = r.test_frame
-    y, ours = f["label"].to_numpy(), f["score__model"].to_numpy()
-    baselines = {who: f[f"score__{who}"].to_numpy() for who in r.who if who != "model"}
-    kw: dict[str, Any] = {"target": r.target, "baselines": baselines, "rule": rule}
+    """Challenger vs the baselines and the registered champion, pooled over the backtest dates
+    (``earlier`` ones and ``r``'s), the champion rescored with its own inputs on the
+    challenger's rows at each date (``segml.models.promotion``)."""
+    results, skipped = [*earlier[0], r], list(earlier[1])
+    kw: dict[str, Any] = {"target": r.target, "rule": rule}
     current = tracking.find_model(tracking_uri=tracking_uri, name=name, alias="champion")
     if current is None:
-        return decide(y, ours, **kw)
+        return _noted(decide_dates([date_scores(x) for x in results], **kw), skipped)
     try:
         pyfunc, _ = tracking.load_pyfunc(tracking_uri=tracking_uri, name=name, alias="champion")
         champion = pyfunc.unwrap_python_model().model
-        inputs = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=f)
+        dates, notes = champion_dates(champion, results, cache)
     except ModelNotFoundError as err:  # an old model format: the scoring job cannot load it either
-        decision = decide(y, ours, **kw)
+        decision = decide_dates([date_scores(x) for x in results], **kw)
         decision.notes.append(
             f"Champion v{current.version} is not a loadable segml model "
             f"({_first_line(err)}); judged against the baselines only."
         )
         decision.reason += f" (champion v{current.version} cannot be loaded)"
-        return decision
+        return _noted(decision, skipped)
     except Exception as err:  # inputs the data no longer gives, a store that does not answer
-        decision = decide(y, ours, **kw)
+        decision = decide_dates([date_scores(x) for x in results], **kw)
         decision.promote = False
         decision.reason = (
             f"champion v{current.version} cannot be rescored with the inputs it was trained "
             f"with ({_first_line(err)}). Champion unchanged; compare by hand and move the alias "
             f"with MlflowClient().set_registered_model_alias({name!r}, 'champion', VERSION)."
         )
-        return decision
-    decision = decide(
-        y, ours, champion=champion.predict(inputs), champion_version=current.version, **kw
-    )
-    decision.notes += _champion_notes(champion.metadata_, r)
+        return _noted(decision, skipped)
+    decision = decide_dates(dates, champion_version=current.version, **kw)
+    decision.notes += notes + _champion_notes(champion.metadata_, r)
+    return _noted(decision, skipped)
+
+
+def _noted(decision: Decision, skipped: list[str]) -> Decision:
+    decision.notes += skipped
     return decision
 
 
@@ -332,13 +359,7 @@ def _first_line(err: Exception) -> str:
 
 def _champion_notes(meta: Mapping[str, Any], r: TargetResult) -> list[str]:
     """What makes the comparison less than like for like, said in the record."""
-    notes = []
-    if str(meta.get("test_cutoff", "")) > f"{r.split.test:%Y-%m-%d}":
-        notes.append(
-            f"The champion was trained as of {meta['test_cutoff']}, after this "
-            f"backtest's cutoff {r.split.test:%Y-%m-%d}: its backtest scores may be "
-            "in-sample (optimistic), which favours keeping it."
-        )
+    notes = []  # a champion trained after a backtest date: see _champion_dates
     if float(meta.get("horizon_days", r.split.horizon_days)) != r.split.horizon_days:
         notes.append(
             f"The champion predicts a {float(meta['horizon_days']):g}-day horizon; "

@@ -3,6 +3,7 @@ against its baselines, and the calibration, lift/gain and SHAP plots."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,25 +188,54 @@ def _ties_note(metrics: dict[str, Any], labels: dict[str, str]) -> str:
 
 
 def _verdict(m: ModelRun) -> str:
-    beats = (m.record or {}).get("metrics", {}).get("beats_baselines")
+    """Beats / ties / loses against each baseline by whether the interval of the difference
+    clears zero (``vs_<baseline>_<metric>_*`` metrics of the run); a run logged by an older
+    segml has only the point-estimate flag, and the paragraph says so."""
+    metrics = (m.record or {}).get("metrics", {})
+    beats = metrics.get("beats_baselines")
     if beats is None:
         return ""
-    primary = " and ".join(verdict_metrics(m.target)) or "its primary metrics"
-    promoted = (m.record or {}).get("metrics", {}).get("promoted")  # see docs/models.md
+    promoted = metrics.get("promoted")  # see docs/models.md
     said = (
         ""
         if promoted is None
         else (" Promoted to champion." if promoted >= 0.5 else " Not promoted to champion.")
     )
-    if beats >= 0.5:
+    keys = targets.get(m.target).key_metrics
+    others = {w: label for w, label in _who(m.target).items() if w != "model"}
+    lines = [_versus(metrics, who, label, keys) for who, label in others.items()]
+    if all(lines):
         return (
-            f'<p><span class="win">The model beats both baselines</span> on {esc(primary)} '
-            f"(* in the header).{said}</p>"
+            "<p>The model against each baseline (model minus baseline, 95% paired-bootstrap "
+            "interval over the backtest customers; beats or loses only when the interval "
+            f"excludes 0, else ties):</p><ul>{''.join(lines)}</ul><p>{said.strip()}</p>"
         )
+    primary = " and ".join(verdict_metrics(m.target)) or "its primary metrics"
     return (
-        f'<p><span class="lose">The model does not beat both baselines</span> on '
-        f"{esc(primary)} (* in the header).{said}</p>"
+        f"<p>This run was logged without intervals (an older segml): on point estimates the "
+        f"model is {'' if beats >= 0.5 else 'not '}ahead of both baselines on "
+        f"{esc(primary)} (* in the header), which is not a verdict beyond the noise.{said}</p>"
     )
+
+
+def _versus(metrics: dict[str, Any], who: str, label: str, keys: Sequence[str]) -> str:
+    """One list item: 'beats RFM baseline: roc_auc +0.055 [+0.040, +0.070]; log_loss ...'."""
+    parts, first = [], None
+    for name in keys:
+        key = f"vs_{who}_{name}"
+        if f"{key}_verdict" not in metrics:
+            continue
+        word = {1.0: "beats", -1.0: "loses"}.get(float(metrics[f"{key}_verdict"]), "ties")
+        first = first or word
+        parts.append(
+            f"{esc(name)} {metrics.get(f'{key}_diff', float('nan')):+.3f} "
+            f"[{metrics.get(f'{key}_low', float('nan')):+.3f}, "
+            f"{metrics.get(f'{key}_high', float('nan')):+.3f}] ({word})"
+        )
+    if not parts:
+        return ""
+    css = {"beats": "win", "loses": "lose"}.get(first or "", "tie")
+    return f'<li><span class="{css}">{first} {esc(label)}</span>: {"; ".join(parts)}</li>'
 
 
 def _count(value: Any) -> str:

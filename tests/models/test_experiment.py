@@ -4,6 +4,7 @@ loads without pickles, Optuna resuming, the train command; and no label window a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import types
 from pathlib import Path
@@ -26,7 +27,7 @@ from segml.tracking import (
 )
 from tests.models.conftest import FAST, NOW
 
-QUICK = PromotionRule(n_boot=50)  # fewer resamples than the default: a fast test
+QUICK = PromotionRule(n_boot=50, dates=2)  # fewer resamples and dates: a fast test
 
 
 @pytest.mark.parametrize("now", ["2024-07-15", "2025-01-01", "2024-03-01"])
@@ -106,7 +107,15 @@ def test_tracked_registered_and_promoted(
     assert v2.tags["promotion.reason"].startswith("does not beat champion v1 beyond the noise")
     assert float(v2.tags["promotion.champion.roc_auc"]) == pytest.approx(
         first[0].result.metrics["model"]["roc_auc"], abs=1e-6)  # fmt: skip
-    assert int(v2.tags["promotion.rows"]) == worse[0].result.rows["test"]
+    # pooled over two rolling-origin dates; the champion only at the one it had not seen
+    dates = v2.tags["promotion.dates"].split(",")
+    assert dates[-1] == f"{worse[0].result.split.test:%Y-%m-%d}" and len(dates) == 2
+    per_date = worse[0].decision.per_date
+    assert [d for d, _ in per_date["rfm"]["primary"]] == dates
+    assert [d for d, _ in per_date["champion"]["primary"]] == dates[-1:]
+    assert int(v2.tags["promotion.rows"]) == sum(c.rows for _, c in per_date["rfm"]["primary"])
+    assert per_date["rfm"]["primary"][-1][1].rows == worse[0].result.rows["test"]
+    assert "it had seen the labels" in v2.tags["promotion.notes"]
     assert v2.tags["training.data_end"] == worse[0].result.model.metadata_["data_end"]
     assert v2.description.startswith("NOT promoted: does not beat champion v1")
     assert "vs champion: roc_auc" in v2.description and "vs rfm: log_loss" in v2.description
@@ -283,3 +292,47 @@ def test_refit_uses_every_cutoff_up_to_validation_and_keeps_the_calibrator(cache
     assert r.model.metadata_["refit"] is True
     p = r.model.predict(r.test_rows)
     assert np.all((p > 0) & (p < 1))
+
+
+def test_the_printed_verdict_is_beyond_the_noise(purchase_result: Any) -> None:
+    """Issue 12: `segml train` printed "verdict: model beats both baselines" on point
+    estimates. Each baseline's line says beats / ties / loses by the paired-bootstrap interval
+    and shows it; beats_baselines needs a win beyond the noise on the primary metric."""
+    from segml.models.training import beats_every_baseline, verdict_line
+
+    r = purchase_result
+    text = format_table([r])
+    assert "beats both" not in text and "point estimate" not in text
+    for who, label in (("rfm", "RFM"), ("btyd", "BG/NBD")):
+        c = r.versus[who]["roc_auc"]
+        assert c.model == pytest.approx(r.metrics["model"]["roc_auc"])
+        assert c.other == pytest.approx(r.metrics[who]["roc_auc"])
+        line = (
+            f"  model {c.verdict} {label}: roc_auc {c.model:.4f} vs {c.other:.4f}, "
+            f"diff {c.diff:+.4f} [{c.low:+.4f}, {c.high:+.4f}]; log_loss "
+        )
+        assert line in text
+    # the same point estimates with an interval across zero: "ties", and not beats_baselines
+    tied = {"btyd": {k: dataclasses.replace(c, low=-0.01, high=0.02, verdict="ties")
+                     for k, c in r.versus["btyd"].items()}}  # fmt: skip
+    assert verdict_line("btyd", tied["btyd"]).startswith("ties BG/NBD: roc_auc")
+    assert not beats_every_baseline(tied)
+    assert beats_every_baseline(r.versus) == r.beats_baselines
+
+
+def test_a_champion_that_saw_every_date_is_compared_anyway_and_said(
+    cache: Any, purchase_result: Any
+) -> None:
+    from segml.models.promotion_dates import champion_dates
+
+    champion = _with_settings(purchase_result, cache)
+    own = purchase_result.split.test
+    champion.metadata_["test_cutoff"] = f"{own:%Y-%m-%d}"
+    dates, notes = champion_dates(champion, [purchase_result], cache)
+    assert notes == [] and dates[0].champion is not None
+    np.testing.assert_allclose(dates[0].champion, purchase_result.test_frame["score__model"])
+    champion.metadata_["test_cutoff"] = "2099-01-01"  # trained after the backtest: in-sample
+    dates, notes = champion_dates(champion, [purchase_result], cache)
+    assert dates[0].champion is not None
+    assert f"at {own:%Y-%m-%d} it had seen the labels" in notes[0]
+    assert "compared at every date anyway (favours keeping it)" in notes[0]

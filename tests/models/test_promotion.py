@@ -142,12 +142,100 @@ def test_bad_rule(kw: dict[str, float]) -> None:
 
 
 def test_the_config_carries_the_rule(tmp_path: Any) -> None:
-    from segml.config import load_config
+    from segml.config import Config, load_config
 
     path = tmp_path / "c.yaml"
     path.write_text("training: {promotion: {min_gain: 0.005, n_boot: 80}}\n")
     p = load_config(path).training.promotion
     assert PromotionRule(**p.model_dump()) == PromotionRule(min_gain=0.005, n_boot=80)
+    path.write_text("training: {promotion: {dates: 5}}\n")
+    p = load_config(path).training.promotion
+    assert PromotionRule(**p.model_dump()).dates == 5
+    assert "dates" not in Config().training.promotion.model_dump()  # config_hash unchanged
     path.write_text("training: {promotion: {min_gian: 0.005}}\n")
     with pytest.raises(SegmlError, match="min_gian"):
         load_config(path)
+
+
+def _dates(challenger_noise: list[float], champion_noise: float = 1.0) -> list[Any]:
+    """Three backtest dates, new customers each time; the challenger's noise per date."""
+    from segml.models.promotion import DateScores
+
+    out = []
+    for i, noise in enumerate(challenger_noise):
+        y, signal = _task(n=1500, seed=20 + i)
+        rng = np.random.default_rng(30 + i)
+        champ = _prob(2 * signal + champion_noise * rng.normal(size=y.size))
+        ours = _prob(2 * signal + noise * rng.normal(size=y.size))
+        out.append(DateScores(f"2024-0{i + 7}-01", y, ours, {}, champ))
+    return out
+
+
+def test_a_worse_challenger_lucky_on_the_last_date_is_not_promoted() -> None:
+    """Issue 12: promotion decided on one backtest date. A challenger worse than the champion
+    at two dates and better at the latest one (the date the single-date rule looked at) was
+    promoted; pooled over the three dates it is not."""
+    from segml.models.promotion import decide_dates
+
+    dates = _dates([2.0, 2.0, 0.3])
+    last = dates[-1]
+    alone = decide(last.y, last.challenger, target="purchase", baselines={},
+                   champion=last.champion, champion_version="1", rule=RULE)  # fmt: skip
+    assert alone.promote  # what the single-date rule did
+    d = decide_dates(dates, target="purchase", champion_version="1", rule=RULE)
+    assert not d.promote and d.reason.startswith("does not beat champion v1 beyond the noise")
+    per = [c.verdict for _, c in d.per_date["champion"]["primary"]]
+    assert per == ["loses", "loses", "beats"]
+    pooled = d.comparisons["champion"]["primary"]
+    diffs = [c.diff for _, c in d.per_date["champion"]["primary"]]
+    assert pooled.diff == pytest.approx(np.mean(diffs)) and pooled.low < 0
+    assert pooled.rows == 4500 == d.rows
+    tags = d.tags()
+    assert tags["promotion.dates"] == "2024-07-01,2024-08-01,2024-09-01"
+    table = json.loads(tags["promotion.per_date"])["champion"]["roc_auc"]
+    assert [v[-1] for v in table.values()] == ["loses", "loses", "beats"]
+    text = d.description(cutoff="2024-09-01")
+    assert "Backtest dates 2024-07-01, 2024-08-01, 2024-09-01 (3, pooled)" in text
+    assert "    2024-09-01: roc_auc" in text and text.count("beats") >= 1
+    json.dumps(d.as_record(), allow_nan=False)  # strict JSON for the run's artifact
+
+
+def test_a_genuinely_better_challenger_is_promoted_over_dates() -> None:
+    from segml.models.promotion import decide_dates
+
+    d = decide_dates(_dates([0.3, 0.3, 0.3]), target="purchase", champion_version="2",
+                     rule=RULE)  # fmt: skip
+    assert d.promote and d.reason.startswith("beats champion v2 beyond the noise")
+    assert all(c.verdict == "beats" for _, c in d.per_date["champion"]["primary"])
+
+
+def test_the_champion_is_pooled_only_over_the_dates_it_is_compared_at() -> None:
+    """A date without champion scores (it had seen those labels) counts for the baselines only."""
+    import dataclasses
+
+    from segml.models.promotion import decide_dates
+
+    dates = _dates([0.3, 0.3, 0.3])
+    dates = [dataclasses.replace(x, baselines={"rfm": x.champion}) for x in dates]
+    dates[0] = dataclasses.replace(dates[0], champion=None)
+    d = decide_dates(dates, target="purchase", champion_version="2", rule=RULE)
+    assert len(d.per_date["rfm"]["primary"]) == 3
+    assert [x for x, _ in d.per_date["champion"]["primary"]] == ["2024-08-01", "2024-09-01"]
+    with pytest.raises(DataError, match="at least one backtest date"):
+        decide_dates([], target="purchase")
+
+
+def test_the_reason_says_which_dates_were_pooled() -> None:
+    import dataclasses
+
+    from segml.models.promotion import decide_dates
+
+    dates = _dates([0.3, 0.3, 0.3])
+    dates[0] = dataclasses.replace(dates[0], champion=None)
+    d = decide_dates(dates, target="purchase", champion_version="2", rule=RULE)
+    assert d.reason.endswith(
+        "[values pooled over the backtest dates 2024-07-01, 2024-08-01, 2024-09-01; "
+        "champion at 2024-08-01, 2024-09-01]"
+    )
+    one = decide(dates[1].y, dates[1].challenger, target="purchase", baselines={}, rule=RULE)
+    assert "pooled" not in one.reason

@@ -88,3 +88,28 @@ def test_an_old_merged_decile_table_keeps_bars_at_their_decile() -> None:
 def test_model_style_is_fixed(who: str) -> None:
     assert model_style(who) == model_style(who)
     assert re.fullmatch(r"#[0-9a-f]{6}", model_style(who)[1])
+
+
+def test_the_verdict_says_ties_when_the_interval_contains_zero() -> None:
+    """Issue 12: the report said "The model beats both baselines" on point estimates. Each
+    baseline now gets beats / ties / loses by its interval, with the interval shown."""
+    from segml.report.models import _verdict
+
+    logged = {
+        "beats_baselines": 0.0, "promoted": 1.0,
+        "vs_rfm_roc_auc_diff": 0.015, "vs_rfm_roc_auc_low": 0.005, "vs_rfm_roc_auc_high": 0.025,
+        "vs_rfm_roc_auc_verdict": 1.0,
+        "vs_btyd_roc_auc_diff": 0.004, "vs_btyd_roc_auc_low": -0.003,
+        "vs_btyd_roc_auc_high": 0.011, "vs_btyd_roc_auc_verdict": 0.0,
+        "vs_btyd_log_loss_diff": -0.002, "vs_btyd_log_loss_low": -0.004,
+        "vs_btyd_log_loss_high": -0.001, "vs_btyd_log_loss_verdict": -1.0,
+    }  # fmt: skip
+    html = _verdict(_run(METRICS | logged))
+    assert "beats RFM baseline</span>: roc_auc +0.015 [+0.005, +0.025] (beats)" in html
+    assert "ties BG/NBD baseline</span>: roc_auc +0.004 [-0.003, +0.011] (ties); " in html
+    assert "log_loss -0.002 [-0.004, -0.001] (loses)" in html
+    assert "beats both" not in html and "Promoted to champion." in html
+    # a run logged before the intervals: the point estimate is not called a verdict
+    old = _verdict(_run(METRICS | {"beats_baselines": 1.0}))
+    assert "without intervals" in old and "not a verdict beyond the noise" in old
+    assert "beats" not in old
