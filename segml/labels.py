@@ -36,7 +36,8 @@ import narwhals.stable.v2 as nw
 import numpy as np
 
 from segml import targets
-from segml.engine import as_of_days, collect, parse_as_of, to_native
+from segml.config import DataSpec
+from segml.engine import as_of_days, collect, deliver, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.features.builder import known_customers
 from segml.features.rfm import order_level
@@ -206,7 +207,7 @@ def make_labels(
     target: Target,
     horizon_days: float,
     lookback_days: float = 365,
-    config: Any = None,
+    config: DataSpec = None,
 ) -> Any:
     """One row per customer in the target's population: ``customer_id`` and ``label``.
 
@@ -220,12 +221,12 @@ def make_labels(
     shop = prepare(data, config=config)
     cut = as_of_days(as_of)
     plan = label_plan(shop, cut, target=target, horizon=horizon, lookback_days=lookback)
-    if shop.kind == "spark":
-        return plan.to_native()
-    return to_native(collect(plan), plan, shop.kind)
+    return deliver(plan, shop.kind)
 
 
-def lapse_horizon_days(data: Any, *, as_of: Any, quantile: float = 0.8, config: Any = None) -> int:
+def lapse_horizon_days(
+    data: Any, *, as_of: Any, quantile: float = 0.8, config: DataSpec = None
+) -> int:
     """Default lapse horizon: the ``quantile`` of repeat buyers' gaps between orders, in days.
 
     Gaps between consecutive purchase orders of the same customer, strictly before ``as_of``,
@@ -253,7 +254,7 @@ def lapse_horizon_days(data: Any, *, as_of: Any, quantile: float = 0.8, config: 
 
 
 def backtest_lapse_horizon(
-    data: Any, *, now: Any, quantile: float = 0.8, config: Any = None, max_rounds: int = 8
+    data: Any, *, now: Any, quantile: float = 0.8, config: DataSpec = None, max_rounds: int = 8
 ) -> int:
     """The automatic lapse horizon for training at ``now``, from data before the backtest cutoff.
 

@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from segml import targets as target_registry
+from segml.config import DataSpec
 from segml.engine import as_of_days, collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.features import FeatureBuilder
@@ -214,7 +215,7 @@ def train_as_of(
     feature_params: Mapping[str, Any] | None = None,
     model_params: Mapping[str, Any] | None = None,
     seed: int = 0,
-    config: Any = None,
+    config: DataSpec = None,
 ) -> AsOfRun:
     """Train every target as of ``as_of``: all label windows close by it (see the module
     docstring). ``targets``: names, or name -> horizon in days (``"auto"`` for lapse: the

@@ -28,6 +28,7 @@ import narwhals.stable.v2 as nw
 import polars as pl
 
 from segml import targets as target_registry
+from segml.config import DataSpec
 from segml.engine import collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.models.asof import history_before, labels_at, target_specs, train_as_of
@@ -74,7 +75,7 @@ def backtest(
     model_params: Mapping[str, Any] | None = None,
     n_boot: int = 300,
     seed: int = 0,
-    config: Any = None,
+    config: DataSpec = None,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
     """Train as of each of ``dates`` on the rows before it, evaluate on the horizon after it.

@@ -109,10 +109,6 @@ def request_example(
 
 
 def _polars(frame: Any) -> pl.DataFrame:
-    from segml.engine import is_spark
+    from segml.engine import to_polars
 
-    if is_spark(frame):
-        frame = pl.from_arrow(frame.toArrow())
-    elif not isinstance(frame, pl.DataFrame):
-        frame = pl.from_pandas(frame)
-    return pl.DataFrame(frame).with_columns(pl.col("customer_id").cast(pl.String))
+    return to_polars(frame).with_columns(pl.col("customer_id").cast(pl.String))

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from segml import targets
-from segml.engine import frame_kind, is_spark, parse_as_of, to_lazy, to_native
+from segml.engine import frame_kind, on_driver, parse_as_of, to_lazy, to_native
 from segml.errors import ConfigError, DataError, example_values
 from segml.features.registry import describe
 from segml.io import scan_typed
@@ -69,10 +69,8 @@ def open_customer_table(data: Any) -> tuple[pl.LazyFrame, str]:
     """The customer table as a Polars lazy frame, and what kind of input it came as."""
     if isinstance(data, str | Path):
         return scan_typed(data, table="scores"), "path"
-    native = to_lazy(data, table="scores").to_native()
-    if is_spark(native):  # segments run on the embedded engine: one row per customer fits
-        return pl.DataFrame(pl.from_arrow(native.toArrow())).lazy(), "spark"
-    return native, frame_kind(data)
+    # segments run on the embedded engine: one row per customer fits on the driver
+    return on_driver(to_lazy(data, table="scores")), frame_kind(data)
 
 
 def _out_of_range(column: str) -> pl.Expr:
