@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeAlias, TypeVar
 
 import narwhals.stable.v2 as nw
 import polars as pl
@@ -22,7 +22,12 @@ from segml.engine.spark import read_spark_table, spark_session, spark_unavailabl
 from segml.errors import DataError
 from segml.io import scratch_path
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame as SparkFrame
+
 __all__ = [
+    "AsOf",
     "Backend",
     "as_of_days",
     "attach",
@@ -54,6 +59,9 @@ __all__ = [
 ]
 
 Backend = Literal["polars", "spark"]
+AsOf: TypeAlias = str | dt.date
+"""A cutoff as the Python API takes it: an ISO date text, a date or a datetime (pandas
+Timestamps are datetimes); ``parse_as_of`` checks it."""
 P = ParamSpec("P")
 R = TypeVar("R")
 US_PER_DAY = 86_400_000_000
@@ -82,14 +90,14 @@ def parse_as_of(value: Any) -> dt.datetime:
     return value
 
 
-def as_of_days(value: Any) -> float:
+def as_of_days(value: AsOf) -> float:
     """The cutoff in epoch days, computed exactly like the data's timestamps."""
     ts = parse_as_of(value)
     micros = (ts - _EPOCH) // dt.timedelta(microseconds=1)
     return micros / US_PER_DAY
 
 
-def is_spark(obj: Any) -> bool:
+def is_spark(obj: object) -> bool:
     return type(obj).__module__.startswith("pyspark.sql")
 
 
@@ -127,7 +135,7 @@ def to_lazy(obj: Any, *, table: str) -> nw.LazyFrame[Any]:
     )
 
 
-def _pandas_to_polars(frame: Any, *, table: str) -> pl.DataFrame:
+def _pandas_to_polars(frame: pd.DataFrame, *, table: str) -> pl.DataFrame:
     import pandas as pd
 
     frame = frame.copy(deep=False)
@@ -149,7 +157,7 @@ def _is_text_or_null(value: Any) -> bool:
     return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
 
 
-def _as_text(value: Any) -> Any:
+def _as_text(value: Any) -> str | None:
     if _is_text_or_null(value):
         return None if isinstance(value, float) else value
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
@@ -204,7 +212,7 @@ def _polars_parse_text_time(text: pl.Expr) -> pl.Expr:
     return pl.coalesce([e.dt.cast_time_unit("us") for e in aware] + naive)
 
 
-def _spark_time_days(native: Any, column: str, out: str) -> Any:
+def _spark_time_days(native: SparkFrame, column: str, out: str) -> SparkFrame:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -378,7 +386,9 @@ def in_memory(lf: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     return lf if is_spark(lf.to_native()) else nw.from_native(collect(lf).lazy())
 
 
-def to_polars(native: Any, *, order_by: str | None = None) -> pl.DataFrame:
+def to_polars(
+    native: pl.DataFrame | pd.DataFrame | SparkFrame, *, order_by: str | None = None
+) -> pl.DataFrame:
     """A table that fits on the driver (one row per customer) as a Polars DataFrame: a Spark
     DataFrame collected through Arrow and, as Spark keeps no row order, sorted by ``order_by``
     when given; a pandas one converted; a Polars one as it is."""
@@ -397,7 +407,7 @@ def on_driver(lf: nw.LazyFrame[Any]) -> pl.LazyFrame:
     return to_polars(native).lazy() if is_spark(native) else native
 
 
-def require_local(obj: Any, *, why: str) -> None:
+def require_local(obj: object, *, why: str) -> None:
     """Refuse a Spark DataFrame (``DataError(why)``) where a step runs in this process only."""
     if is_spark(obj):
         raise DataError(why)

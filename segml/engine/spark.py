@@ -9,24 +9,28 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from segml.errors import DataError
 from segml.io import guess_format
 from segml.io.csv_files import POLARS_ENCODINGS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
 
 __all__ = ["read_spark_table", "spark_session", "spark_unavailable", "table_for"]
 
 
 def table_for(
     engine: str,
-    source: Any,
+    source: str | Path | pd.DataFrame,
     *,
     table: str,
     fmt: str | None = None,
     encoding: str = "utf8",
     separator: str = ",",
-) -> Any:
+) -> str | Path | pd.DataFrame | DataFrame:
     """A table ``source`` (a path, or a pandas DataFrame) opened for the chosen ``engine``: as
     it is for Polars (``segml.schema.prepare`` reads it); a Spark DataFrame for Spark, files
     through ``read_spark_table``, pandas with nulls for missing values."""
@@ -39,7 +43,7 @@ def table_for(
     return spark_session().createDataFrame(source.astype(object).where(source.notna(), None))
 
 
-def spark_session() -> Any:
+def spark_session() -> SparkSession:
     """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC).
 
     A session segml creates gets ``spark.driver.memory`` from ``SEGML_SPARK_DRIVER_MEMORY``
@@ -73,7 +77,7 @@ def read_spark_table(
     fmt: str | None = None,
     encoding: str = "utf8",
     separator: str = ",",
-) -> Any:
+) -> DataFrame:
     """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
     text = str(path)
     is_remote = "://" in text
@@ -84,7 +88,12 @@ def read_spark_table(
     if fmt == "parquet":
         return reader.parquet(text)
     encoding = "utf-8" if encoding in POLARS_ENCODINGS else encoding
-    options = {"header": True, "inferSchema": False, "encoding": encoding, "sep": separator}
+    options: dict[str, str | bool] = {
+        "header": True,
+        "inferSchema": False,
+        "encoding": encoding,
+        "sep": separator,
+    }
     return reader.options(**options).csv(text)
 
 

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from segml.config import FEATURE_DEFAULTS, DataSpec
-from segml.engine import compute, in_order, left_join_in_order, materialise, to_native
+from segml.engine import AsOf, compute, in_order, left_join_in_order, materialise, to_native
 from segml.errors import DataError
 from segml.features.family import FamilyPlan, FeatureContext, FeatureFamily, get_family, registered
 from segml.features.registry import families as registered_names
@@ -81,7 +81,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.family_params = family_params
 
     def fit(
-        self, data: Any, y: Any = None, *, as_of: Any, config: DataSpec = None
+        self, data: Any, y: Any = None, *, as_of: AsOf, config: DataSpec = None
     ) -> FeatureBuilder:
         self._check_params()
         shop = prepare(data, config=config)
@@ -104,13 +104,13 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.quality_ = shop.quality
         return self
 
-    def transform(self, data: Any, *, as_of: Any, config: DataSpec = None) -> Any:
+    def transform(self, data: Any, *, as_of: AsOf, config: DataSpec = None) -> Any:
         """Features as of ``as_of``, in the caller's frame type (pandas for files)."""
         shop = prepare(data, config=config)
         table = self.transform_table(shop, as_of=as_of)
         return to_native(table, None, shop.kind)
 
-    def transform_table(self, data: Any, *, as_of: Any, config: DataSpec = None) -> Any:
+    def transform_table(self, data: Any, *, as_of: AsOf, config: DataSpec = None) -> Any:
         """``transform`` without the conversion to the caller's frame type: a Polars DataFrame
         (a lazy Spark DataFrame for Spark input), sorted by ``customer_id``.
 
@@ -269,7 +269,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
 def build_features(
     data: Any,
     *,
-    as_of: Any,
+    as_of: AsOf,
     config: DataSpec = None,
     categories: Sequence[str] | None = None,
     **params: Any,

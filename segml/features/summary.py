@@ -25,7 +25,7 @@ from typing import Any, Literal
 import narwhals.stable.v2 as nw
 
 from segml.config import DataSpec
-from segml.engine import as_of_days, deliver
+from segml.engine import AsOf, as_of_days, deliver
 from segml.errors import DataError
 from segml.features._expr import count_if, exact_sum
 from segml.schema import ShopData, prepare
@@ -45,7 +45,7 @@ def _period_start(days: nw.Expr, unit: str) -> nw.Expr:
 def rfm_summary(
     data: Any,
     *,
-    observation_period_end: Any,
+    observation_period_end: AsOf,
     time_unit: Literal["D", "W"] = "D",
     zero_amount: Literal["transaction", "drop"] = "transaction",
     config: DataSpec = None,

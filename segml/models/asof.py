@@ -36,7 +36,7 @@ import polars as pl
 
 from segml import targets as target_registry
 from segml.config import DataSpec
-from segml.engine import as_of_days, collect, parse_as_of
+from segml.engine import AsOf, as_of_days, collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.features import FeatureBuilder
 from segml.labels import label_plan
@@ -82,7 +82,7 @@ class AsOfPlan:
 
 def plan_as_of(
     *,
-    as_of: Any,
+    as_of: AsOf,
     horizon_days: float,
     first_data: Any,
     n_cutoffs: int = 6,
@@ -166,7 +166,7 @@ class AsOfRun:
         )
 
 
-def history_before(shop: ShopData, as_of: Any) -> ShopData:
+def history_before(shop: ShopData, as_of: AsOf) -> ShopData:
     """``shop`` with only the orders, events and sign-ups strictly before ``as_of``."""
     cut = as_of_days(as_of)
 
@@ -209,7 +209,7 @@ def target_specs(
 def train_as_of(
     data: Any,
     *,
-    as_of: Any,
+    as_of: AsOf,
     targets: Mapping[str, Any] | Sequence[str] = ("purchase",),
     n_cutoffs: int = 6,
     feature_params: Mapping[str, Any] | None = None,
@@ -328,7 +328,7 @@ def _first_day(shop: ShopData) -> dt.datetime:
 
 
 def labels_at(
-    shop: ShopData, as_of: Any, *, target: str, horizon_days: float, lookback_days: float = 365
+    shop: ShopData, as_of: AsOf, *, target: str, horizon_days: float, lookback_days: float = 365
 ) -> pl.DataFrame:
     """``customer_id``, ``label`` of the target's population at ``as_of`` (Polars)."""
     plan = label_plan(

@@ -29,7 +29,7 @@ import polars as pl
 
 from segml import targets as target_registry
 from segml.config import DataSpec
-from segml.engine import collect, parse_as_of
+from segml.engine import AsOf, collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.models.asof import history_before, labels_at, target_specs, train_as_of
 from segml.models.compare import paired_bootstrap, pool
@@ -68,7 +68,7 @@ class BacktestResult:
 def backtest(
     data: Any,
     *,
-    dates: Sequence[Any],
+    dates: Sequence[AsOf],
     targets: Mapping[str, Any] | Sequence[str] = ("purchase",),
     n_cutoffs: int = 6,
     feature_params: Mapping[str, Any] | None = None,

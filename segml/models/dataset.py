@@ -22,6 +22,7 @@ import polars as pl
 from sklearn.exceptions import ConvergenceWarning
 
 from segml.engine import (
+    AsOf,
     as_of_days,
     attach,
     collect,
@@ -83,7 +84,7 @@ def _fit_btyd(summary: pd.DataFrame, max_rows: int, seed: int) -> tuple[Any, Any
 
 def btyd_frame(
     shop: ShopData,
-    cutoff: Any,
+    cutoff: AsOf,
     *,
     horizons: Iterable[float],
     max_fit_rows: int = 200_000,
@@ -123,7 +124,7 @@ def _local_btyd_frame(
 
 def btyd_fit(
     shop: ShopData,
-    cutoff: Any,
+    cutoff: AsOf,
     *,
     horizons: Iterable[float],
     max_fit_rows: int = 200_000,
@@ -240,7 +241,7 @@ def _spark_btyd_frame(
 def spark_features(
     shop: ShopData,
     builder: FeatureBuilder,
-    cutoff: Any,
+    cutoff: AsOf,
     *,
     horizons: Sequence[float],
     max_fit_rows: int = 200_000,
@@ -265,7 +266,7 @@ class CutoffCache:
     seed: int = 0
     _frames: dict[dt.datetime, pl.DataFrame] = dataclasses.field(default_factory=dict)
 
-    def features(self, cutoff: Any) -> pl.DataFrame:
+    def features(self, cutoff: AsOf) -> pl.DataFrame:
         cut = parse_as_of(cutoff)
         if cut not in self._frames:
             base = to_polars(self.builder.transform_table(self.shop, as_of=cut))
@@ -282,7 +283,7 @@ class CutoffCache:
         return self._frames[cut]
 
     def labelled(
-        self, cutoffs: Iterable[Any], *, target: str, horizon_days: float, lookback_days: float
+        self, cutoffs: Iterable[AsOf], *, target: str, horizon_days: float, lookback_days: float
     ) -> pl.DataFrame:
         """Rows of every cutoff: ``cutoff``, features, ``label`` (population of the target)."""
         parts = []

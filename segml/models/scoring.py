@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from segml.config import DataSpec
-from segml.engine import for_engine, require_local
+from segml.engine import AsOf, for_engine, require_local
 from segml.errors import DataError
 from segml.features import FeatureBuilder
 from segml.models.dataset import CutoffCache, spark_features
@@ -33,7 +33,7 @@ __all__ = ["model_inputs", "score_customers"]
 def model_inputs(
     data: Any,
     *,
-    as_of: Any,
+    as_of: AsOf,
     feature_params: Mapping[str, Any],
     horizons: list[float],
     config: DataSpec = None,
@@ -51,7 +51,7 @@ def model_inputs(
 
 
 def _cutoff_features(
-    shop: ShopData, builder: FeatureBuilder, cutoff: Any, *, horizons: Sequence[float]
+    shop: ShopData, builder: FeatureBuilder, cutoff: AsOf, *, horizons: Sequence[float]
 ) -> pl.DataFrame:
     return CutoffCache(shop, builder, horizons=horizons).features(cutoff)
 

@@ -20,7 +20,7 @@ from segml.config import (
     OrdersConfig,
     data_section,
 )
-from segml.engine import as_of_days, collect, frame_kind, parse_as_of, to_lazy
+from segml.engine import AsOf, as_of_days, collect, frame_kind, parse_as_of, to_lazy
 from segml.errors import DataError, SegmlError
 from segml.io import explain_csv_error, scan_table
 from segml.schema.checks import count_if
@@ -69,7 +69,7 @@ class ShopData:
         out = {"orders": self.orders, "events": self.events, "customers": self.customers}
         return {k: v for k, v in out.items() if v is not None}
 
-    def check_cutoff(self, as_of: Any) -> float:
+    def check_cutoff(self, as_of: AsOf) -> float:
         """Count the rows each table sets aside at the cutoff; fail when nothing happened before
         it, warn when it is long after the last row.
 
@@ -108,7 +108,7 @@ def _day(days: float) -> str:
 
 
 def _check_span(
-    spans: dict[str, tuple[int, float, float]], cut: float, as_of: Any, report: QualityReport
+    spans: dict[str, tuple[int, float, float]], cut: float, as_of: AsOf, report: QualityReport
 ) -> None:
     """Refuse a cutoff before all data or too far after its first order; warn when it is long
     after the last row."""

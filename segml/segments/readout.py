@@ -26,7 +26,7 @@ import polars as pl
 from scipy import stats
 
 from segml.config import DataSpec, data_section
-from segml.engine import as_of_days, collect, to_lazy, to_native
+from segml.engine import AsOf, as_of_days, collect, to_lazy, to_native
 from segml.errors import DataError
 from segml.schema import prepare
 from segml.segments.segmenter import open_customer_table
@@ -164,8 +164,8 @@ def readout(
     members: Any,
     orders: Any,
     *,
-    start: Any,
-    end: Any,
+    start: AsOf,
+    end: AsOf,
     alpha: float = 0.05,
     reachable_only: bool = True,
     config: DataSpec = None,

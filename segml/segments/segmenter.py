@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from segml import targets
-from segml.engine import frame_kind, on_driver, parse_as_of, to_lazy, to_native
+from segml.engine import AsOf, frame_kind, on_driver, parse_as_of, to_lazy, to_native
 from segml.errors import ConfigError, DataError, example_values
 from segml.features.registry import describe
 from segml.io import scan_typed
@@ -148,7 +148,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     skipped_ : dict of optional segment -> why it was skipped on the fitted table.
     """
 
-    def __init__(self, *, rules: Any = None, as_of: Any = None) -> None:
+    def __init__(self, *, rules: Any = None, as_of: AsOf | None = None) -> None:
         self.rules = rules
         self.as_of = as_of
 
@@ -291,7 +291,7 @@ def _compile_rules(
     return out, skipped
 
 
-def columns_read(rules: Any, schema: Mapping[str, Any], *, as_of: Any = None) -> list[str]:
+def columns_read(rules: Any, schema: Mapping[str, Any], *, as_of: AsOf | None = None) -> list[str]:
     """The columns of a customer table with ``schema`` that a Segmenter with ``rules`` reads:
     ``customer_id``, the columns of every condition, derived threshold, consent rule and the
     power baseline, and the score and decile columns it checks and reports.
