@@ -3,7 +3,10 @@
 Feature code is written once against Narwhals. By default it runs on Polars' lazy, out-of-core
 engine (pandas, Polars, DuckDB and file inputs all land there); a Spark DataFrame keeps running on
 Spark. The few operations Narwhals does not express the same way on both engines (parsing
-timestamps into epoch days, lenient number parsing) are dispatched here, and only here.
+timestamps into epoch days, lenient number parsing) are dispatched here, and only here; so is
+every other choice that depends on the engine (handing a result back in the caller's frame kind,
+collecting a per-customer table to the driver, picking a Spark-specific step: ``for_engine``), so
+that the code above reads the same for both.
 
 Timestamps are carried internally as float64 *epoch days* (UTC): both engines compute them as the
 same integer microseconds divided by the same constant, so results agree to the bit.
