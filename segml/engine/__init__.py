@@ -104,7 +104,7 @@ def is_spark(obj: object) -> bool:
     return type(obj).__module__.startswith("pyspark.sql")
 
 
-def frame_kind(obj: Any) -> str:
+def frame_kind(obj: object) -> str:
     """What kind of table the caller gave: pandas, polars, duckdb, spark or path."""
     module = type(obj).__module__
     for kind in ("pandas", "polars", "duckdb"):
@@ -156,7 +156,7 @@ def _pandas_to_polars(frame: pd.DataFrame, *, table: str) -> pl.DataFrame:
         raise DataError(f"{table}: could not convert the pandas DataFrame: {err}") from err
 
 
-def _is_text_or_null(value: Any) -> bool:
+def _is_text_or_null(value: object) -> bool:
     return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
 
 
