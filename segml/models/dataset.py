@@ -55,7 +55,8 @@ MODEL_FEATURE_DESCRIPTIONS = {
 
 
 def materialize(shop: ShopData) -> ShopData:
-    """Collect the prepared tables once, so each cutoff does not re-read and re-parse files."""
+    """Collect the prepared tables once, so each cutoff does not re-read and re-parse files
+    (Spark plans stay lazy: Spark distributes the whole plan itself)."""
 
     def eager(lf: nw.LazyFrame[Any] | None) -> nw.LazyFrame[Any] | None:
         return None if lf is None else in_memory(lf)
