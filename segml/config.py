@@ -7,7 +7,7 @@ is reported at once with the file name. Jobs unpack these objects into plain key
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import yaml
 from pydantic import (
@@ -30,6 +30,7 @@ __all__ = [
     "Config",
     "CustomersConfig",
     "DataConfig",
+    "DataSpec",
     "DestinationConfig",
     "EventsConfig",
     "ExportsConfig",
@@ -39,7 +40,9 @@ __all__ = [
     "ScoringConfig",
     "TargetConfig",
     "TrainingConfig",
+    "data_section",
     "load_config",
+    "resolve_path",
 ]
 
 
@@ -449,8 +452,26 @@ class Config(_Strict):
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else Path(self.base_dir) / p
+        return resolve_path(path, self.base_dir)
+
+
+DataSpec: TypeAlias = "DataConfig | Config | None"
+"""What the Python API's ``config=`` takes: the data section (column mappings, formats), or for
+convenience a whole ``Config``, of which only ``data`` is read (``data_section``)."""
+
+
+def data_section(config: DataSpec) -> DataConfig:
+    """The one conversion below the jobs layer: the data section of ``config`` (defaults for
+    None). Jobs pass ``Config.data`` themselves; a whole Config keeps working for notebooks."""
+    if isinstance(config, Config):
+        return config.data
+    return config or DataConfig()
+
+
+def resolve_path(path: str | Path, base_dir: str | Path) -> Path:
+    """``path`` (``~`` expanded) relative to ``base_dir`` unless it is absolute."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else Path(base_dir) / p
 
 
 def load_config(path: str | Path) -> Config:

@@ -36,7 +36,8 @@ import narwhals.stable.v2 as nw
 import numpy as np
 
 from segml import targets
-from segml.engine import as_of_days, collect, parse_as_of, to_native
+from segml.config import DataSpec
+from segml.engine import AsOf, as_of_days, collect, deliver, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.features.builder import known_customers
 from segml.features.rfm import order_level
@@ -78,7 +79,7 @@ def _check_days(value: Any, name: str) -> float:
     return float(value)
 
 
-def label_window_end(cutoff: Any, horizon_days: float) -> dt.datetime:
+def label_window_end(cutoff: AsOf, horizon_days: float) -> dt.datetime:
     """The end (exclusive) of the label window that starts at ``cutoff``."""
     return parse_as_of(cutoff) + dt.timedelta(days=_check_days(horizon_days, "horizon_days"))
 
@@ -89,7 +90,7 @@ def _add_months(day: dt.datetime, months: int) -> dt.datetime:
 
 
 def monthly_cutoffs(
-    *, now: Any, horizon_days: float, n_cutoffs: int, step_months: int = 1
+    *, now: AsOf, horizon_days: float, n_cutoffs: int, step_months: int = 1
 ) -> list[dt.datetime]:
     """The ``n_cutoffs`` latest first-of-month cutoffs whose label window ends by ``now``.
 
@@ -106,7 +107,7 @@ def monthly_cutoffs(
 
 
 def cutoff_grid(
-    *, now: Any, horizon_days: float, n_cutoffs: int, step: str = "monthly"
+    *, now: AsOf, horizon_days: float, n_cutoffs: int, step: str = "monthly"
 ) -> list[dt.datetime]:
     """The ``n_cutoffs`` latest cutoffs on a calendar grid whose label window ends by ``now``.
 
@@ -202,11 +203,11 @@ def label_plan(
 def make_labels(
     data: Any,
     *,
-    as_of: Any,
+    as_of: AsOf,
     target: Target,
     horizon_days: float,
     lookback_days: float = 365,
-    config: Any = None,
+    config: DataSpec = None,
 ) -> Any:
     """One row per customer in the target's population: ``customer_id`` and ``label``.
 
@@ -220,12 +221,12 @@ def make_labels(
     shop = prepare(data, config=config)
     cut = as_of_days(as_of)
     plan = label_plan(shop, cut, target=target, horizon=horizon, lookback_days=lookback)
-    if shop.kind == "spark":
-        return plan.to_native()
-    return to_native(collect(plan), plan, shop.kind)
+    return deliver(plan, shop.kind)
 
 
-def lapse_horizon_days(data: Any, *, as_of: Any, quantile: float = 0.8, config: Any = None) -> int:
+def lapse_horizon_days(
+    data: Any, *, as_of: AsOf, quantile: float = 0.8, config: DataSpec = None
+) -> int:
     """Default lapse horizon: the ``quantile`` of repeat buyers' gaps between orders, in days.
 
     Gaps between consecutive purchase orders of the same customer, strictly before ``as_of``,
@@ -253,7 +254,7 @@ def lapse_horizon_days(data: Any, *, as_of: Any, quantile: float = 0.8, config: 
 
 
 def backtest_lapse_horizon(
-    data: Any, *, now: Any, quantile: float = 0.8, config: Any = None, max_rounds: int = 8
+    data: Any, *, now: AsOf, quantile: float = 0.8, config: DataSpec = None, max_rounds: int = 8
 ) -> int:
     """The automatic lapse horizon for training at ``now``, from data before the backtest cutoff.
 
@@ -278,7 +279,7 @@ def backtest_lapse_horizon(
     return seen[min(seen)]
 
 
-def lapse_auto_horizon(shop: Any, *, now: Any, quantile: float, backtest: bool) -> int:
+def lapse_auto_horizon(shop: Any, *, now: AsOf, quantile: float, backtest: bool) -> int:
     """The ``auto_horizon`` of ``lapse``: ``backtest_lapse_horizon`` for a run that carves out a
     backtest at ``now``, else ``lapse_horizon_days`` as of ``now``."""
     if backtest:

@@ -1,5 +1,8 @@
 """Guardrails the import contracts cannot express (docs/architecture.md).
 
+Only the engine and the scoring backend branch on the engine (Polars or Spark); only the jobs
+layer reads a whole ``Config``.
+
 Only ``segml.io`` writes files: every other module hands a frame or text to ``segml.io``'s atomic
 writers, or writes inside an ``atomic_file`` / ``atomic_dir`` block it opened, so a killed job
 leaves nothing half written. The few exceptions write to private temporary folders and are listed
@@ -26,8 +29,8 @@ ATOMIC_BLOCKS = {"atomic_file", "atomic_dir"}
 # (module, function): why it may write directly
 ALLOWED = {
     ("segml/tracking.py", "json"): "a temporary file MLflow copies into the run's artifacts",
-    ("segml/engine.py", "stage"): "spills a frame to a scratch file (segml.io.scratch_path) that "
-    "the job removes when it ends",
+    ("segml/engine/__init__.py", "stage"): "spills a frame to a scratch file "
+    "(segml.io.scratch_path) that the job removes when it ends",
     ("segml/models/experiment.py", "_log_model"): "a temporary folder MLflow logs as the model",
     ("segml/models/environment.py", "segml_source"): "a copy of segml's code inside a temporary "
     "folder that MLflow ships with the model (code_paths)",
@@ -122,3 +125,104 @@ def test_every_listed_exception_still_exists() -> None:
         tree = ast.parse((SEGML.parent / rel).read_text(encoding="utf-8"))
         defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
         assert func in defined, f"{rel}: {func} is listed in ALLOWED ({why}) but gone"
+
+
+# modules that may branch on the engine (is_spark, backend_of, == "spark"): why
+ENGINE_MODULES = {
+    "segml/engine/__init__.py": "the frame operations that differ per engine, and the helpers "
+    "(deliver, compute, to_polars, for_engine, ...) everything else calls instead of branching",
+    "segml/engine/spark.py": "opens a job's tables on Spark when its config chooses engine: spark",
+    "segml/scores/backend.py": "backend_for: the one place a scoring job's engine is chosen",
+    "segml/scores/spark.py": "the Spark scoring backend refuses a frame that is not on Spark",
+}
+ENGINE_CALLS = {"is_spark", "backend_of"}
+ENGINE_NAMES = {"spark", "polars"}
+
+
+def _engine_branches(tree: ast.AST) -> list[tuple[str, int]]:
+    """(what, line) for every call of is_spark/backend_of and comparison with "spark"/"polars"."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called(node) in ENGINE_CALLS:
+            found.append((f"{_called(node)}()", node.lineno))
+        if isinstance(node, ast.Compare) and any(
+            isinstance(op, ast.Eq | ast.NotEq | ast.In | ast.NotIn) for op in node.ops
+        ):
+            for side in [node.left, *node.comparators]:
+                if isinstance(side, ast.Constant) and side.value in ENGINE_NAMES:
+                    found.append((f"a comparison with {side.value!r}", node.lineno))
+    return found
+
+
+def _all_modules() -> list[Path]:
+    return sorted(SEGML.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _all_modules(), ids=lambda p: p.relative_to(SEGML).as_posix())
+def test_only_the_engine_branches_on_the_engine(path: Path) -> None:
+    rel = path.relative_to(SEGML.parent).as_posix()
+    if rel in ENGINE_MODULES:
+        return
+    branches = _engine_branches(ast.parse(path.read_text(encoding="utf-8")))
+    assert not branches, (
+        f"{rel} branches on the engine ("
+        + ", ".join(f"line {line}: {what}" for what, line in branches)
+        + "); call a segml.engine helper (deliver, compute, in_order, in_memory, to_polars, "
+        "on_driver, require_local, for_engine) or a ScoringBackend method instead"
+    )
+
+
+def test_the_engine_scan_finds_a_branch() -> None:
+    code = (
+        "def f(shop, plan):\n    if shop.kind == 'spark':\n        return plan\n"
+        "def g(frame):\n    return is_spark(frame)\n"
+        "def h(lf):\n    return 'polars' != backend_of(lf)\n"
+        "def k(tok):\n    return tok.kind == 'NAME'\n"
+    )
+    assert _engine_branches(ast.parse(code)) == [
+        ("a comparison with 'spark'", 2),
+        ("is_spark()", 5),
+        ("a comparison with 'polars'", 7),
+        ("backend_of()", 7),
+    ]
+
+
+def test_every_engine_module_still_branches() -> None:
+    for rel, why in ENGINE_MODULES.items():
+        tree = ast.parse((SEGML.parent / rel).read_text(encoding="utf-8"))
+        assert _engine_branches(tree), f"{rel} is listed in ENGINE_MODULES ({why}) but no longer "
+        "branches on the engine: take it off the list"
+
+
+# modules below the jobs layer that may name a whole Config: why
+CONFIG_READERS = {
+    "segml/config.py": "defines it",
+    "segml/cli.py": "loads the YAML and hands the Config to a job",
+    "segml/__init__.py": "re-exports it for users",
+    "segml/datasets/__init__.py": "load_tables(config), the notebooks' shortcut: hands the data "
+    "section, engine and folder to open_tables",
+}
+
+
+def _names_config(tree: ast.AST) -> list[int]:
+    """Lines that import ``Config`` from segml.config or read ``segml.config.Config``."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "segml.config":
+            lines += [node.lineno for a in node.names if a.name == "Config"]
+        if isinstance(node, ast.Attribute) and node.attr == "Config":
+            lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize("path", _all_modules(), ids=lambda p: p.relative_to(SEGML).as_posix())
+def test_only_the_jobs_read_a_config(path: Path) -> None:
+    rel = path.relative_to(SEGML.parent).as_posix()
+    if rel in CONFIG_READERS or rel.startswith("segml/jobs/"):
+        return
+    lines = _names_config(ast.parse(path.read_text(encoding="utf-8")))
+    assert not lines, (
+        f"{rel} (line {lines[0]}) names the whole Config: take the section it needs "
+        "(e.g. config: DataSpec, read through segml.config.data_section) or plain keyword "
+        "arguments, and let the job in segml/jobs/ unpack the Config"
+    )

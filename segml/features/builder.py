@@ -9,15 +9,8 @@ import narwhals.stable.v2 as nw
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.config import FEATURE_DEFAULTS, Config, DataConfig
-from segml.engine import (
-    backend_of,
-    collect,
-    contiguous,
-    left_join_in_order,
-    materialise,
-    to_native,
-)
+from segml.config import FEATURE_DEFAULTS, DataSpec
+from segml.engine import AsOf, compute, in_order, left_join_in_order, materialise, to_native
 from segml.errors import DataError
 from segml.features.family import FamilyPlan, FeatureContext, FeatureFamily, get_family, registered
 from segml.features.registry import families as registered_names
@@ -88,7 +81,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.family_params = family_params
 
     def fit(
-        self, data: Any, y: Any = None, *, as_of: Any, config: Config | DataConfig | None = None
+        self, data: Any, y: Any = None, *, as_of: AsOf, config: DataSpec = None
     ) -> FeatureBuilder:
         self._check_params()
         shop = prepare(data, config=config)
@@ -111,15 +104,13 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.quality_ = shop.quality
         return self
 
-    def transform(self, data: Any, *, as_of: Any, config: Config | DataConfig | None = None) -> Any:
+    def transform(self, data: Any, *, as_of: AsOf, config: DataSpec = None) -> Any:
         """Features as of ``as_of``, in the caller's frame type (pandas for files)."""
         shop = prepare(data, config=config)
         table = self.transform_table(shop, as_of=as_of)
-        return table if shop.kind == "spark" else to_native(table, None, shop.kind)
+        return to_native(table, None, shop.kind)
 
-    def transform_table(
-        self, data: Any, *, as_of: Any, config: Config | DataConfig | None = None
-    ) -> Any:
+    def transform_table(self, data: Any, *, as_of: AsOf, config: DataSpec = None) -> Any:
         """``transform`` without the conversion to the caller's frame type: a Polars DataFrame
         (a lazy Spark DataFrame for Spark input), sorted by ``customer_id``.
 
@@ -136,9 +127,7 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         cut = shop.check_cutoff(as_of)
         self.quality_ = shop.quality
         plan = self._plan(shop, cut, run=True)
-        if shop.kind == "spark":
-            return plan.sort("customer_id").to_native()
-        return contiguous(collect(plan))  # in customer order already (see _plan)
+        return compute(plan, order_by="customer_id")  # Polars: in that order already (_plan)
 
     def get_feature_names_out(self, input_features: Any = None) -> Any:
         import numpy as np
@@ -267,11 +256,10 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
             whole, parts = done[: len(whole)], done[len(whole) :]
         known = nw.concat([f.select("customer_id") for f in whole], how="vertical").unique()
         plan = known.with_columns(_id=nw.col("customer_id").cast(nw.String))
-        if backend_of(plan) == "polars":
-            # Sorted before the joins, which keep its order: sorting the one id column is cheap,
-            # sorting the finished table would copy every column (5M customers: +3.6 GB).
-            # Spark has no row order to keep; transform_table sorts its result.
-            plan = plan.sort("_id")
+        # Sorted before the joins, which keep its order: sorting the one id column is cheap,
+        # sorting the finished table would copy every column (5M customers: +3.6 GB).
+        # Spark has no row order to keep; transform_table sorts its result.
+        plan = in_order(plan, "_id")
         for frame in whole + parts:
             if frame.collect_schema().names() != ["customer_id"]:
                 plan = left_join_in_order(plan, frame, on="customer_id")
@@ -281,8 +269,8 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
 def build_features(
     data: Any,
     *,
-    as_of: Any,
-    config: Config | DataConfig | None = None,
+    as_of: AsOf,
+    config: DataSpec = None,
     categories: Sequence[str] | None = None,
     **params: Any,
 ) -> Any:

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
 
-from segml.engine import as_of_days, collect, to_native
+from segml.config import DataSpec
+from segml.engine import AsOf, as_of_days, deliver
 from segml.errors import DataError
 from segml.features._expr import count_if, exact_sum
 from segml.schema import ShopData, prepare
@@ -44,10 +45,10 @@ def _period_start(days: nw.Expr, unit: str) -> nw.Expr:
 def rfm_summary(
     data: Any,
     *,
-    observation_period_end: Any,
+    observation_period_end: AsOf,
     time_unit: Literal["D", "W"] = "D",
     zero_amount: Literal["transaction", "drop"] = "transaction",
-    config: Any = None,
+    config: DataSpec = None,
 ) -> Any:
     """Per customer: ``frequency, recency, T, monetary_value`` (lifetimes' definitions).
 
@@ -91,9 +92,7 @@ def rfm_summary(
         )
         .sort("customer_id")
     )
-    if shop.kind == "spark":
-        return summary.to_native()
-    return to_native(collect(summary), summary, shop.kind)
+    return deliver(summary, shop.kind)
 
 
 def _repeat_mean() -> nw.Expr:

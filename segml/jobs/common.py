@@ -49,11 +49,12 @@ def cutoff(cfg: Config, as_of: str | None) -> str:
 def load_shop(cfg: Config, *, engine: str | None = None) -> tuple[Config, ShopData]:
     """The config's tables, validated against the data contract, on the config's engine (or
     ``engine``, e.g. ``--engine spark``); returns the config as used and the shop."""
-    from segml.datasets import load_tables
+    from segml.datasets import open_tables
     from segml.schema import prepare
 
     if engine is not None:
         if engine not in ENGINES:
             raise ConfigError(f"--engine must be polars or spark, got {engine!r}.")
         cfg = cfg.model_copy(update={"engine": engine})
-    return cfg, prepare(load_tables(cfg), config=cfg)
+    tables = open_tables(cfg.data, engine=cfg.engine, base_dir=cfg.base_dir)
+    return cfg, prepare(tables, config=cfg.data)

@@ -69,12 +69,12 @@ def readout_job(cfg: Config, run: Path, *, orders: Path | None, start: str, end:
     (default: the config's orders table)."""
     members = run / "members.parquet" if run.is_dir() else run
     if orders is None:
-        from segml.datasets import load_tables
+        from segml.datasets import open_tables
 
-        table: Any = load_tables(cfg)["orders"]
+        table: Any = open_tables(cfg.data, engine=cfg.engine, base_dir=cfg.base_dir)["orders"]
     else:
         table = orders
-    return readout(members, table, start=start, end=end, config=cfg)
+    return readout(members, table, start=start, end=end, config=cfg.data)
 
 
 def report_job(

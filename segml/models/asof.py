@@ -35,7 +35,8 @@ import numpy as np
 import polars as pl
 
 from segml import targets as target_registry
-from segml.engine import as_of_days, collect, parse_as_of
+from segml.config import DataSpec
+from segml.engine import AsOf, as_of_days, collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.features import FeatureBuilder
 from segml.labels import label_plan
@@ -82,7 +83,7 @@ class AsOfPlan:
 
 def plan_as_of(
     *,
-    as_of: Any,
+    as_of: AsOf,
     horizon_days: float,
     first_data: Any,
     n_cutoffs: int = 6,
@@ -173,7 +174,7 @@ class AsOfRun:
         return out
 
 
-def history_before(shop: ShopData, as_of: Any) -> ShopData:
+def history_before(shop: ShopData, as_of: AsOf) -> ShopData:
     """``shop`` with only the orders, events and sign-ups strictly before ``as_of``."""
     cut = as_of_days(as_of)
 
@@ -216,13 +217,13 @@ def target_specs(
 def train_as_of(
     data: Any,
     *,
-    as_of: Any,
+    as_of: AsOf,
     targets: Mapping[str, Any] | Sequence[str] = ("purchase",),
     n_cutoffs: int = 6,
     feature_params: Mapping[str, Any] | None = None,
     model_params: Mapping[str, Any] | None = None,
     seed: int = 0,
-    config: Any = None,
+    config: DataSpec = None,
 ) -> AsOfRun:
     """Train every target as of ``as_of``: all label windows close by it (see the module
     docstring). ``targets``: names, or name -> horizon in days (``"auto"`` for lapse: the
@@ -342,7 +343,7 @@ def _first_day(shop: ShopData) -> dt.datetime:
 
 
 def labels_at(
-    shop: ShopData, as_of: Any, *, target: str, horizon_days: float, lookback_days: float = 365
+    shop: ShopData, as_of: AsOf, *, target: str, horizon_days: float, lookback_days: float = 365
 ) -> pl.DataFrame:
     """``customer_id``, ``label`` of the target's population at ``as_of`` (Polars)."""
     plan = label_plan(

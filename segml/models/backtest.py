@@ -28,7 +28,8 @@ import narwhals.stable.v2 as nw
 import polars as pl
 
 from segml import targets as target_registry
-from segml.engine import collect, parse_as_of
+from segml.config import DataSpec
+from segml.engine import AsOf, collect, parse_as_of
 from segml.errors import ConfigError, DataError
 from segml.models.asof import history_before, labels_at, target_specs, train_as_of
 from segml.models.compare import paired_bootstrap, pool
@@ -67,14 +68,14 @@ class BacktestResult:
 def backtest(
     data: Any,
     *,
-    dates: Sequence[Any],
+    dates: Sequence[AsOf],
     targets: Mapping[str, Any] | Sequence[str] = ("purchase",),
     n_cutoffs: int = 6,
     feature_params: Mapping[str, Any] | None = None,
     model_params: Mapping[str, Any] | None = None,
     n_boot: int = 300,
     seed: int = 0,
-    config: Any = None,
+    config: DataSpec = None,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestResult:
     """Train as of each of ``dates`` on the rows before it, evaluate on the horizon after it.

@@ -21,7 +21,17 @@ import pandas as pd
 import polars as pl
 from sklearn.exceptions import ConvergenceWarning
 
-from segml.engine import as_of_days, attach, collect, is_spark, parse_as_of
+from segml.engine import (
+    AsOf,
+    as_of_days,
+    attach,
+    collect,
+    for_engine,
+    frame_kind,
+    in_memory,
+    parse_as_of,
+    to_polars,
+)
 from segml.features import FeatureBuilder, rfm_summary
 from segml.labels import label_plan
 from segml.models.btyd import BetaGeoModel, GammaGammaModel, expected_value
@@ -45,14 +55,13 @@ MODEL_FEATURE_DESCRIPTIONS = {
 
 
 def materialize(shop: ShopData) -> ShopData:
-    """Collect the prepared tables once, so each cutoff does not re-read and re-parse files."""
-    if any(is_spark(lf.to_native()) for lf in shop.tables().values()):
-        return shop
+    """Collect the prepared tables once, so each cutoff does not re-read and re-parse files
+    (Spark plans stay lazy: Spark distributes the whole plan itself)."""
 
     def eager(lf: nw.LazyFrame[Any] | None) -> nw.LazyFrame[Any] | None:
-        return None if lf is None else nw.from_native(collect(lf).lazy())
+        return None if lf is None else in_memory(lf)
 
-    orders = nw.from_native(collect(shop.orders).lazy())
+    orders = in_memory(shop.orders)
     return dataclasses.replace(
         shop, orders=orders, events=eager(shop.events), customers=eager(shop.customers)
     )
@@ -76,7 +85,7 @@ def _fit_btyd(summary: pd.DataFrame, max_rows: int, seed: int) -> tuple[Any, Any
 
 def btyd_frame(
     shop: ShopData,
-    cutoff: Any,
+    cutoff: AsOf,
     *,
     horizons: Iterable[float],
     max_fit_rows: int = 200_000,
@@ -100,8 +109,14 @@ def btyd_frame(
     cut = parse_as_of(cutoff)
     end = cut - dt.timedelta(days=1)
     summary = rfm_summary(shop, observation_period_end=end, time_unit="D")
-    if is_spark(summary):
-        return _spark_btyd_frame(summary, horizons, max_fit_rows=max_fit_rows, seed=seed)
+    columns = for_engine(frame_kind(summary), polars=_local_btyd_frame, spark=_spark_btyd_frame)
+    return columns(summary, horizons, max_fit_rows=max_fit_rows, seed=seed)
+
+
+def _local_btyd_frame(
+    summary: Any, horizons: Iterable[float], *, max_fit_rows: int, seed: int
+) -> pl.DataFrame:
+    """BG/NBD columns in this process, for a pandas or Polars ``rfm_summary``."""
     summary = summary.to_pandas() if isinstance(summary, pl.DataFrame) else pd.DataFrame(summary)
     out = pl.DataFrame({"customer_id": summary["customer_id"].astype(str).to_numpy()})
     fitted = _fit_btyd(summary, max_fit_rows, seed) if len(summary) else None
@@ -112,7 +127,7 @@ def btyd_frame(
 
 def btyd_fit(
     shop: ShopData,
-    cutoff: Any,
+    cutoff: AsOf,
     *,
     horizons: Iterable[float],
     max_fit_rows: int = 200_000,
@@ -124,9 +139,8 @@ def btyd_fit(
     ``rfm_summary`` row; a served model stores it to add those columns to a feature table."""
     cut = parse_as_of(cutoff)
     summary = rfm_summary(shop, observation_period_end=cut - dt.timedelta(days=1), time_unit="D")
-    if is_spark(summary):  # as _spark_btyd_frame: the rows in customer order
-        summary = _to_polars(summary).sort("customer_id")
-    summary = summary.to_pandas() if isinstance(summary, pl.DataFrame) else pd.DataFrame(summary)
+    # as _spark_btyd_frame: the rows in customer order
+    summary = to_polars(summary, order_by="customer_id").to_pandas()
     fitted = _fit_btyd(summary, max_fit_rows, seed) if len(summary) else None
     return {
         "as_of": f"{cut:%FT%T}",
@@ -235,18 +249,10 @@ def _spark_btyd_frame(
     return summary.mapInPandas(predict, schema)
 
 
-def _to_polars(native: Any) -> pl.DataFrame:
-    if isinstance(native, pl.DataFrame):
-        return native
-    if is_spark(native):
-        return pl.DataFrame(pl.from_arrow(native.toArrow()))
-    return pl.from_pandas(native)
-
-
 def spark_features(
     shop: ShopData,
     builder: FeatureBuilder,
-    cutoff: Any,
+    cutoff: AsOf,
     *,
     horizons: Sequence[float],
     max_fit_rows: int = 200_000,
@@ -271,11 +277,11 @@ class CutoffCache:
     seed: int = 0
     _frames: dict[dt.datetime, pl.DataFrame] = dataclasses.field(default_factory=dict)
 
-    def features(self, cutoff: Any) -> pl.DataFrame:
+    def features(self, cutoff: AsOf) -> pl.DataFrame:
         cut = parse_as_of(cutoff)
         if cut not in self._frames:
-            base = _to_polars(self.builder.transform_table(self.shop, as_of=cut))
-            btyd = _to_polars(
+            base = to_polars(self.builder.transform_table(self.shop, as_of=cut))
+            btyd = to_polars(
                 btyd_frame(
                     self.shop,
                     cut,
@@ -288,7 +294,7 @@ class CutoffCache:
         return self._frames[cut]
 
     def labelled(
-        self, cutoffs: Iterable[Any], *, target: str, horizon_days: float, lookback_days: float
+        self, cutoffs: Iterable[AsOf], *, target: str, horizon_days: float, lookback_days: float
     ) -> pl.DataFrame:
         """Rows of every cutoff: ``cutoff``, features, ``label`` (population of the target)."""
         parts = []

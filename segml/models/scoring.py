@@ -11,20 +11,21 @@ contributions at a time plus the output columns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from segml.engine import is_spark
+from segml.config import DataSpec
+from segml.engine import AsOf, for_engine, require_local
 from segml.errors import DataError
 from segml.features import FeatureBuilder
 from segml.models.dataset import CutoffCache, spark_features
 from segml.models.explain import reason_codes
 from segml.models.metrics import deciles
 from segml.models.propensity import PropensityModel, _apply_calibrator
-from segml.schema import prepare
+from segml.schema import ShopData, prepare
 
 __all__ = ["model_inputs", "score_customers"]
 
@@ -32,10 +33,10 @@ __all__ = ["model_inputs", "score_customers"]
 def model_inputs(
     data: Any,
     *,
-    as_of: Any,
+    as_of: AsOf,
     feature_params: Mapping[str, Any],
     horizons: list[float],
-    config: Any = None,
+    config: DataSpec = None,
 ) -> Any:
     """Feature rows as of ``as_of`` with the BG/NBD columns: what the models take as input.
 
@@ -45,9 +46,14 @@ def model_inputs(
     """
     shop = prepare(data, config=config)  # one cutoff: no point in collecting the tables first
     builder = FeatureBuilder(**feature_params).fit(shop, as_of=as_of)
-    if shop.kind == "spark":
-        return spark_features(shop, builder, as_of, horizons=horizons)
-    return CutoffCache(shop, builder, horizons=horizons).features(as_of)
+    features = for_engine(shop.kind, polars=_cutoff_features, spark=spark_features)
+    return features(shop, builder, as_of, horizons=horizons)
+
+
+def _cutoff_features(
+    shop: ShopData, builder: FeatureBuilder, cutoff: AsOf, *, horizons: Sequence[float]
+) -> pl.DataFrame:
+    return CutoffCache(shop, builder, horizons=horizons).features(cutoff)
 
 
 def score_customers(
@@ -65,11 +71,11 @@ def score_customers(
     Reason codes cost more than scores (exact TreeSHAP plus one JSON document per customer and
     target: about 3 minutes for 1M customers x 3 models here, against seconds for the scores).
     """
-    if is_spark(features):
-        raise DataError(
-            "score_customers takes a pandas or Polars frame; for a Spark DataFrame use "
-            "segml.scores.spark.score_spark(features, models), which scores it on Spark."
-        )
+    require_local(
+        features,
+        why="score_customers takes a pandas or Polars frame; for a Spark DataFrame use "
+        "segml.scores.spark.score_spark(features, models), which scores it on Spark.",
+    )
     frame = features if isinstance(features, pl.DataFrame) else pl.from_pandas(features)
     if "customer_id" not in frame.columns:
         raise DataError(f"features need a customer_id column; found {frame.columns[:6]}...")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from segml.engine import AsOf
 from segml.errors import DataError
 from segml.models.dataset import btyd_columns, btyd_from_params
 
@@ -82,7 +83,7 @@ def _columns(frame: pl.DataFrame, fit: Mapping[str, Any]) -> dict[str, np.ndarra
 
 
 def request_example(
-    rows: pl.DataFrame, model: Any, *, shop: Any, cutoff: Any
+    rows: pl.DataFrame, model: Any, *, shop: Any, cutoff: AsOf
 ) -> tuple[Any, dict[str, str]]:
     """An input example for a served ``model`` from its training ``rows`` at ``cutoff``:
     ``customer_id``, the model's feature columns and the customers' ``rfm_summary`` columns
@@ -109,10 +110,6 @@ def request_example(
 
 
 def _polars(frame: Any) -> pl.DataFrame:
-    from segml.engine import is_spark
+    from segml.engine import to_polars
 
-    if is_spark(frame):
-        frame = pl.from_arrow(frame.toArrow())
-    elif not isinstance(frame, pl.DataFrame):
-        frame = pl.from_pandas(frame)
-    return pl.DataFrame(frame).with_columns(pl.col("customer_id").cast(pl.String))
+    return to_polars(frame).with_columns(pl.col("customer_id").cast(pl.String))

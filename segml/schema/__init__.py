@@ -12,8 +12,15 @@ from typing import Any
 
 import narwhals.stable.v2 as nw
 
-from segml.config import Config, CustomersConfig, DataConfig, EventsConfig, OrdersConfig
-from segml.engine import as_of_days, collect, frame_kind, parse_as_of, to_lazy
+from segml.config import (
+    CustomersConfig,
+    DataConfig,
+    DataSpec,
+    EventsConfig,
+    OrdersConfig,
+    data_section,
+)
+from segml.engine import AsOf, as_of_days, collect, frame_kind, parse_as_of, to_lazy
 from segml.errors import DataError, SegmlError
 from segml.io import explain_csv_error, scan_table
 from segml.schema.checks import count_if
@@ -62,7 +69,7 @@ class ShopData:
         out = {"orders": self.orders, "events": self.events, "customers": self.customers}
         return {k: v for k, v in out.items() if v is not None}
 
-    def check_cutoff(self, as_of: Any) -> float:
+    def check_cutoff(self, as_of: AsOf) -> float:
         """Count the rows each table sets aside at the cutoff; fail when nothing happened before
         it, warn when it is long after the last row.
 
@@ -101,7 +108,7 @@ def _day(days: float) -> str:
 
 
 def _check_span(
-    spans: dict[str, tuple[int, float, float]], cut: float, as_of: Any, report: QualityReport
+    spans: dict[str, tuple[int, float, float]], cut: float, as_of: AsOf, report: QualityReport
 ) -> None:
     """Refuse a cutoff before all data or too far after its first order; warn when it is long
     after the last row."""
@@ -141,12 +148,14 @@ def _is_frame(obj: Any) -> bool:
     return frame_kind(obj) != "path" or isinstance(obj, str | Path)
 
 
-def prepare(data: Any, *, config: Config | DataConfig | None = None) -> ShopData:
+def prepare(data: Any, *, config: DataSpec = None) -> ShopData:
     """Validate and normalise ``data`` (a frame of orders, a mapping or an object with
-    ``orders``/``events``/``customers``, a path to orders, or a Config with paths)."""
+    ``orders``/``events``/``customers``, or a path to orders). ``config``: the data section
+    (``Config.data``) mapping column names and file formats; a whole Config is read through
+    ``segml.config.data_section``."""
     if isinstance(data, ShopData):
         return data
-    dcfg = config.data if isinstance(config, Config) else (config or DataConfig())
+    dcfg = data_section(config)
     raw = {"orders": data} if _is_frame(data) else {n: _table_from(data, n) for n in TABLES}
     if raw.get("orders") is None:
         raise DataError(

@@ -38,7 +38,7 @@ from typing import Any
 import narwhals.stable.v2 as nw
 
 from segml.config import EventsConfig, OrdersConfig
-from segml.engine import backend_of, collect, materialise, parse_float, parse_time_days, stage
+from segml.engine import collect, materialise, parse_float, parse_time_days, stage
 from segml.errors import DataError, example_values
 from segml.schema.checks import (
     amount_checks,
@@ -238,10 +238,7 @@ def _stage_orders(
     zero = lf.filter(nw.col("_rule") == len(_ORDER_RULES)).drop("_rule")
     clean = lf.filter(nw.col("_rule") == 0).drop("_rule").unique()
     rules = {f"_r{k}": count_if(nw.col("_rule") == k) for k in range(len(_ORDER_RULES) + 1)}
-    spark = backend_of(lf) == "spark"
-    clean, results = stage(clean, [lf.select(**rules), *([] if spark else [zero])])
-    if not spark:
-        zero = nw.from_native(results[1].lazy())
+    clean, results, (zero,) = stage(clean, [lf.select(**rules)], small=[zero])
     used = clean.select(used=nw.len(), returns=count_if(nw.col("is_return")))
     counts = {**results[0].row(0, named=True), **collect(used).row(0, named=True)}
     return clean, zero, {k: int(v) for k, v in counts.items()}

@@ -25,8 +25,8 @@ import narwhals.stable.v2 as nw
 import polars as pl
 from scipy import stats
 
-from segml.config import Config, DataConfig
-from segml.engine import as_of_days, collect, to_lazy, to_native
+from segml.config import DataSpec, data_section
+from segml.engine import AsOf, as_of_days, collect, to_lazy, to_native
 from segml.errors import DataError
 from segml.schema import prepare
 from segml.segments.segmenter import open_customer_table
@@ -116,9 +116,9 @@ def revenue_lift(
     return out
 
 
-def _outcomes(orders: Any, start: float, end: float, config: Any) -> pl.DataFrame:
+def _outcomes(orders: Any, start: float, end: float, config: DataSpec) -> pl.DataFrame:
     """Per customer who bought in ``[start, end)``: the purchase revenue there."""
-    mapped = (config.data if isinstance(config, Config) else config or DataConfig()).orders
+    mapped = data_section(config).orders
     if not isinstance(orders, str | Path):
         lf = to_lazy(orders, table="orders")
         if "order_id" not in lf.collect_schema().names() and "order_id" not in mapped.columns:
@@ -164,11 +164,11 @@ def readout(
     members: Any,
     orders: Any,
     *,
-    start: Any,
-    end: Any,
+    start: AsOf,
+    end: AsOf,
     alpha: float = 0.05,
     reachable_only: bool = True,
-    config: Config | DataConfig | None = None,
+    config: DataSpec = None,
 ) -> Any:
     """Treatment against control per segment, from orders in ``[start, end)``.
 

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from segml import targets
-from segml.engine import frame_kind, is_spark, parse_as_of, to_lazy, to_native
+from segml.engine import AsOf, frame_kind, on_driver, parse_as_of, to_lazy, to_native
 from segml.errors import ConfigError, DataError, example_values
 from segml.features.registry import describe
 from segml.io import scan_typed
@@ -69,10 +69,8 @@ def open_customer_table(data: Any) -> tuple[pl.LazyFrame, str]:
     """The customer table as a Polars lazy frame, and what kind of input it came as."""
     if isinstance(data, str | Path):
         return scan_typed(data, table="scores"), "path"
-    native = to_lazy(data, table="scores").to_native()
-    if is_spark(native):  # segments run on the embedded engine: one row per customer fits
-        return pl.DataFrame(pl.from_arrow(native.toArrow())).lazy(), "spark"
-    return native, frame_kind(data)
+    # segments run on the embedded engine: one row per customer fits on the driver
+    return on_driver(to_lazy(data, table="scores")), frame_kind(data)
 
 
 def _out_of_range(column: str) -> pl.Expr:
@@ -150,7 +148,7 @@ class Segmenter(BaseEstimator):  # type: ignore[misc]
     skipped_ : dict of optional segment -> why it was skipped on the fitted table.
     """
 
-    def __init__(self, *, rules: Any = None, as_of: Any = None) -> None:
+    def __init__(self, *, rules: Any = None, as_of: AsOf | None = None) -> None:
         self.rules = rules
         self.as_of = as_of
 
@@ -293,7 +291,7 @@ def _compile_rules(
     return out, skipped
 
 
-def columns_read(rules: Any, schema: Mapping[str, Any], *, as_of: Any = None) -> list[str]:
+def columns_read(rules: Any, schema: Mapping[str, Any], *, as_of: AsOf | None = None) -> list[str]:
     """The columns of a customer table with ``schema`` that a Segmenter with ``rules`` reads:
     ``customer_id``, the columns of every condition, derived threshold, consent rule and the
     power baseline, and the score and decile columns it checks and reports.

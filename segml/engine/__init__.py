@@ -3,7 +3,10 @@
 Feature code is written once against Narwhals. By default it runs on Polars' lazy, out-of-core
 engine (pandas, Polars, DuckDB and file inputs all land there); a Spark DataFrame keeps running on
 Spark. The few operations Narwhals does not express the same way on both engines (parsing
-timestamps into epoch days, lenient number parsing) are dispatched here, and only here.
+timestamps into epoch days, lenient number parsing) are dispatched here, and only here; so is
+every other choice that depends on the engine (handing a result back in the caller's frame kind,
+collecting a per-customer table to the driver, picking a Spark-specific step: ``for_engine``), so
+that the code above reads the same for both.
 
 Timestamps are carried internally as float64 *epoch days* (UTC): both engines compute them as the
 same integer microseconds divided by the same constant, so results agree to the bit.
@@ -12,44 +15,58 @@ same integer microseconds divided by the same constant, so results agree to the 
 from __future__ import annotations
 
 import datetime as dt
-import glob as globlib
-import importlib.util
-import os
-import shutil
-import sys
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeAlias, TypeVar
 
 import narwhals.stable.v2 as nw
 import polars as pl
 
+from segml.engine.spark import read_spark_table, spark_session, spark_unavailable, table_for
 from segml.errors import DataError
-from segml.io import guess_format, scratch_path
-from segml.io.csv_files import POLARS_ENCODINGS
+from segml.io import scratch_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame as SparkFrame
 
 __all__ = [
+    "AsOf",
     "Backend",
     "as_of_days",
     "attach",
     "backend_of",
     "collect",
+    "compute",
     "contiguous",
+    "deliver",
+    "for_engine",
     "frame_kind",
+    "in_memory",
+    "in_order",
     "is_spark",
     "left_join_in_order",
     "materialise",
+    "on_driver",
     "parse_as_of",
     "parse_float",
     "parse_time_days",
     "read_spark_table",
+    "require_local",
     "spark_session",
     "spark_unavailable",
     "stage",
+    "table_for",
     "to_lazy",
     "to_native",
+    "to_polars",
 ]
 
 Backend = Literal["polars", "spark"]
+AsOf: TypeAlias = str | dt.date
+"""A cutoff as the Python API takes it: an ISO date text, a date or a datetime (pandas
+Timestamps are datetimes); ``parse_as_of`` checks it."""
+P = ParamSpec("P")
+R = TypeVar("R")
 US_PER_DAY = 86_400_000_000
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -76,18 +93,18 @@ def parse_as_of(value: Any) -> dt.datetime:
     return value
 
 
-def as_of_days(value: Any) -> float:
+def as_of_days(value: AsOf) -> float:
     """The cutoff in epoch days, computed exactly like the data's timestamps."""
     ts = parse_as_of(value)
     micros = (ts - _EPOCH) // dt.timedelta(microseconds=1)
     return micros / US_PER_DAY
 
 
-def is_spark(obj: Any) -> bool:
+def is_spark(obj: object) -> bool:
     return type(obj).__module__.startswith("pyspark.sql")
 
 
-def frame_kind(obj: Any) -> str:
+def frame_kind(obj: object) -> str:
     """What kind of table the caller gave: pandas, polars, duckdb, spark or path."""
     module = type(obj).__module__
     for kind in ("pandas", "polars", "duckdb"):
@@ -121,7 +138,7 @@ def to_lazy(obj: Any, *, table: str) -> nw.LazyFrame[Any]:
     )
 
 
-def _pandas_to_polars(frame: Any, *, table: str) -> pl.DataFrame:
+def _pandas_to_polars(frame: pd.DataFrame, *, table: str) -> pl.DataFrame:
     import pandas as pd
 
     frame = frame.copy(deep=False)
@@ -139,11 +156,11 @@ def _pandas_to_polars(frame: Any, *, table: str) -> pl.DataFrame:
         raise DataError(f"{table}: could not convert the pandas DataFrame: {err}") from err
 
 
-def _is_text_or_null(value: Any) -> bool:
+def _is_text_or_null(value: object) -> bool:
     return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
 
 
-def _as_text(value: Any) -> Any:
+def _as_text(value: Any) -> str | None:
     if _is_text_or_null(value):
         return None if isinstance(value, float) else value
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
@@ -151,6 +168,13 @@ def _as_text(value: Any) -> Any:
 
 def backend_of(lf: nw.LazyFrame[Any]) -> Backend:
     return "spark" if is_spark(lf.to_native()) else "polars"
+
+
+def for_engine(kind: str, *, polars: Callable[P, R], spark: Callable[P, R]) -> Callable[P, R]:
+    """The implementation of a step for a frame ``kind`` (``frame_kind``, ``ShopData.kind``):
+    ``spark`` for Spark, ``polars`` for everything else. For the few steps Spark needs written
+    its own way (both take the same arguments); the caller does not branch on the engine."""
+    return spark if kind == "spark" else polars
 
 
 def parse_time_days(lf: nw.LazyFrame[Any], column: str, out: str) -> nw.LazyFrame[Any]:
@@ -191,7 +215,7 @@ def _polars_parse_text_time(text: pl.Expr) -> pl.Expr:
     return pl.coalesce([e.dt.cast_time_unit("us") for e in aware] + naive)
 
 
-def _spark_time_days(native: Any, column: str, out: str) -> Any:
+def _spark_time_days(native: SparkFrame, column: str, out: str) -> SparkFrame:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -296,27 +320,36 @@ def materialise(frames: list[nw.LazyFrame[Any]]) -> list[nw.LazyFrame[Any]]:
 
 
 def stage(
-    lf: nw.LazyFrame[Any], queries: list[nw.LazyFrame[Any]]
-) -> tuple[nw.LazyFrame[Any], list[pl.DataFrame]]:
+    lf: nw.LazyFrame[Any],
+    queries: list[nw.LazyFrame[Any]],
+    *,
+    small: Sequence[nw.LazyFrame[Any]] = (),
+) -> tuple[nw.LazyFrame[Any], list[pl.DataFrame], list[nw.LazyFrame[Any]]]:
     """Compute ``lf`` once, with ``queries`` over the same inputs in the same read.
 
     On Polars ``lf`` is streamed to an Arrow IPC file in the scratch folder and read back
     lazily, so later queries start from the computed table (out of core, without repeating
-    its work); the queries' results are returned. Spark keeps ``lf`` lazy.
+    its work); the queries' results are returned, and ``small`` (further queries with small
+    results) as lazy frames over their results. Spark keeps ``lf`` and ``small`` lazy.
     """
     native = lf.to_native()
     if is_spark(native):
-        return lf, [collect(q) for q in queries]
+        return lf, [collect(q) for q in queries], list(small)
     path = scratch_path(".arrow")
     sink = native.sink_ipc(path, lazy=True)
-    done = pl.collect_all([sink, *[q.to_native() for q in queries]], engine="streaming")
-    return nw.from_native(pl.scan_ipc(path)), list(done[1:])
+    natives = [q.to_native() for q in [*queries, *small]]
+    done = pl.collect_all([sink, *natives], engine="streaming")[1:]
+    kept = [nw.from_native(df.lazy()) for df in done[len(queries) :]]
+    return nw.from_native(pl.scan_ipc(path)), list(done[: len(queries)]), kept
 
 
-def to_native(result: pl.DataFrame, lf: nw.LazyFrame[Any] | None, kind: str) -> Any:
-    """Hand a result back in the caller's own frame type."""
+def to_native(result: Any, lf: nw.LazyFrame[Any] | None, kind: str) -> Any:
+    """Hand a result (a Polars DataFrame, or a Spark DataFrame that stays as it is) back in the
+    caller's own frame type."""
     if kind == "spark" and lf is not None:
         return lf.to_native()
+    if is_spark(result):
+        return result
     if kind == "polars":
         return result
     if kind == "duckdb":
@@ -326,59 +359,58 @@ def to_native(result: pl.DataFrame, lf: nw.LazyFrame[Any] | None, kind: str) -> 
     return result.to_pandas()
 
 
-def spark_session() -> Any:
-    """The active Spark session, or a new local one (UTC, so naive timestamps mean UTC).
-
-    A session segml creates gets ``spark.driver.memory`` from ``SEGML_SPARK_DRIVER_MEMORY``
-    (default ``4g``; Spark's own 1g runs out converting a few hundred thousand pandas rows).
-    Its Python workers run this interpreter unless ``PYSPARK_PYTHON`` is set. Both only take
-    effect when no Spark JVM runs yet; an active session is used as it is.
-    """
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as err:
-        raise DataError(
-            "engine: spark needs pyspark; install it with pip install 'segml[spark]'."
-        ) from err
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    builder = (
-        SparkSession.builder.appName("segml")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", os.environ.get("SEGML_SPARK_DRIVER_MEMORY", "4g"))
-    )
-    # PySpark starts its Python workers with PYSPARK_PYTHON: this interpreter, which has segml
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    return builder.getOrCreate()
+def deliver(plan: nw.LazyFrame[Any], kind: str) -> Any:
+    """A lazy plan handed to the caller in the frame ``kind`` it gave (``ShopData.kind``): a
+    Spark plan stays a lazy Spark DataFrame; any other is computed and converted."""
+    if kind == "spark":
+        return plan.to_native()
+    return to_native(collect(plan), plan, kind)
 
 
-def read_spark_table(
-    path: str | Path,
-    *,
-    table: str,
-    fmt: str | None = None,
-    encoding: str = "utf8",
-    separator: str = ",",
-) -> Any:
-    """Open a CSV or Parquet file, folder or glob as a Spark DataFrame (all CSV columns text)."""
-    text = str(path)
-    is_remote = "://" in text
-    if not is_remote and not globlib.glob(text):
-        raise DataError(f"{table}: no file at {text!r}. Check data.{table}.path in the config.")
-    fmt = fmt or ("parquet" if is_remote or Path(text).is_dir() else guess_format(Path(text)))
-    reader = spark_session().read
-    if fmt == "parquet":
-        return reader.parquet(text)
-    encoding = "utf-8" if encoding in POLARS_ENCODINGS else encoding
-    options = {"header": True, "inferSchema": False, "encoding": encoding, "sep": separator}
-    return reader.options(**options).csv(text)
+def compute(plan: nw.LazyFrame[Any], *, order_by: str) -> Any:
+    """A query's result on its own engine: a Polars DataFrame computed now, each column in one
+    piece (the plan must already come in ``order_by`` order, see ``in_order``), or a lazy Spark
+    DataFrame sorted by ``order_by``."""
+    if is_spark(plan.to_native()):
+        return plan.sort(order_by).to_native()
+    return contiguous(collect(plan))
 
 
-def spark_unavailable() -> str | None:
-    """Why Spark cannot run here (no pyspark, no Java runtime), or None when it can."""
-    if importlib.util.find_spec("pyspark") is None:
-        return "pyspark is not installed (pip install 'segml[spark]')"
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return "no Java runtime (apt-get install -y default-jre-headless)"
-    return None
+def in_order(plan: nw.LazyFrame[Any], by: str) -> nw.LazyFrame[Any]:
+    """``plan`` sorted by ``by`` on an engine whose joins keep row order (Polars, with
+    ``left_join_in_order``); a Spark plan as it is (no row order to keep: ``compute`` sorts
+    its result)."""
+    return plan if is_spark(plan.to_native()) else plan.sort(by)
+
+
+def in_memory(lf: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """``lf`` computed now, as a lazy frame over the result, so later queries do not repeat
+    its reads; a Spark plan as it is (Spark distributes the whole plan itself)."""
+    return lf if is_spark(lf.to_native()) else nw.from_native(collect(lf).lazy())
+
+
+def to_polars(
+    native: pl.DataFrame | pd.DataFrame | SparkFrame, *, order_by: str | None = None
+) -> pl.DataFrame:
+    """A table that fits on the driver (one row per customer) as a Polars DataFrame: a Spark
+    DataFrame collected through Arrow and, as Spark keeps no row order, sorted by ``order_by``
+    when given; a pandas one converted; a Polars one as it is."""
+    if isinstance(native, pl.DataFrame):
+        return native
+    if is_spark(native):
+        frame = pl.DataFrame(pl.from_arrow(native.toArrow()))
+        return frame if order_by is None else frame.sort(order_by)
+    return pl.from_pandas(native)
+
+
+def on_driver(lf: nw.LazyFrame[Any]) -> pl.LazyFrame:
+    """``lf`` as a Polars lazy frame in this process; a Spark plan is collected first (for
+    tables of one row per customer, which fit on the driver)."""
+    native = lf.to_native()
+    return to_polars(native).lazy() if is_spark(native) else native
+
+
+def require_local(obj: object, *, why: str) -> None:
+    """Refuse a Spark DataFrame (``DataError(why)``) where a step runs in this process only."""
+    if is_spark(obj):
+        raise DataError(why)
