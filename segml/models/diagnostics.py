@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from segml.engine import as_of_days, collect, is_spark, parse_as_of
+from segml.engine import as_of_days, collect, parse_as_of, to_polars
 from segml.errors import ConfigError, DataError
 from segml.features import rfm_summary
 from segml.features.summary import _transactions
@@ -139,9 +139,9 @@ def is_constant(matrix: pd.DataFrame, *, tolerance: float = 0.01) -> bool:
 
 
 def _pandas(summary: Any) -> pd.DataFrame:
-    if is_spark(summary):
-        return pl.DataFrame(pl.from_arrow(summary.toArrow())).to_pandas()
-    return summary.to_pandas() if isinstance(summary, pl.DataFrame) else pd.DataFrame(summary)
+    if isinstance(summary, (pd.DataFrame, dict)):
+        return pd.DataFrame(summary)
+    return to_polars(summary).to_pandas()  # Polars, or Spark collected on the driver
 
 
 def _check_holdout(holdout_days: Any) -> int:
