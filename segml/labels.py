@@ -39,6 +39,7 @@ from segml import targets
 from segml.config import DataSpec
 from segml.engine import AsOf, as_of_days, collect, deliver, parse_as_of
 from segml.errors import ConfigError, DataError
+from segml.features._expr import exact_sum
 from segml.features.builder import known_customers
 from segml.features.rfm import order_level
 from segml.schema import ShopData, prepare
@@ -157,7 +158,7 @@ def window_purchases(
         _purchases(shop)
         .filter(inside)
         .group_by("customer_id")
-        .agg(nw.col("revenue").sum().alias("_revenue"), nw.len().alias("_lines"))
+        .agg(exact_sum(nw.col("revenue")).alias("_revenue"), nw.len().alias("_lines"))
     )
     return population.join(future, on="customer_id", how="left")
 

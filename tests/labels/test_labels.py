@@ -163,3 +163,19 @@ def test_backtest_lapse_horizon_uses_only_rows_before_the_backtest_cutoff() -> N
     assert backtest_lapse_horizon(orders, now="2024-07-01") == 7
     # when the cutoff settles, the horizon is the one computed at it
     assert backtest_lapse_horizon(orders, now="2024-04-15") == 7
+
+
+def test_value_labels_are_exact_sums_whatever_the_row_order() -> None:
+    # 60.66 + 72.95 + 54.36 is 187.97000000000003 as a float sum (in any order: the order a
+    # streaming engine adds a group's rows in changes from run to run, and reruns differed in
+    # score__value's last bit); labels sum exactly, like the features (features._expr.exact_sum).
+    rows = [("z", f"o{i}", f"2024-03-0{i + 2} 00:00", 1, p, "home", "completed")
+            for i, p in enumerate([60.66, 72.95, 54.36])]  # fmt: skip
+    history = ("z", "o0", "2024-01-01 00:00", 1, 1.0, "home", "completed")
+    cols = ["customer_id", "order_id", "order_time", "quantity", "unit_price", "category", "status"]
+    labels = [
+        make_labels({"orders": pd.DataFrame([history, *ordered], columns=cols)}, as_of=AS_OF,
+                    target="value", horizon_days=10)["label"].tolist()
+        for ordered in (rows, rows[::-1])
+    ]  # fmt: skip
+    assert labels == [[187.97], [187.97]]
