@@ -1,0 +1,90 @@
+"""The scoring run's lifetime outputs: clv__* and churn__tier for every customer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from segml.datasets import make_shop
+from segml.models.clv import DAYS_PER_MONTH
+from segml.models.dataset import btyd_frame, materialize
+from segml.schema import prepare
+from segml.scores.outputs import churn_tiers, lifetime_outputs
+
+AS_OF = "2024-10-01"
+
+
+@pytest.fixture(scope="module")
+def shop() -> Any:
+    data = make_shop(600, seed=4)
+    return materialize(prepare({"orders": data.orders, "customers": data.customers}))
+
+
+def _scores(ids: list[str], seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pl.DataFrame(
+        {"customer_id": ids, "score__value": rng.gamma(2.0, 50.0, len(ids)),
+         "score__lapse": rng.uniform(0, 1, len(ids))}  # fmt: skip
+    )
+
+
+def test_churn_tiers_by_hand() -> None:
+    lapse = pl.Series([0.0, 0.29, 0.3, 0.59, 0.6, 1.0, None])
+    tiers = churn_tiers(lapse, medium_from=0.3, high_from=0.6).to_list()
+    assert tiers == ["low", "low", "medium", "medium", "high", "high", None]
+    assert churn_tiers(pl.Series([0.5]), medium_from=0.2, high_from=0.5).to_list() == ["high"]
+
+
+def test_every_customer_gets_the_outputs_from_the_model_inputs_fit(shop: Any) -> None:
+    inputs = btyd_frame(shop, AS_OF, horizons=[30.0, 90.0])
+    # customers as the scored table has them: with orders before the cutoff, and two without
+    ids = sorted(inputs["customer_id"].to_list()) + ["zz-no-orders-1", "zz-no-orders-2"]
+    scores = _scores(ids)
+    table, summary = lifetime_outputs(
+        scores, shop, as_of=AS_OF, value_horizon_days=90.0, purchase_horizons_days=[90, 30]
+    )
+    assert table.columns == [
+        "customer_id", "clv__p_alive", "clv__expected_purchases_30d",
+        "clv__expected_purchases_90d", "clv__btyd_12m", "clv__model_12m", "churn__tier",
+    ]  # fmt: skip
+    assert table["customer_id"].to_list() == ids
+    same = table.join(inputs, on="customer_id")
+    assert same.height == inputs.height
+    # the same BG/NBD fit as the model inputs: equal to the bit
+    assert (same["clv__p_alive"] == same["btyd__p_alive"]).all()
+    for h in (30, 90):
+        a, b = same[f"clv__expected_purchases_{h}d"], same[f"btyd__expected_purchases_{h}d"]
+        assert (a == b).all()
+    # CLV over 12 months, 10% a year, is below the undiscounted 365.25-day expected revenue
+    # and above the 90-day one
+    assert (same["clv__btyd_12m"] > same["btyd__expected_value_90d"]).all()
+    absent = table.filter(pl.col("customer_id").str.starts_with("zz"))
+    assert absent["clv__p_alive"].is_null().all() and absent["clv__btyd_12m"].is_null().all()
+    assert absent["clv__model_12m"].is_not_null().all()
+    assert table["churn__tier"].is_not_null().all()
+    tiers = summary["churn_tiers"]["customers"]
+    assert sum(tiers.values()) == len(ids) and tiers["unscored"] == 0
+    expected_high = int((scores["score__lapse"] >= 0.6).sum())
+    assert tiers["high"] == expected_high
+    assert summary["btyd"]["p_alive"]["informative"]  # the synthetic store's fit separates
+    assert summary["notes"] == []
+
+
+def test_without_a_fit_or_scores_the_columns_are_empty_and_said(tiny: dict) -> None:
+    """Four customers: too few to fit BG/NBD. clv__model_* then assumes a constant pace:
+    revenue over 90 days x sum_k 1.1^(-k/12) * 30.4375 / 90 over 6 months."""
+    shop = prepare(tiny)
+    scores = pl.DataFrame({"customer_id": ["a", "b", "c", "d"], "score__value": [90.0, 0, 9, 45]})
+    table, summary = lifetime_outputs(
+        scores, shop, as_of="2024-03-01", value_horizon_days=90.0, clv_months=6
+    )
+    pace = sum(1.1 ** (-k / 12) for k in range(1, 7)) * DAYS_PER_MONTH / 90
+    assert table["clv__model_6m"].to_list() == pytest.approx([90 * pace, 0, 9 * pace, 45 * pace])
+    assert table["clv__p_alive"].is_null().all() and table["clv__btyd_6m"].is_null().all()
+    assert table["churn__tier"].is_null().all()
+    assert summary["btyd"]["params"] is None
+    notes = " ".join(summary["notes"])
+    assert "BG/NBD could not be fitted" in notes and "no lapse model was scored" in notes
