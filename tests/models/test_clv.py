@@ -22,9 +22,12 @@ from segml.models.dataset import btyd_from_params
 # 1% a month: (1 + d)^(1/12) = 1.01
 MONTHLY_1PCT = 1.01**12 - 1
 
-# b = 1e9: nobody drops out (a/(a+b) = 2e-9), so BG/NBD is the NBD model and a customer with
+# b = 1e8: nobody drops out (a/(a+b) = 2e-8), so BG/NBD is the NBD model and a customer with
 # x repeat purchases at age T buys at the constant expected rate (r + x) / (alpha + T) a day.
-NO_DROPOUT = {"bg": {"r": 2.0, "alpha": 10.0, "a": 2.0, "b": 1e9}, "gg": {"p": 2.0, "q": 3.0, "v": 10.0}}  # fmt: skip
+NO_DROPOUT = {
+    "bg": {"r": 2.0, "alpha": 10.0, "a": 2.0, "b": 1e8},
+    "gg": {"p": 2.0, "q": 3.0, "v": 10.0},
+}
 
 # x = 3, t_x = 20, T = 30: rate (2 + 3) / (10 + 30) = 0.125 a day; spend E(M) = p (v + x m) /
 # (p x + q - 1) = 2 (10 + 3 * 20) / (6 + 3 - 1) = 17.5

@@ -25,10 +25,8 @@ def shop() -> Any:
 
 def _scores(ids: list[str], seed: int = 0) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
-    return pl.DataFrame(
-        {"customer_id": ids, "score__value": rng.gamma(2.0, 50.0, len(ids)),
-         "score__lapse": rng.uniform(0, 1, len(ids))}  # fmt: skip
-    )
+    value, lapse = rng.gamma(2.0, 50.0, len(ids)), rng.uniform(0, 1, len(ids))
+    return pl.DataFrame({"customer_id": ids, "score__value": value, "score__lapse": lapse})
 
 
 def test_churn_tiers_by_hand() -> None:
@@ -41,7 +39,7 @@ def test_churn_tiers_by_hand() -> None:
 def test_every_customer_gets_the_outputs_from_the_model_inputs_fit(shop: Any) -> None:
     inputs = btyd_frame(shop, AS_OF, horizons=[30.0, 90.0])
     # customers as the scored table has them: with orders before the cutoff, and two without
-    ids = sorted(inputs["customer_id"].to_list()) + ["zz-no-orders-1", "zz-no-orders-2"]
+    ids = [*sorted(inputs["customer_id"].to_list()), "zz-no-orders-1", "zz-no-orders-2"]
     scores = _scores(ids)
     table, summary = lifetime_outputs(
         scores, shop, as_of=AS_OF, value_horizon_days=90.0, purchase_horizons_days=[90, 30]
