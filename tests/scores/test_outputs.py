@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -86,3 +87,33 @@ def test_without_a_fit_or_scores_the_columns_are_empty_and_said(tiny: dict) -> N
     assert summary["btyd"]["params"] is None
     notes = " ".join(summary["notes"])
     assert "BG/NBD could not be fitted" in notes and "no lapse model was scored" in notes
+
+
+def test_the_job_step_reads_scoring_outputs_and_the_value_models_horizon(tiny: dict) -> None:
+    from types import SimpleNamespace
+
+    from segml.config import Config
+    from segml.jobs.outputs import score_outputs
+    from segml.scores.backend import PolarsBackend
+
+    outputs = {"clv_months": 3, "purchase_horizons_days": [7], "annual_discount_rate": 0.0}
+    cfg = Config.model_validate({"scoring": {"outputs": outputs}})
+    value = SimpleNamespace(metadata_={"horizon_days": 30})
+    champions = SimpleNamespace(models={"value": value})
+    frame = pl.DataFrame({"customer_id": ["a", "b"], "score__value": [30.0, 0.0], "x": [1, 2]})
+    out, summary = score_outputs(
+        frame, prepare(tiny), backend=PolarsBackend(), champions=champions, cfg=cfg,  # type: ignore[arg-type]
+        as_of=dt.datetime(2024, 3, 1),
+    )  # fmt: skip
+    assert out.columns == ["customer_id", "score__value", "x", "clv__p_alive",
+                           "clv__expected_purchases_7d", "clv__btyd_3m", "clv__model_3m",
+                           "churn__tier"]  # fmt: skip
+    # no fit (two customers), no discount: 3 months of 30.4375 days over a 30-day horizon
+    assert out["clv__model_3m"].to_list() == pytest.approx([30 * 3 * DAYS_PER_MONTH / 30, 0.0])
+    assert summary is not None and summary["settings"]["value_horizon_days"] == 30.0
+    off = Config.model_validate({"scoring": {"outputs": {"enabled": False}}})
+    same, none = score_outputs(
+        frame, prepare(tiny), backend=PolarsBackend(), champions=champions, cfg=off,  # type: ignore[arg-type]
+        as_of=dt.datetime(2024, 3, 1),
+    )  # fmt: skip
+    assert same is frame and none is None
