@@ -117,3 +117,23 @@ def test_the_job_step_reads_scoring_outputs_and_the_value_models_horizon(tiny: d
         as_of=dt.datetime(2024, 3, 1),
     )  # fmt: skip
     assert same is frame and none is None
+
+
+def test_the_outputs_reuse_the_fit_the_model_inputs_made(shop: Any, monkeypatch) -> None:
+    """Fitting BG/NBD is most of its cost (16 s CPU at 200,000 customers): the outputs step's
+    ``btyd_fit`` after the model inputs' ``btyd_frame`` at the same cutoff fits nothing again."""
+    import segml.models.dataset as dataset
+
+    btyd_frame(shop, "2024-09-01", horizons=[30.0])
+    calls: list[int] = []
+    fit = dataset.BetaGeoModel.fit
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(dataset.BetaGeoModel, "fit", counted)
+    again = dataset.btyd_fit(shop, "2024-09-01", horizons=[90.0])
+    assert calls == [] and again["params"] is not None
+    dataset.btyd_fit(shop, "2024-08-01", horizons=[90.0])  # another cutoff: other rows, a fit
+    assert calls == [1]
