@@ -117,12 +117,17 @@ def _ratio(
 ) -> np.ndarray:
     """``horizon_ratio`` per row; customers without an order get a new customer's (x = T = 0),
     and without a BG/NBD fit every row gets the constant-pace ratio."""
-    kw = {"horizon_days": horizon_days, "months": months, "annual_discount_rate": rate}
+
+    def ratio(X: Any) -> np.ndarray:
+        return horizon_ratio(
+            bg, X, horizon_days=horizon_days, months=months, annual_discount_rate=rate
+        )
+
     newcomer = {"frequency": [0.0], "recency": [0.0], "T": [0.0]}
-    out = np.full(len(history), float(horizon_ratio(bg, newcomer, **kw)[0]))
+    out = np.full(len(history), float(ratio(newcomer)[0]))
     known = history["frequency"].notna().to_numpy()
     if bg is not None and known.any():
-        out[known] = horizon_ratio(bg, history[known], **kw)
+        out[known] = ratio(history[known])
     return out
 
 
