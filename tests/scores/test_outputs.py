@@ -137,3 +137,25 @@ def test_the_outputs_reuse_the_fit_the_model_inputs_made(shop: Any, monkeypatch)
     assert calls == [] and again["params"] is not None
     dataset.btyd_fit(shop, "2024-08-01", horizons=[90.0])  # another cutoff: other rows, a fit
     assert calls == [1]
+
+
+BAD = [
+    ("{clv_months: 0}", r"outputs\.clv_months: Input should be greater than or equal to 1"),
+    ("{annual_discount_rate: -0.1}", r"outputs\.annual_discount_rate: .*greater than"),
+    ("{purchase_horizons_days: [30, 30]}", r"distinct whole days >= 1; got \[30, 30\]"),
+    ("{churn_tiers: {medium_from: 0.7}}", r"medium_from must be below high_from; got medium_fr"),
+    ("{clv_horizon: 12}", r"scoring\.outputs\.clv_horizon: Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("outputs", "match"), BAD)
+def test_bad_outputs_settings_are_refused_with_the_key(
+    tmp_path: Any, outputs: str, match: str
+) -> None:
+    from segml.config import load_config
+    from segml.errors import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"scoring: {{outputs: {outputs}}}\n")
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
