@@ -25,6 +25,7 @@ prepares it), not margin: the orders contract has no cost or margin column.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ from segml.models.btyd import BetaGeoModel, GammaGammaModel
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "alive_purchases",
     "btyd_clv",
+    "btyd_lifetime",
     "discount_factors",
     "discounted_purchases",
     "horizon_ratio",
@@ -71,6 +74,25 @@ def _month_ends(months: int, unit_days: float) -> FloatArray:
     return np.arange(1.0, months + 1) * DAYS_PER_MONTH / unit_days
 
 
+def alive_purchases(bgnbd: BetaGeoModel, X: Any, *, t: Sequence[float]) -> FloatArray:
+    """``expected_purchases_if_alive`` at each horizon of ``t`` (rows) for each row of ``X``
+    (columns). It depends on ``frequency`` and ``T`` only, so it is evaluated once per distinct
+    pair and broadcast: a few ten thousand pairs for a million customers with daily ages, and
+    the Gauss hypergeometric function is most of the cost."""
+    x = np.asarray(X["frequency"], dtype=np.float64)
+    age = np.asarray(X["T"], dtype=np.float64)
+    pairs, inverse = np.unique(np.stack([x, age], axis=1), axis=0, return_inverse=True)
+    distinct = {"frequency": pairs[:, 0], "recency": np.zeros(len(pairs)), "T": pairs[:, 1]}
+    values = [bgnbd.expected_purchases_if_alive(distinct, t=float(h)) for h in t]
+    return np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, inverse.ravel()]
+
+
+def _discounted(alive: FloatArray, factors: FloatArray) -> FloatArray:
+    """``sum_k f_k (A_k - A_(k-1))`` from the rows ``A_1..A_K`` of ``alive_purchases``."""
+    months = np.diff(alive, axis=0, prepend=np.zeros((1, alive.shape[1])))
+    return np.asarray(factors @ months, dtype=np.float64)
+
+
 def discounted_purchases(
     bgnbd: BetaGeoModel,
     X: Any,
@@ -88,16 +110,9 @@ def discounted_purchases(
     factor), as ``horizon_ratio`` needs.
     """
     factors = discount_factors(months, annual_discount_rate=annual_discount_rate)
-    expect = bgnbd.expected_purchases_if_alive if if_alive else bgnbd.expected_purchases
-    total: FloatArray | None = None
-    before: FloatArray | None = None
-    for factor, end in zip(factors, _month_ends(len(factors), unit_days), strict=True):
-        upto = np.asarray(expect(X, t=float(end)), dtype=np.float64)
-        month = upto if before is None else upto - before
-        total = factor * month if total is None else total + factor * month
-        before = upto
-    assert total is not None  # months >= 1
-    return total
+    alive = alive_purchases(bgnbd, X, t=_month_ends(len(factors), unit_days).tolist())
+    total = _discounted(alive, factors)
+    return total if if_alive else total * bgnbd.probability_alive(X)
 
 
 def btyd_clv(
@@ -116,6 +131,37 @@ def btyd_clv(
         bgnbd, X, months=months, annual_discount_rate=annual_discount_rate, unit_days=unit_days
     )
     return purchases * gamma_gamma.conditional_expected_average_value(X)
+
+
+def btyd_lifetime(
+    bgnbd: BetaGeoModel,
+    gamma_gamma: GammaGammaModel | None,
+    X: Any,
+    *,
+    horizons_days: Sequence[float],
+    months: int,
+    annual_discount_rate: float,
+    value_horizon_days: float | None = None,
+) -> dict[str, FloatArray]:
+    """Everything a scoring run's outputs take from a daily BG/NBD fit, from one
+    ``alive_purchases`` pass: ``p_alive``, ``expected_<h>`` per horizon (``expected_purchases``),
+    ``clv`` (``btyd_clv``; absent without Gamma-Gamma) and ``ratio`` (``horizon_ratio`` for
+    ``value_horizon_days``; absent without it)."""
+    factors = discount_factors(months, annual_discount_rate=annual_discount_rate)
+    ends = [*_month_ends(len(factors), 1.0), *horizons_days]
+    if value_horizon_days is not None:
+        ends.append(value_horizon_days)
+    alive = alive_purchases(bgnbd, X, t=ends)
+    p_alive = bgnbd.probability_alive(X)
+    out = {"p_alive": p_alive}
+    for i, h in enumerate(horizons_days):
+        out[f"expected_{h:g}"] = p_alive * alive[len(factors) + i]
+    discounted = _discounted(alive[: len(factors)], factors)
+    if gamma_gamma is not None:
+        out["clv"] = p_alive * discounted * gamma_gamma.conditional_expected_average_value(X)
+    if value_horizon_days is not None:
+        out["ratio"] = discounted / alive[-1]
+    return out
 
 
 def horizon_ratio(
@@ -139,15 +185,9 @@ def horizon_ratio(
     if bgnbd is None:
         n = len(X["T"]) if X is not None else 1
         return np.full(n, float(factors.sum()) * DAYS_PER_MONTH / horizon_days)
-    numerator = discounted_purchases(
-        bgnbd,
-        X,
-        months=months,
-        annual_discount_rate=annual_discount_rate,
-        unit_days=unit_days,
-        if_alive=True,
-    )
-    return numerator / bgnbd.expected_purchases_if_alive(X, t=horizon_days / unit_days)
+    ends = [*_month_ends(len(factors), unit_days), horizon_days / unit_days]
+    alive = alive_purchases(bgnbd, X, t=ends)
+    return _discounted(alive[:-1], factors) / alive[-1]
 
 
 def model_clv(value_scores: Any, ratio: Any) -> FloatArray:

@@ -31,7 +31,7 @@ import polars as pl
 
 from segml.engine import is_spark, parse_as_of
 from segml.features import rfm_summary
-from segml.models.clv import btyd_clv, horizon_ratio, model_clv, p_alive_information
+from segml.models.clv import btyd_lifetime, horizon_ratio, model_clv, p_alive_information
 from segml.models.dataset import btyd_fit, btyd_from_params
 from segml.schema import ShopData
 
@@ -94,41 +94,40 @@ def _btyd_columns(
     horizons: Sequence[int],
     months: int,
     rate: float,
+    value_horizon_days: float | None,
 ) -> dict[str, np.ndarray]:
+    """The BG/NBD columns, and ``_ratio`` (``horizon_ratio`` per row: customers without an
+    order get a new customer's, x = T = 0; without a fit the constant-pace one)."""
     n = len(history)
     known = history["frequency"].notna().to_numpy()
     cols = {f"clv__expected_purchases_{h}d": np.full(n, np.nan) for h in horizons}
     cols = {"clv__p_alive": np.full(n, np.nan), **cols, f"clv__btyd_{months}m": np.full(n, np.nan)}
-    if fitted is None or not known.any():
-        return cols
-    bg, gg = fitted
-    rows = history[known]
-    cols["clv__p_alive"] = _full(n, known, bg.probability_alive(rows))
-    for h in horizons:
-        cols[f"clv__expected_purchases_{h}d"] = _full(n, known, bg.expected_purchases(rows, t=h))
-    if gg is not None:
-        clv = btyd_clv(bg, gg, rows, months=months, annual_discount_rate=rate)
-        cols[f"clv__btyd_{months}m"] = _full(n, known, clv)
-    return cols
-
-
-def _ratio(
-    bg: Any, history: pd.DataFrame, *, horizon_days: float, months: int, rate: float
-) -> np.ndarray:
-    """``horizon_ratio`` per row; customers without an order get a new customer's (x = T = 0),
-    and without a BG/NBD fit every row gets the constant-pace ratio."""
-
-    def ratio(X: Any) -> np.ndarray:
-        return horizon_ratio(
-            bg, X, horizon_days=horizon_days, months=months, annual_discount_rate=rate
+    bg, gg = fitted if fitted is not None else (None, None)
+    if value_horizon_days is not None:
+        newcomer = {"frequency": [0.0], "recency": [0.0], "T": [0.0]}
+        ratio = horizon_ratio(
+            bg, newcomer, horizon_days=value_horizon_days, months=months, annual_discount_rate=rate
         )
-
-    newcomer = {"frequency": [0.0], "recency": [0.0], "T": [0.0]}
-    out = np.full(len(history), float(ratio(newcomer)[0]))
-    known = history["frequency"].notna().to_numpy()
-    if bg is not None and known.any():
-        out[known] = ratio(history[known])
-    return out
+        cols["_ratio"] = np.full(n, float(ratio[0]))
+    if bg is None or not known.any():
+        return cols
+    values = btyd_lifetime(
+        bg,
+        gg,
+        history[known],
+        horizons_days=horizons,
+        months=months,
+        annual_discount_rate=rate,
+        value_horizon_days=value_horizon_days,
+    )
+    cols["clv__p_alive"] = _full(n, known, values["p_alive"])
+    for h in horizons:
+        cols[f"clv__expected_purchases_{h}d"] = _full(n, known, values[f"expected_{h:g}"])
+    if "clv" in values:
+        cols[f"clv__btyd_{months}m"] = _full(n, known, values["clv"])
+    if "ratio" in values:
+        cols["_ratio"][known] = values["ratio"]
+    return cols
 
 
 def lifetime_outputs(
@@ -154,12 +153,19 @@ def lifetime_outputs(
     params = btyd_fit(shop, cut, horizons=horizons)["params"]
     fitted = btyd_from_params(params)
     history = _history(shop, cut, scores["customer_id"])
-    cols = _btyd_columns(fitted, history, horizons=horizons, months=months, rate=rate)
+    scored = "score__value" in scores.columns and bool(value_horizon_days)
+    cols = _btyd_columns(
+        fitted,
+        history,
+        horizons=horizons,
+        months=months,
+        rate=rate,
+        value_horizon_days=value_horizon_days if scored else None,
+    )
+    ratio = cols.pop("_ratio", None)
     model_col = f"clv__model_{months}m"
     cols[model_col] = np.full(scores.height, np.nan)
-    if "score__value" in scores.columns and value_horizon_days:
-        bg = fitted[0] if fitted is not None else None
-        ratio = _ratio(bg, history, horizon_days=value_horizon_days, months=months, rate=rate)
+    if ratio is not None:
         cols[model_col] = model_clv(scores["score__value"].to_numpy(), ratio)
     lapse = scores["score__lapse"] if "score__lapse" in scores.columns else None
     if lapse is None:

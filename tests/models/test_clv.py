@@ -149,3 +149,19 @@ def test_p_alive_information_by_hand() -> None:
     assert not flat["informative"] and flat["iqr"] == pytest.approx(0.0004)
     assert flat["dropout_per_purchase"] == pytest.approx(0.0031 / 7.2831)
     assert p_alive_information([])["informative"] is False
+
+
+def test_btyd_lifetime_is_each_function_in_one_pass() -> None:
+    from segml.models.clv import btyd_lifetime
+
+    bg, gg = _realistic()
+    many = pd.concat([CUSTOMERS] * 3, ignore_index=True)  # repeated (x, T) pairs share one value
+    got = btyd_lifetime(bg, gg, many, horizons_days=[30, 365], months=12,
+                        annual_discount_rate=0.1, value_horizon_days=90)  # fmt: skip
+    np.testing.assert_array_equal(got["p_alive"], bg.probability_alive(many))
+    for h in (30, 365):
+        np.testing.assert_array_equal(got[f"expected_{h}"], bg.expected_purchases(many, t=h))
+    np.testing.assert_allclose(got["clv"], btyd_clv(bg, gg, many), rtol=1e-12)
+    np.testing.assert_allclose(got["ratio"], horizon_ratio(bg, many, horizon_days=90), rtol=1e-12)
+    assert "clv" not in btyd_lifetime(bg, None, many, horizons_days=[30], months=1,
+                                      annual_discount_rate=0.0)  # fmt: skip
