@@ -77,7 +77,7 @@ def _month_ends(months: int, unit_days: float) -> FloatArray:
 def alive_purchases(bgnbd: BetaGeoModel, X: Any, *, t: Sequence[float]) -> FloatArray:
     """``expected_purchases_if_alive`` at each horizon of ``t`` (rows) for each row of ``X``
     (columns). It depends on ``frequency`` and ``T`` only, so it is evaluated once per distinct
-    pair and broadcast: a few ten thousand pairs for a million customers with daily ages, and
+    pair and broadcast: with ages in whole days at most a few hundred per frequency, and
     the Gauss hypergeometric function is most of the cost."""
     x = np.asarray(X["frequency"], dtype=np.float64)
     age = np.asarray(X["T"], dtype=np.float64)
