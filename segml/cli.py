@@ -158,6 +158,8 @@ def run(
         typer.echo(f"report:    {result['report']}")
     typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {result['tracking_uri']}")
     typer.echo(f"seconds:   {result['seconds']}")
+    for note in manifest.get("outputs", {}).get("notes", []):
+        typer.echo(f"note:      {note}")
 
 
 @app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")
@@ -372,6 +374,8 @@ def score(
     typer.echo(
         json.dumps({k: manifest[k] for k in ("as_of", "models", "rows_out", "drift")}, indent=2)
     )
+    for note in manifest.get("outputs", {}).get("notes", []):
+        typer.echo(f"note: {note}")
     typer.echo(f"results: {out / ('as_of=' + manifest['as_of'][:10])}")
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from segml import targets as target_registry
@@ -354,6 +355,65 @@ class ClusteringConfig(_Strict):
     registry_name: str = Field(default="segml-clusters", description="registered model name")
 
 
+class ChurnTiersConfig(_Strict):
+    """Cut points on the calibrated lapse probability (``score__lapse``) for ``churn__tier``."""
+
+    medium_from: float = Field(
+        default=0.3, gt=0, lt=1, description="lapse probability from which a customer is medium"
+    )
+    high_from: float = Field(
+        default=0.6, gt=0, lt=1, description="lapse probability from which a customer is high"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ChurnTiersConfig:
+        if self.medium_from >= self.high_from:
+            raise ValueError(
+                f"medium_from must be below high_from; got medium_from={self.medium_from}, "
+                f"high_from={self.high_from}. E.g. medium_from: 0.3, high_from: 0.6."
+            )
+        return self
+
+
+class OutputsConfig(_Strict):
+    """``segml score``'s per-customer lifetime outputs (docs/outputs.md): ``clv__*`` and
+    ``churn__tier``, never model inputs."""
+
+    enabled: bool = Field(default=True, description="write the clv__* and churn__tier columns")
+    purchase_horizons_days: list[int] = Field(
+        default=[30, 90, 365],
+        min_length=1,
+        description="horizons of clv__expected_purchases_{h}d (BG/NBD), in days",
+    )
+    clv_months: int = Field(default=12, ge=1, le=120, description="CLV horizon, in months")
+    annual_discount_rate: float = Field(
+        default=0.10, ge=0, le=1, description="discount rate a year for CLV (0.10: 10%)"
+    )
+    churn_tiers: ChurnTiersConfig = Field(default_factory=ChurnTiersConfig)
+    p_alive_min_iqr: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="P(alive) with an interquartile range below this is reported as carrying "
+        "no information (a degenerate BG/NBD fit)",
+    )
+
+    @field_validator("purchase_horizons_days")
+    @classmethod
+    def _horizons(cls, value: list[int]) -> list[int]:
+        bad = [h for h in value if h < 1]
+        if bad or len(set(value)) != len(value):
+            raise ValueError(
+                f"purchase_horizons_days must be distinct whole days >= 1; got {value}. "
+                "E.g. [30, 90, 365]."
+            )
+        return value
+
+
+def _is_default_outputs(value: OutputsConfig) -> bool:
+    return value == OutputsConfig()
+
+
 class ScoringConfig(_Strict):
     """``segml score``: which registered models to load and how to score and monitor."""
 
@@ -391,6 +451,9 @@ class ScoringConfig(_Strict):
         default=True, description="assign the registered clusterer's segments (required if true)"
     )
     experiment: str = Field(default="segml-scoring", description="MLflow experiment of jobs")
+    outputs: OutputsConfig = Field(  # left out of dumps (and the config hash) when default
+        default_factory=OutputsConfig, exclude_if=_is_default_outputs
+    )
 
     @field_validator("targets")
     @classmethod

@@ -7,6 +7,14 @@ of each of its most frequent values. ``drift_report`` compares a new frame with 
 
 Conventions (overridable): PSI < 0.1 stable, 0.1-0.25 ``warn``, >= 0.25 ``fail``.
 
+A *near-constant* numeric column (the central 98% of its reference sample within
+``constant_tol`` = 1% of its magnitude, e.g. a degenerate BG/NBD fit's P(alive), 0.9999999
+for nearly everyone) would make its decile bins hair-thin: a shift of 0.0005 moves every row to
+another bin and PSI explodes (4.39 on Online Retail) though the column says the same thing.
+Such a column is compared on three bins instead: below, inside and above the reference's
+central range widened by that tolerance (plus missing). Staying inside gives status
+``constant``; moving out of it still gives ``warn`` or ``fail``.
+
 PSI counts every row. KS compares the reference sample with at most ``ks_max_rows`` of the new
 values (drawn with a fixed seed, so a rerun gives the same statistic): the reference side is a
 sample already, and its sampling error (about ``1/sqrt(5000)``) dwarfs the subsample's, while a
@@ -26,6 +34,7 @@ from scipy import stats
 __all__ = ["drift_report", "population_stability_index", "reference_profile"]
 
 _EPS = 1e-4
+CONSTANT_TOL = 0.01
 
 
 def population_stability_index(expected: Sequence[float], actual: Sequence[float]) -> float:
@@ -59,6 +68,44 @@ def _profile_numeric(values: np.ndarray, sample_size: int, seed: int) -> dict[st
         "shares": _numeric_shares(values, edges),
         "sample": [float(v) for v in sample],
     }
+
+
+def constant_band(
+    sample: Sequence[float], *, tol: float = CONSTANT_TOL
+) -> tuple[float, float] | None:
+    """``(low, high)`` when the reference ``sample`` is near-constant: its 1st-99th percentile
+    range is at most ``tol`` times its magnitude; the band is that range widened by the same
+    width on each side. None for a column that varies (or an empty sample)."""
+    values = np.asarray(sample, dtype=float)
+    if not len(values):
+        return None
+    low, high = np.quantile(values, [0.01, 0.99]).tolist()
+    width = tol * max(abs(low), abs(high))
+    if high - low > width:
+        return None
+    return low - width, high + width
+
+
+def _band_shares(values: np.ndarray, band: tuple[float, float]) -> list[float]:
+    """Shares of rows below, inside and above ``band``, and missing."""
+    n = max(len(values), 1)
+    finite = values[~np.isnan(values)]
+    below, above = int((finite < band[0]).sum()), int((finite > band[1]).sum())
+    inside = len(finite) - below - above
+    return [below / n, inside / n, above / n, (len(values) - len(finite)) / n]
+
+
+def _numeric_psi(ref: dict[str, Any], values: np.ndarray, tol: float) -> tuple[float, bool]:
+    """PSI on the reference's decile bins, or for a near-constant reference on its band
+    (``constant_band``); the flag says which."""
+    band = constant_band(ref["sample"], tol=tol)
+    if band is None:
+        return population_stability_index(
+            ref["shares"], _numeric_shares(values, ref["edges"])
+        ), False
+    missing = float(ref["shares"][-1])
+    expected = [(1 - missing) * s for s in _band_shares(np.asarray(ref["sample"]), band)[:3]]
+    return population_stability_index([*expected, missing], _band_shares(values, band)), True
 
 
 def _profile_text(values: pd.Series, top: int) -> dict[str, Any]:
@@ -105,10 +152,12 @@ def drift_report(
     warn: float = 0.1,
     fail: float = 0.25,
     ks_max_rows: int = 200_000,
+    constant_tol: float = CONSTANT_TOL,
 ) -> pd.DataFrame:
     """One row per profiled column: psi, ks statistic and p-value (numeric), status.
 
-    A column of the profile that is missing from ``frame`` is reported with status ``missing``.
+    A column of the profile that is missing from ``frame`` is reported with status ``missing``;
+    a near-constant numeric column (module docstring) that stays in its band, ``constant``.
     """
     rows = []
     for name, ref in profile["columns"].items():
@@ -124,9 +173,10 @@ def drift_report(
             )
             continue
         ks = pvalue = np.nan
+        constant = False
         if ref["kind"] == "numeric":
             values = frame[name].to_numpy(dtype=float, na_value=np.nan)
-            psi = population_stability_index(ref["shares"], _numeric_shares(values, ref["edges"]))
+            psi, constant = _numeric_psi(ref, values, constant_tol)
             finite = values[~np.isnan(values)]
             if len(finite) > ks_max_rows:
                 finite = np.random.default_rng(0).choice(finite, ks_max_rows, replace=False)
@@ -136,5 +186,7 @@ def drift_report(
         else:
             psi = _text_psi(ref["shares"], frame[name])
         status = "fail" if psi >= fail else "warn" if psi >= warn else "ok"
+        if constant and status == "ok":
+            status = "constant"
         rows.append({"column": name, "psi": psi, "ks": ks, "ks_pvalue": pvalue, "status": status})
     return pd.DataFrame(rows, columns=["column", "psi", "ks", "ks_pvalue", "status"])

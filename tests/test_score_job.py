@@ -299,3 +299,34 @@ def test_cluster_assignment_ignores_the_feature_settings_of_the_day(
         assigned[config.stem] = scores.select("customer_id", "cluster__id", "cluster__name")
     assert assigned["sixty"]["cluster__id"].n_unique() > 1
     assert assigned["sixty"].equals(assigned["default"])
+
+
+def test_lifetime_outputs_for_every_customer_change_no_model_input(
+    small: Path, tmp_path: Path
+) -> None:
+    """``clv__*`` and ``churn__tier`` (docs/outputs.md) are written for every customer, and are
+    no model's input: the run without them has the same scores and model inputs to the bit."""
+    base = small / "base" / f"as_of={AS_OF}"
+    uri = json.loads((base / "_manifest.json").read_text())["tracking_uri"]
+    with_outputs = pl.read_parquet(base / "scores.parquet")
+    new = [c for c in with_outputs.columns if c.startswith(("clv__", "churn__"))]
+    assert new == ["clv__p_alive", "clv__expected_purchases_30d", "clv__expected_purchases_90d",
+                   "clv__expected_purchases_365d", "clv__btyd_12m", "clv__model_12m",
+                   "churn__tier"]  # fmt: skip
+    has_orders = with_outputs["btyd__p_alive"].is_not_null()
+    assert with_outputs.filter(has_orders).select(new).null_count().sum_horizontal().item() == 0
+    assert (with_outputs["clv__p_alive"] == with_outputs["btyd__p_alive"]).all()
+    manifest = json.loads((base / "_manifest.json").read_text())
+    assert sum(manifest["outputs"]["churn_tiers"]["customers"].values()) == with_outputs.height
+    scoring = "{missing_model: skip, fail_on_drift: false, outputs: %s}"
+    off = _config(small, name="off.yaml", tracking_uri=uri, scoring=scoring % "{enabled: false}")
+    assert main(_score_argv(off, tmp_path / "off")) == 0
+    without = pl.read_parquet(tmp_path / "off" / f"as_of={AS_OF}" / "scores.parquet")
+    assert without.equals(with_outputs.drop(new))
+    off_manifest = json.loads((tmp_path / "off" / f"as_of={AS_OF}" / "_manifest.json").read_text())
+    assert "outputs" not in off_manifest
+    from segml.scores.job import load_champions
+
+    champions = load_champions(tracking_uri=uri, prefix="segml", targets=list(manifest["models"]))
+    for model in champions.models.values():
+        assert not [c for c in model.feature_names_in_ if c.startswith(("clv__", "churn__"))]

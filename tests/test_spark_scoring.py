@@ -56,7 +56,8 @@ def test_spark_engine_gives_the_default_engines_scores(spark, trained: Path) -> 
     assert remote.select(same).equals(local.select(same))
     # features agree to the bit but for float sums; Gamma-Gamma's fit (btyd__expected_value_*)
     # then lands within about 2e-6 relative of the default engine's
-    features = [c for c in local.columns if c.startswith(("rfm__", "btyd__"))]
+    features = [c for c in local.columns if c.startswith(("rfm__", "btyd__", "clv__"))]
+    assert "clv__btyd_12m" in features and remote["churn__tier"].equals(local["churn__tier"])
     for col in features:
         a, b = local[col].cast(pl.Float64), remote[col].cast(pl.Float64)
         close = (a - b).abs() <= 1e-5 * a.abs() + 1e-9

@@ -9,7 +9,8 @@ rule set, and one partition ``<out>/as_of=DATE/`` published atomically under a l
 numbered version under ``<out>/.versions/``, ``segml.io.publish``; docs/reliability.md):
 
 - ``scores.parquet``: one row per customer: ``customer_id``, every model input (features and
-  BG/NBD columns), ``score__<target>``, ``decile__<target>``, ``reasons__<target>``;
+  BG/NBD columns), ``score__<target>``, ``decile__<target>``, ``reasons__<target>``, and the
+  lifetime outputs ``clv__*`` and ``churn__tier`` (never model inputs; docs/outputs.md);
 - ``drift.csv``: PSI and KS per column and model, with a status;
 - ``segments/``: members, audiences per segment and channel, report (when a rule set is set);
 - ``_manifest.json``: model names and versions, config hash, data span, rows in and out,
@@ -49,6 +50,7 @@ from segml.io import (
     write_text,
 )
 from segml.jobs.common import tracking_uri
+from segml.jobs.outputs import score_outputs
 from segml.jobs.record import (
     drift_fails,
     drift_message,
@@ -177,6 +179,9 @@ def _score_locked(
     )
     if s.clusters:
         frame = _clusters(frame, shop, backend, champions, cfg, cutoff, uri)
+    frame, outputs = score_outputs(
+        frame, shop, backend=backend, champions=champions, cfg=cfg, as_of=cutoff
+    )
     frame = persisted = backend.keep(frame)
     drift = monitor(
         _drift_rows(frame, backend, champions), champions, warn=s.psi_warn, fail=s.psi_fail
@@ -186,6 +191,8 @@ def _score_locked(
     manifest = manifest_of(shop, cfg, cutoff, champions, rows_out, drift)
     manifest["tracking_uri"] = uri
     manifest["point_in_time"] = {"allow_future_models": allow_future, "future_models": future}
+    if outputs is not None:
+        manifest["outputs"] = outputs
     try:
         if s.fail_on_drift and drift_fails(drift, s.max_drifted_share):
             reject(partition, drift, manifest)

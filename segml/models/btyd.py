@@ -374,6 +374,16 @@ class BetaGeoModel(_MaximumLikelihood):
         future = _alive_future(cols["frequency"], alpha_T, t, self.r_, self.a_, self.b_)
         return future * special.expit(-self._log_odds_dropped(cols))
 
+    def expected_purchases_if_alive(self, X: Any, *, t: float) -> FloatArray:
+        """Expected purchases in ``(T, T+t]`` of a customer known to be alive at ``T``: the
+        ``expected_purchases`` before the P(alive) factor. A ratio of two horizons' expected
+        purchases equals the ratio of these, even where P(alive) underflows to 0."""
+        check_is_fitted(self)
+        t = _check_horizon(t)
+        cols = _check_rfm(X)
+        alpha_T = self.alpha_ + cols["T"]
+        return _alive_future(cols["frequency"], alpha_T, t, self.r_, self.a_, self.b_)
+
     def expected_purchases_unconditional(self, t: float) -> float:
         """E[X(t)], expected repeat purchases of a new customer in ``(0, t]``, [FHL05] eq. (9)."""
         check_is_fitted(self)

@@ -11,6 +11,7 @@ from segml.clusters.profiles import KEY_FEATURES, profile_segments
 from segml.report.figures import cluster_comparison, psi_bars, segment_sizes
 from segml.report.html import Section, esc, figure_img, missing, para, png_img, table
 from segml.report.inputs import RunInputs
+from segml.report.outputs import outputs_html
 
 __all__ = ["clusters_section", "drift_section", "rules_section"]
 
@@ -273,13 +274,18 @@ def _overlaps(overlaps: dict[str, Any]) -> str:
 
 def drift_section(run: RunInputs, previous: RunInputs | None) -> Section:
     title = "Drift"
-    parts = []
+    parts = [outputs_html(run)]  # churn tiers, P(alive) information, CLV (segml.report.outputs)
     if run.drift is not None and len(run.drift):
         d = run.drift
         counts = d["status"].value_counts().to_dict()
         text = ", ".join(f"{n} {s}" for s, n in counts.items()) + " (column x model checks)."
         if "no_reference" in counts:
             text += " no_reference: the model was trained without a reference profile."
+        if "constant" in counts:
+            text += (
+                " constant: nearly the same value for every training customer and still within"
+                " 1% of it (segml.monitoring), so not a drift; see the notes above."
+            )
         parts.append("<h3>Against each model's training reference</h3>" + para(text))
         flagged = d[d["status"].isin(["fail", "warn"])].sort_values("psi", ascending=False)
         if len(flagged):

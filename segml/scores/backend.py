@@ -13,6 +13,7 @@ explain (reason codes)    ``score_customers(reasons_for=mask)``       ``mapInPan
 drift sample              the whole frame                             <= 200,000 rows, seeded
 rows, keep, release       ``height``; nothing to cache                ``count``; persist/unpersist
 driver table (segments)   the whole frame                             only the columns read
+attach driver columns     ``attach`` (no copy)                        a broadcast-free join
 write                     one Parquet file                            part files in customer order
 ========================  ==========================================  ===========================
 
@@ -92,6 +93,8 @@ class ScoringBackend(Protocol):
     def release(self, frame: Any) -> None: ...
 
     def driver_table(self, frame: Any, pick: ColumnPicker) -> pl.DataFrame: ...
+
+    def attach_columns(self, frame: Any, table: pl.DataFrame) -> Any: ...
 
     def write_scores(self, frame: Any, path: Path) -> None: ...
 
@@ -212,6 +215,11 @@ class PolarsBackend:
 
     def driver_table(self, frame: pl.DataFrame, pick: ColumnPicker) -> pl.DataFrame:
         return frame
+
+    def attach_columns(self, frame: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+        """``table``'s columns (one row per ``customer_id``, computed on the driver) beside
+        ``frame``'s, in ``frame``'s row order."""
+        return attach(frame, table)
 
     def write_scores(self, frame: pl.DataFrame, path: Path) -> None:
         write_frame(frame, path)

@@ -356,6 +356,14 @@ class SparkBackend:
         needed = pick(schema)
         return pl.DataFrame(pl.from_arrow(frame.select(*[f"`{c}`" for c in needed]).toArrow()))
 
+    def attach_columns(self, frame: Any, table: pl.DataFrame) -> Any:
+        """``frame`` left-joined with ``table`` (driver-side columns, one row per customer),
+        columns in the order of ``frame`` then ``table``."""
+        arrow = table.to_arrow(compat_level=pl.CompatLevel.oldest())  # nulls stay nulls
+        extra = frame.sparkSession.createDataFrame(arrow)
+        joined = frame.join(extra, on="customer_id", how="left")
+        return joined.select(*[f"`{c}`" for c in frame.columns + table.columns[1:]])
+
     def write_scores(self, frame: Any, path: Path) -> None:
         """A folder of part files in customer order."""
         frame.sort("customer_id").write.parquet(str(path))
