@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from segml.engine import is_spark, parse_as_of
+from segml.engine import parse_as_of, to_polars
 from segml.features import rfm_summary
 from segml.models.clv import btyd_lifetime, horizon_ratio, model_clv, p_alive_information
 from segml.models.dataset import btyd_fit, btyd_from_params
@@ -65,13 +65,7 @@ def _history(shop: ShopData, cut: dt.datetime, ids: pl.Series) -> pd.DataFrame:
     """``rfm_summary`` (days) as of ``cut`` lined up with ``ids``; NaN for customers without an
     order before the cutoff."""
     native = rfm_summary(shop, observation_period_end=cut - dt.timedelta(days=1), time_unit="D")
-    if is_spark(native):
-        summary = pl.DataFrame(pl.from_arrow(native.toArrow()))
-    elif isinstance(native, pl.DataFrame):
-        summary = native
-    else:
-        summary = pl.from_pandas(pd.DataFrame(native))
-    summary = summary.select(
+    summary = to_polars(native).select(  # one row per customer: on the driver
         pl.col("customer_id").cast(pl.String),
         *(pl.col(c).cast(pl.Float64) for c in ("frequency", "recency", "T", "monetary_value")),
     )
