@@ -1,0 +1,147 @@
+"""What every destination that sends to people shares: which audiences it takes (channels),
+who it leaves out (the hold-out, no consent, no usable identifier), each counted, and the
+contact details it reads.
+
+Contact details (email, phone, names, postal code: personal data) never pass through the
+scored table. ``segml.exports.write_exports(..., contacts=...)`` joins the customers table's
+contact columns (``ShopData.contacts``) to the audiences of the destinations that ask for them
+(``Destination.contacts()``), as ``contact__<name>`` columns, when the files are planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from pydantic import field_validator
+
+from segml.errors import DataError
+from segml.exports.destinations import Audience, Destination, DestinationOptions, Plan
+from segml.exports.identifiers import normalize_country
+
+__all__ = ["CONTACT_PREFIX", "ContactDestination", "ContactOptions", "Gate"]
+
+CONTACT_PREFIX = "contact__"
+_COUNTRY = "attr__country"
+
+
+class ContactOptions(DestinationOptions):
+    """Options every contact destination has."""
+
+    path: str
+    channels: tuple[str, ...] = ("email",)  # the audiences (rule-set channels) it takes
+    consent: str | None = "attr__email_consent"  # a true/1 column of the scored table
+    default_country: str = "GB"  # phones written without a country code, when attr__country
+    # is unknown
+
+    @field_validator("default_country")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        code = normalize_country(value)
+        if code is None:
+            raise ValueError(f"must be a two-letter ISO country code such as 'GB', got {value!r}")
+        return code.upper()
+
+
+@dataclass
+class Gate:
+    """Who one audience file sends to, and why the others are left out."""
+
+    frame: pl.DataFrame
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+class ContactDestination(Destination):
+    """Base of the destinations that send to people (ad platforms, email platforms)."""
+
+    options: ContactOptions
+    identifiers: tuple[str, ...] = ("email",)  # contact columns that identify a person
+
+    def contacts(self) -> list[str]:
+        return list(self.identifiers)
+
+    def reads(self) -> list[str]:
+        consent = [self.options.consent] if self.options.consent else []
+        return [*consent, _COUNTRY]
+
+    def chosen(self, audiences: Sequence[Audience]) -> list[Audience]:
+        return [a for a in audiences if a.channel in self.options.channels]
+
+    def gate(self, audience: Audience) -> Gate:
+        """The audience less the hold-out and the customers without consent."""
+        frame = audience.frame
+        control = frame.get_column("control")
+        excluded = {"held_out": int(control.sum())}
+        frame = frame.filter(~control)
+        consent = self.options.consent
+        if consent is not None:
+            if consent not in frame.columns:
+                raise DataError(
+                    f"destination {self.name!r} sends only to customers with {consent} true, "
+                    f"but the scored table has no column {consent!r} (audience "
+                    f"{audience.segment}/{audience.channel}, {audience.frame.height:,} rows). "
+                    f"Map the consent flag in data.customers.columns (e.g. email_consent: "
+                    f"<your column>), or set exports.destinations[].consent to a column the "
+                    "scored table has."
+                )
+            ok = frame.get_column(consent).cast(pl.Float64).fill_null(0.0) > 0
+            excluded["no_consent"] = int((~ok).sum())
+            frame = frame.filter(ok)
+        return Gate(frame, excluded)
+
+    def regions(self, frame: pl.DataFrame) -> list[str]:
+        """Each row's country (upper-case ISO code) for reading phone numbers, else the
+        configured default."""
+        default = self.options.default_country
+        if _COUNTRY not in frame.columns:
+            return [default] * frame.height
+        return [
+            (normalize_country(c) or default.lower()).upper()
+            for c in frame.get_column(_COUNTRY).to_list()
+        ]
+
+    def present(self, audiences: Sequence[Audience]) -> list[str]:
+        """The identifier columns the customers table has (joined as contact__<name>)."""
+        columns = set().union(*(a.frame.columns for a in audiences)) if audiences else set()
+        return [c for c in self.identifiers if f"{CONTACT_PREFIX}{c}" in columns]
+
+    def summarise(
+        self, audiences: Sequence[Audience], files: dict[str, Gate], columns: list[str]
+    ) -> Plan:
+        """The plan: the files, each file's exclusions, and the totals with a message when the
+        customers table has no identifier at all (so every file has a header only)."""
+        totals: dict[str, Any] = {}
+        for gate in files.values():
+            for reason, n in gate.excluded.items():
+                totals[reason] = totals.get(reason, 0) + n
+        summary: dict[str, Any] = {
+            "rows": sum(g.frame.height for g in files.values()),
+            "columns": columns,
+            "excluded": totals,
+            "channels": list(self.options.channels),
+            "consent": self.options.consent,
+        }
+        missing = [c for c in self.identifiers if c not in self.present(audiences)]
+        if len(missing) == len(self.identifiers):
+            summary["message"] = (
+                f"the customers table has none of the contact columns {list(self.identifiers)} "
+                "(map them under data.customers.columns, e.g. email: <your column>): every "
+                "customer is counted under no_identifier and the files have a header only."
+            )
+        elif missing:
+            summary["message"] = f"the customers table has no {missing} column(s)."
+        return Plan(
+            {p: g.frame for p, g in files.items()},
+            summary=summary,
+            excluded={p: g.excluded for p, g in files.items()},
+        )
+
+
+def contact(frame: pl.DataFrame, name: str) -> list[Any]:
+    """The raw values of contact column ``name`` (all None when the table has none)."""
+    column = f"{CONTACT_PREFIX}{name}"
+    if column not in frame.columns:
+        return [None] * frame.height
+    return frame.get_column(column).to_list()

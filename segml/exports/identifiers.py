@@ -1,0 +1,159 @@
+"""Customer identifiers normalised and hashed as the ad platforms document them.
+
+Each platform matches SHA-256 hashes of *normalised* values, so ``John.Smith@Example.com `` and
+``john.smith@example.com`` must give the same bytes before hashing. The rules, and where they
+are written down (checked when this module was written; docs/exports.md keeps the list, and
+says which rules could not be verified):
+
+Google Ads Customer Match (https://support.google.com/google-ads/answer/7474263 "Formatting
+guidelines for uploading hashed data", https://support.google.com/google-ads/answer/7659867
+and the Customer Match template https://g.co/wudy8r):
+  - email, first and last name: lower-case, remove spaces before, after and in between;
+  - phone: E.164 (``+`` country code, number) before hashing;
+  - Country (ISO two-letter code) and Zip are not hashed;
+  - SHA-256, hex digest.
+  Removing dots before ``@gmail.com``/``@googlemail.com`` is documented for enhanced
+  conversions (https://developers.google.com/doubleclick-advertisers/guides/conversions_ec),
+  not for Customer Match files: off by default (``gmail_remove_dots``). Plus-addressing
+  (``name+tag@``) is documented nowhere: kept as it is.
+
+Meta custom audiences (https://www.facebook.com/business/help/2082575038703844 "How to format a
+customer list", and the Marketing API's hashing table
+https://developers.facebook.com/docs/marketing-api/audiences/guides/custom-audiences#hash):
+  - email: trim, lower-case;
+  - phone: digits only, with the country code, no leading zeros (E.164 without ``+``);
+  - fn, ln: lower-case, letters only (no punctuation or spaces), UTF-8;
+  - zip: lower-case, no spaces or dashes; US: the first five digits;
+  - country: lower-case ISO 3166-1 alpha-2; every column hashed.
+
+Phone numbers are parsed with ``phonenumbers`` (Google's libphonenumber): a number written
+without a country code is read in the customer's country, else the configured default. A
+number is usable when libphonenumber finds it *possible* for its country (the right length);
+``valid`` also checks the number ranges in use (which rejects, e.g., the fictional ranges the
+synthetic store uses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Literal
+
+import phonenumbers
+
+__all__ = [
+    "google_name",
+    "meta_name",
+    "meta_phone",
+    "meta_zip",
+    "normalize_country",
+    "normalize_email",
+    "normalize_phone",
+    "sha256_hex",
+]
+
+_SPACE = re.compile(r"\s+")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_GMAIL = ("gmail.com", "googlemail.com")
+
+
+def sha256_hex(value: str) -> str:
+    """The SHA-256 digest of ``value``'s UTF-8 bytes, as 64 lower-case hex characters."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return None
+    text = unicodedata.normalize("NFC", str(value))
+    return text if text.strip() else None
+
+
+def normalize_email(value: object, *, gmail_remove_dots: bool = False) -> str | None:
+    """Lower-cased, every space removed; None when it is not ``local@domain.tld``. Plus
+    suffixes are kept; dots before ``@gmail.com``/``@googlemail.com`` only go with
+    ``gmail_remove_dots``."""
+    text = _text(value)
+    if text is None:
+        return None
+    email = _SPACE.sub("", text).lower()
+    if not _EMAIL.match(email):
+        return None
+    if gmail_remove_dots:
+        local, _, domain = email.rpartition("@")
+        if domain in _GMAIL:
+            email = f"{local.replace('.', '')}@{domain}"
+    return email
+
+
+def normalize_phone(
+    value: object,
+    *,
+    region: str | None,
+    check: Literal["possible", "valid"] = "possible",
+) -> str | None:
+    """E.164 (``+447700900123``), reading a number without ``+``/``00`` in ``region`` (ISO
+    two-letter code); None when it cannot be parsed or fails ``check``."""
+    text = _text(value)
+    if text is None:
+        return None
+    if text.isdigit() and region is None and not text.startswith("0"):
+        text = "+" + text  # digits with the country code, written without '+'
+    try:
+        number = phonenumbers.parse(text, (region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    ok = (
+        phonenumbers.is_valid_number(number)
+        if check == "valid"
+        else phonenumbers.is_possible_number(number)
+    )
+    if not ok:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def meta_phone(e164: str | None) -> str | None:
+    """Meta's phone form: E.164 digits without the ``+`` (country code, no leading zero)."""
+    return None if e164 is None else e164.lstrip("+")
+
+
+def normalize_country(value: object) -> str | None:
+    """A two-letter ISO country code, lower-cased; None for anything else."""
+    text = _text(value)
+    if text is None:
+        return None
+    code = text.strip().lower()
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
+
+
+def google_name(value: object) -> str | None:
+    """Google: lower-case, no spaces before, after or in between."""
+    text = _text(value)
+    return None if text is None else _SPACE.sub("", text).lower() or None
+
+
+def meta_name(value: object) -> str | None:
+    """Meta: lower-case letters only (accented letters kept, UTF-8), no punctuation or spaces."""
+    text = _text(value)
+    if text is None:
+        return None
+    return "".join(ch for ch in text.lower() if ch.isalpha()) or None
+
+
+def meta_zip(value: object, *, country: str | None) -> str | None:
+    """Meta: lower-case, no spaces or dashes; for the US the first five digits."""
+    text = _text(value)
+    if text is None:
+        return None
+    code = re.sub(r"[\s\-]", "", text).lower()
+    if country == "us":
+        code = code[:5] if code[:5].isdigit() else ""
+    return code or None
+
+
+def hashed(values: Iterable[str | None]) -> list[str | None]:
+    """SHA-256 hex of each value; None stays None (an empty cell)."""
+    return [None if v is None else sha256_hex(v) for v in values]

@@ -1,0 +1,184 @@
+"""Ad-platform upload files: Google Ads Customer Match and Meta custom audiences.
+
+One CSV per audience (``{segment}/{channel}``) with the platform's exact column headers and
+every personal identifier normalised as the platform documents, then SHA-256 hashed
+(``segml.exports.identifiers`` cites the documentation). The files never hold a raw email,
+phone number or name. The hold-out (control group), customers without consent and customers
+without a usable identifier are left out, each counted per file in the manifest
+(``exports.<name>``) and in the dry run.
+
+Headers:
+
+- Google Ads: ``Email``, ``Phone`` and, with ``address: true``, ``First Name``, ``Last Name``,
+  ``Country``, ``Zip`` (https://support.google.com/google-ads/answer/7659867). Google wants
+  Country and Zip unhashed, so the postal code is then in the file as it is.
+- Meta: ``email``, ``phone``, ``fn``, ``ln``, ``zip``, ``country``, all hashed
+  (https://www.facebook.com/business/help/2082575038703844).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import field_validator
+
+from segml.exports.contacts import ContactDestination, ContactOptions, Gate, contact
+from segml.exports.destinations import (
+    Audience,
+    Plan,
+    audience_paths,
+    check_path_template,
+    register_destination,
+)
+from segml.exports.identifiers import (
+    google_name,
+    hashed,
+    meta_name,
+    meta_phone,
+    meta_zip,
+    normalize_country,
+    normalize_email,
+    normalize_phone,
+)
+from segml.io import atomic_file
+
+__all__ = ["GOOGLE_HEADERS", "META_HEADERS", "GoogleAdsDestination", "MetaDestination"]
+
+GOOGLE_HEADERS = ("Email", "Phone", "First Name", "Last Name", "Country", "Zip")
+META_HEADERS = ("email", "phone", "fn", "ln", "zip", "country")
+_ADDRESS = ("first_name", "last_name", "postal_code")
+
+
+class _AdOptions(ContactOptions):
+    channels: tuple[str, ...] = ("ads",)
+    # the shipped rule set's ads channel is gated on the marketing email opt-in too
+    consent: str | None = "attr__email_consent"
+    phone_check: Literal["possible", "valid"] = "possible"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_path_template(value, suffixes=(".csv",))
+
+
+class GoogleAdsOptions(_AdOptions):
+    path: str = "google_ads/{segment}/{channel}.csv"
+    address: bool = False  # add First Name, Last Name, Country, Zip (Zip and Country unhashed)
+    gmail_remove_dots: bool = False  # documented for enhanced conversions only (identifiers.py)
+
+
+class MetaOptions(_AdOptions):
+    path: str = "meta/{segment}/{channel}.csv"
+
+
+class _AdDestination(ContactDestination):
+    identifiers = ("email", "phone", *_ADDRESS)
+    headers: tuple[str, ...]
+
+    def plan(self, audiences: Sequence[Audience]) -> Plan:
+        chosen = self.chosen(audiences)
+        files = {}
+        for path, audience in audience_paths(self.options.path, chosen).items():
+            gate = self.gate(audience)
+            frame, usable = self.rows(gate.frame)
+            gate.excluded["no_identifier"] = int((~usable).sum())
+            files[path] = Gate(frame.filter(usable), gate.excluded)
+        return self.summarise(chosen, files, list(self.columns()))
+
+    def columns(self) -> tuple[str, ...]:
+        return self.headers
+
+    def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        """The file's rows (hashed identifiers under the platform's headers) and which rows
+        have at least one usable identifier."""
+        raise NotImplementedError  # pragma: no cover (both subclasses implement it)
+
+    def write_file(self, frame: pl.DataFrame, path: Path) -> None:
+        with atomic_file(path) as tmp:
+            frame.write_csv(tmp)
+
+
+def _emails(frame: pl.DataFrame, *, gmail_remove_dots: bool = False) -> list[str | None]:
+    return [normalize_email(v, gmail_remove_dots=gmail_remove_dots) for v in contact(frame, "email")]
+
+
+def _phones(dest: _AdDestination, frame: pl.DataFrame) -> list[str | None]:
+    check = dest.options.phone_check  # type: ignore[attr-defined]
+    return [
+        normalize_phone(v, region=r, check=check)
+        for v, r in zip(contact(frame, "phone"), dest.regions(frame), strict=True)
+    ]
+
+
+@register_destination
+class GoogleAdsDestination(_AdDestination):
+    """Google Ads Customer Match upload file, one CSV per audience (hashed identifiers)."""
+
+    type = "google_ads"
+    Options = GoogleAdsOptions
+    options: GoogleAdsOptions
+    headers = GOOGLE_HEADERS
+
+    def columns(self) -> tuple[str, ...]:
+        return self.headers if self.options.address else self.headers[:2]
+
+    def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        email = _emails(frame, gmail_remove_dots=self.options.gmail_remove_dots)
+        phone = _phones(self, frame)
+        out = {"Email": hashed(email), "Phone": hashed(phone)}
+        usable = [e is not None or p is not None for e, p in zip(email, phone, strict=True)]
+        if self.options.address:
+            first = [google_name(v) for v in contact(frame, "first_name")]
+            last = [google_name(v) for v in contact(frame, "last_name")]
+            country = [c.lower() for c in self.regions(frame)]
+            zips = [None if v is None else str(v).strip() or None for v in contact(frame, "postal_code")]
+            whole = [all(x) for x in zip(first, last, zips, strict=True)]  # all four or none
+            out["First Name"] = hashed([f if w else None for f, w in zip(first, whole, strict=True)])
+            out["Last Name"] = hashed([v if w else None for v, w in zip(last, whole, strict=True)])
+            out["Country"] = [c if w else None for c, w in zip(country, whole, strict=True)]
+            out["Zip"] = [z if w else None for z, w in zip(zips, whole, strict=True)]
+            usable = [u or w for u, w in zip(usable, whole, strict=True)]
+        schema = dict.fromkeys(self.columns(), pl.String)
+        return pl.DataFrame(out, schema=schema), pl.Series(usable, dtype=pl.Boolean)
+
+
+@register_destination
+class MetaDestination(_AdDestination):
+    """Meta (Facebook, Instagram) custom audience customer-list file, one CSV per audience,
+    every identifier hashed."""
+
+    type = "meta"
+    Options = MetaOptions
+    options: MetaOptions
+    headers = META_HEADERS
+
+    def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        email = _emails(frame)
+        phone = [meta_phone(p) for p in _phones(self, frame)]
+        known = _country_known(frame)
+        country = [c.lower() if k else None for c, k in zip(self.regions(frame), known, strict=True)]
+        zips = [
+            meta_zip(v, country=c)
+            for v, c in zip(contact(frame, "postal_code"), country, strict=True)
+        ]
+        out = {
+            "email": hashed(email),
+            "phone": hashed(phone),
+            "fn": hashed(meta_name(v) for v in contact(frame, "first_name")),
+            "ln": hashed(meta_name(v) for v in contact(frame, "last_name")),
+            "zip": hashed(zips),
+            "country": hashed(country),
+        }
+        usable = [e is not None or p is not None for e, p in zip(email, phone, strict=True)]
+        schema = dict.fromkeys(self.headers, pl.String)
+        return pl.DataFrame(out, schema=schema), pl.Series(usable, dtype=pl.Boolean)
+
+
+def _country_known(frame: pl.DataFrame) -> list[bool]:
+    """Whether each row's country is known (Meta's country column is left empty otherwise)."""
+    if "attr__country" not in frame.columns:
+        return [False] * frame.height
+    return [normalize_country(c) is not None for c in frame.get_column("attr__country").to_list()]
