@@ -75,7 +75,9 @@ class EmailListDestination(ContactDestination):
         for path, audience in audience_paths(self.options.path, chosen).items():
             gate = self.gate(audience)
             frame = gate.frame
-            email = pl.Series([normalize_email(v) for v in contact(frame, "email")], dtype=pl.String)
+            email = pl.Series(
+                [normalize_email(v) for v in contact(frame, "email")], dtype=pl.String
+            )
             usable = email.is_not_null()
             gate.excluded["no_identifier"] = int((~usable).sum())
             props = [
@@ -85,7 +87,9 @@ class EmailListDestination(ContactDestination):
             out = pl.DataFrame(
                 [frame.get_column("customer_id").cast(pl.String), email, *props]
             ).filter(usable)
-            files[path] = Gate(out.rename(dict(zip(out.columns, self.columns(), strict=True))), gate.excluded)
+            files[path] = Gate(
+                out.rename(dict(zip(out.columns, self.columns(), strict=True))), gate.excluded
+            )
         return self.summarise(chosen, files, self.columns())
 
     def write_file(self, frame: pl.DataFrame, path: Path) -> None:

@@ -102,7 +102,9 @@ class _AdDestination(ContactDestination):
 
 
 def _emails(frame: pl.DataFrame, *, gmail_remove_dots: bool = False) -> list[str | None]:
-    return [normalize_email(v, gmail_remove_dots=gmail_remove_dots) for v in contact(frame, "email")]
+    return [
+        normalize_email(v, gmail_remove_dots=gmail_remove_dots) for v in contact(frame, "email")
+    ]
 
 
 def _phones(dest: _AdDestination, frame: pl.DataFrame) -> list[str | None]:
@@ -134,9 +136,13 @@ class GoogleAdsDestination(_AdDestination):
             first = [google_name(v) for v in contact(frame, "first_name")]
             last = [google_name(v) for v in contact(frame, "last_name")]
             country = [c.lower() for c in self.regions(frame)]
-            zips = [None if v is None else str(v).strip() or None for v in contact(frame, "postal_code")]
+            zips = [
+                None if v is None else str(v).strip() or None for v in contact(frame, "postal_code")
+            ]
             whole = [all(x) for x in zip(first, last, zips, strict=True)]  # all four or none
-            out["First Name"] = hashed([f if w else None for f, w in zip(first, whole, strict=True)])
+            out["First Name"] = hashed(
+                [f if w else None for f, w in zip(first, whole, strict=True)]
+            )
             out["Last Name"] = hashed([v if w else None for v, w in zip(last, whole, strict=True)])
             out["Country"] = [c if w else None for c, w in zip(country, whole, strict=True)]
             out["Zip"] = [z if w else None for z, w in zip(zips, whole, strict=True)]
@@ -159,7 +165,9 @@ class MetaDestination(_AdDestination):
         email = _emails(frame)
         phone = [meta_phone(p) for p in _phones(self, frame)]
         known = _country_known(frame)
-        country = [c.lower() if k else None for c, k in zip(self.regions(frame), known, strict=True)]
+        country = [
+            c.lower() if k else None for c, k in zip(self.regions(frame), known, strict=True)
+        ]
         zips = [
             meta_zip(v, country=c)
             for v, c in zip(contact(frame, "postal_code"), country, strict=True)
