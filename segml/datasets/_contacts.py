@@ -44,10 +44,16 @@ def contact_columns(rng: np.random.Generator, country: np.ndarray) -> dict[str, 
     return {
         "email": email,
         "phone": phone,
-        "first_name": np.where(u[:, 6] < 0.92, first, None),
-        "last_name": np.where(u[:, 6] < 0.90, last, None),
-        "postal_code": np.where(u[:, 7] < 0.85, postal, None),
+        "first_name": _blank(first, u[:, 6] >= 0.92),
+        "last_name": _blank(last, u[:, 6] >= 0.90),
+        "postal_code": _blank(postal, u[:, 7] >= 0.85),
     }
+
+
+def _blank(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    out = values.astype(object)
+    out[missing] = None
+    return out
 
 
 def _emails(first: np.ndarray, last: np.ndarray, domain: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -109,9 +115,8 @@ def _postal_codes(country: np.ndarray, d: np.ndarray) -> np.ndarray:
     for i, c in enumerate(country):
         x = d[i]
         if c == "GB":
-            out[i] = (
-                f"{letters[x[0]]}{letters[x[1] + 10]}{x[2] + 1} {x[3]}{letters[x[4]]}{letters[x[5]]}"
-            )
+            area = f"{letters[x[0]]}{letters[x[1] + 10]}{x[2] + 1}"
+            out[i] = f"{area} {x[3]}{letters[x[4]]}{letters[x[5]]}"
         elif c == "NL":
             out[i] = f"{x[0] + 1}{x[1]}{x[2]}{x[3]} {letters[x[4]]}{letters[x[5]]}"
         elif c == "US":

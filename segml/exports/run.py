@@ -31,11 +31,11 @@ from typing import Any
 
 import polars as pl
 
-import segml.exports.lists  # noqa: F401  (registers email_list and warehouse)
-import segml.exports.local  # noqa: F401  (registers the parquet and csv destinations)
-import segml.exports.platforms  # noqa: F401  (registers google_ads and meta)
 from segml.config import ExportsConfig
 from segml.errors import ConfigError
+
+# registers the built-in destinations: email_list, warehouse; parquet, csv; google_ads, meta
+from segml.exports import lists, local, platforms  # noqa: F401
 from segml.exports.audiences import _values, audiences_of
 from segml.exports.contacts import CONTACT_PREFIX
 from segml.exports.destinations import (

@@ -138,7 +138,8 @@ def test_held_out_customers_are_never_sent(tmp_path: Path) -> None:
 def test_hashed_files_hold_no_raw_identifier(result, tmp_path: Path) -> None:
     destinations = [{"type": "google_ads"}, {"type": "meta"}]
     _write(result, tmp_path, destinations)
-    files = [*(tmp_path / "run").glob("google_ads/**/*.csv"), *(tmp_path / "run").glob("meta/**/*.csv")]
+    run = tmp_path / "run"
+    files = [*run.glob("google_ads/**/*.csv"), *run.glob("meta/**/*.csv")]
     assert len(files) == 2
     forms = set()
     for raw in RAW:  # as written, normalised, E.164 and Meta's phone digits

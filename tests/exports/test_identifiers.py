@@ -19,7 +19,8 @@ from segml.exports.identifiers import (
 )
 
 DIGESTS = {
-    "john.smith+news@example.com": "5f1b1494c68b2fe9ebbc74a966a14c94d25881ad9a68a4d887cdf2c13b3689d4",
+    "john.smith+news@example.com":
+        "5f1b1494c68b2fe9ebbc74a966a14c94d25881ad9a68a4d887cdf2c13b3689d4",
     "john.smith@gmail.com": "d0c648bc36f12061bec770df216cea2ab95851b9350fd54b658de53b0407767a",
     "johnsmith@gmail.com": "3586de92bb3636d0885a12eff961429a32e4ebd764b96f50d85d016f9338d586",
     "+447700900123": "a8acc3a90a7b4e4dc65e93db9240ed26523050ef754d63b75b5161de76781436",
