@@ -234,10 +234,10 @@ def _segment_plan(
 
     plan, notes = segment_plan(cfg, scores=scores, rules=rules, as_of=as_of, source=source)
     with pl.Config(
-        tbl_rows=-1, tbl_cols=-1, tbl_width_chars=240, fmt_str_lengths=80,
+        tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=100,
         tbl_hide_dataframe_shape=True,
     ):  # fmt: skip
-        typer.echo(str(plan))
+        typer.echo(str(plan.drop("columns")))  # each destination's columns: in its note
     for note in notes:
         typer.echo(note)
     typer.echo(f"dry run: {plan.height} files, {plan['rows'].sum():,} rows; nothing written.")

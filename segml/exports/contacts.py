@@ -70,13 +70,18 @@ class ContactDestination(Destination):
         return [a for a in audiences if a.channel in self.options.channels]
 
     def gate(self, audience: Audience) -> Gate:
-        """The audience less the hold-out and the customers without consent."""
+        """The audience less the hold-out and the customers without consent. Without any
+        contact column (data with no personal details, such as Online Retail) nobody can be
+        sent to, and a missing consent column is not worth an error: everyone is counted
+        under no_identifier (``summarise`` says why)."""
         frame = audience.frame
         control = frame.get_column("control")
         excluded = {"held_out": int(control.sum())}
         frame = frame.filter(~control)
         consent = self.options.consent
-        if consent is not None:
+        if consent is not None and consent not in frame.columns and not self.present([audience]):
+            excluded["no_consent"] = 0
+        elif consent is not None:
             if consent not in frame.columns:
                 raise DataError(
                     f"destination {self.name!r} sends only to customers with {consent} true, "

@@ -186,8 +186,27 @@ def dry_run(
     ]
     schema = {"destination": pl.String, "type": pl.String, "path": pl.String, "rows": pl.Int64}
     schema |= {"columns": pl.String, "excluded": pl.String}
-    notes = [f"{n}: {p.summary['message']}" for n, p in plans.items() if "message" in p.summary]
+    notes = [_note(d, plans[d.name]) for d in built if plans[d.name].summary]
     return pl.DataFrame(rows, schema=schema), notes
+
+
+def _note(destination: Destination, plan: Plan) -> str:
+    """One destination's line of the dry run: its files' header, the customers it leaves out
+    (by reason, all files together) and what it says about them."""
+    summary, parts = plan.summary, []
+    if "columns" in summary:
+        parts.append(f"columns {','.join(summary['columns'])}")
+    excluded: dict[str, int] = {}
+    for counts in plan.excluded.values():
+        for reason, n in counts.items():
+            excluded[reason] = excluded.get(reason, 0) + n
+    if excluded:
+        parts.append("excluded " + " ".join(f"{k}={v:,}" for k, v in excluded.items()))
+    if "message" in summary:
+        parts.append(summary["message"])
+    rows = sum(f.height for f in plan.files.values())
+    head = f"{destination.name} ({destination.type}): {len(plan.files)} files, {rows:,} rows"
+    return "; ".join([head, *parts])
 
 
 def _counts(report: SegmentReport) -> dict[str, Any]:

@@ -196,6 +196,16 @@ def test_no_contact_details_is_a_message_not_an_error(result, tmp_path: Path) ->
     assert "message" in run.manifest["exports"]["meta"]
 
 
+def test_data_without_contacts_or_consent_columns_gets_a_message(tmp_path: Path) -> None:
+    """As Online Retail: no customers table beyond the country, so no consent flags either."""
+    rules = {**RULES, "channels": {"email": None, "ads": None}}
+    bare = Segmenter(rules=rules).fit_segment(TABLE.select("customer_id", "rfm__frequency"))
+    plan, notes = dry_run(bare, destinations=[{"type": "google_ads"}], contacts=None)
+    assert plan["rows"].to_list() == [0]
+    assert plan["excluded"].to_list() == ["held_out=0 no_consent=0 no_identifier=6"]
+    assert "has none of the contact columns ['email', 'phone'" in notes[0]
+
+
 def test_a_missing_consent_column_says_what_to_fix(result) -> None:
     bad = [{"type": "google_ads", "consent": "attr__gdpr_ads"}]
     with pytest.raises(DataError, match=r"no column 'attr__gdpr_ads' \(audience all/ads, 5 rows\)"):
