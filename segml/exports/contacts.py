@@ -131,9 +131,10 @@ class ContactDestination(Destination):
         missing = [c for c in self.identifiers if c not in self.present(audiences)]
         if len(missing) == len(self.identifiers):
             summary["message"] = (
-                f"the customers table has none of the contact columns {list(self.identifiers)} "
-                "(map them under data.customers.columns, e.g. email: <your column>): every "
-                "customer is counted under no_identifier and the files have a header only."
+                f"the customers table has none of the contact columns {list(self.identifiers)}, "
+                "so nothing can be sent: the files have a header only and every audience "
+                "member is counted under no_identifier. To send, map them under "
+                "data.customers.columns (e.g. email: <your column>)."
             )
         elif missing:
             summary["message"] = f"the customers table has no {missing} column(s)."

@@ -5,7 +5,7 @@ Each platform matches SHA-256 hashes of *normalised* values, so ``John.Smith@Exa
 are written down (checked when this module was written; docs/exports.md keeps the list, and
 says which rules could not be verified):
 
-Google Ads Customer Match (https://support.google.com/google-ads/answer/7474263 "Formatting
+Google Ads Customer Match (https://support.google.com/adwords/answer/7476159 "Formatting
 guidelines for uploading hashed data", https://support.google.com/google-ads/answer/7659867
 and the Customer Match template https://g.co/wudy8r):
   - email, first and last name: lower-case, remove spaces before, after and in between;
@@ -18,8 +18,9 @@ and the Customer Match template https://g.co/wudy8r):
   (``name+tag@``) is documented nowhere: kept as it is.
 
 Meta custom audiences (https://www.facebook.com/business/help/2082575038703844 "How to format a
-customer list", and the Marketing API's hashing table
-https://developers.facebook.com/docs/marketing-api/audiences/guides/custom-audiences#hash):
+customer list", and the Marketing API's "Hashing and Normalizing Data"
+https://developers.facebook.com/docs/marketing-api/custom-audience-api, whose table was read
+through HCL's copy, https://help.hcl-software.com/unica/Link/en/12.1.7/Link/Facebook/data_normalization.html):
   - email: trim, lower-case;
   - phone: digits only, with the country code, no leading zeros (E.164 without ``+``);
   - fn, ln: lower-case, letters only (no punctuation or spaces), UTF-8;
