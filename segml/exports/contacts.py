@@ -145,9 +145,9 @@ class ContactDestination(Destination):
         )
 
 
-def contact(frame: pl.DataFrame, name: str) -> list[Any]:
-    """The raw values of contact column ``name`` (all None when the table has none)."""
+def contact(frame: pl.DataFrame, name: str) -> pl.Series:
+    """The raw values of contact column ``name`` as text (all null when the table has none)."""
     column = f"{CONTACT_PREFIX}{name}"
     if column not in frame.columns:
-        return [None] * frame.height
-    return frame.get_column(column).to_list()
+        return pl.Series(name, [None] * frame.height, dtype=pl.String)
+    return frame.get_column(column).cast(pl.String).rename(name)

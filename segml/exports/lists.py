@@ -33,7 +33,7 @@ from segml.exports.destinations import (
     check_path_template,
     register_destination,
 )
-from segml.exports.identifiers import normalize_email
+from segml.exports.identifiers import email_series
 from segml.io import atomic_file, write_frame
 
 __all__ = ["EmailListDestination", "WarehouseDestination"]
@@ -75,9 +75,7 @@ class EmailListDestination(ContactDestination):
         for path, audience in audience_paths(self.options.path, chosen).items():
             gate = self.gate(audience)
             frame = gate.frame
-            email = pl.Series(
-                [normalize_email(v) for v in contact(frame, "email")], dtype=pl.String
-            )
+            email = email_series(contact(frame, "email"))
             usable = email.is_not_null()
             gate.excluded["no_identifier"] = int((~usable).sum())
             props = [

@@ -34,13 +34,12 @@ from segml.exports.destinations import (
     register_destination,
 )
 from segml.exports.identifiers import (
-    google_name,
-    hashed,
-    meta_name,
-    meta_phone,
+    email_series,
+    google_name_series,
+    hash_series,
+    meta_name_series,
     meta_zip,
     normalize_country,
-    normalize_email,
     normalize_phone,
 )
 from segml.io import atomic_file
@@ -101,18 +100,15 @@ class _AdDestination(ContactDestination):
             frame.write_csv(tmp)
 
 
-def _emails(frame: pl.DataFrame, *, gmail_remove_dots: bool = False) -> list[str | None]:
-    return [
-        normalize_email(v, gmail_remove_dots=gmail_remove_dots) for v in contact(frame, "email")
-    ]
-
-
-def _phones(dest: _AdDestination, frame: pl.DataFrame) -> list[str | None]:
+def _phones(dest: _AdDestination, frame: pl.DataFrame) -> pl.Series:
+    """E.164 numbers, each read in the customer's country (else the default)."""
     check = dest.options.phone_check  # type: ignore[attr-defined]
-    return [
+    numbers = contact(frame, "phone").to_list()
+    e164 = [
         normalize_phone(v, region=r, check=check)
-        for v, r in zip(contact(frame, "phone"), dest.regions(frame), strict=True)
+        for v, r in zip(numbers, dest.regions(frame), strict=True)
     ]
+    return pl.Series("phone", e164, dtype=pl.String)
 
 
 @register_destination
@@ -128,27 +124,34 @@ class GoogleAdsDestination(_AdDestination):
         return self.headers if self.options.address else self.headers[:2]
 
     def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-        email = _emails(frame, gmail_remove_dots=self.options.gmail_remove_dots)
+        email = email_series(
+            contact(frame, "email"), gmail_remove_dots=self.options.gmail_remove_dots
+        )
         phone = _phones(self, frame)
-        out = {"Email": hashed(email), "Phone": hashed(phone)}
-        usable = [e is not None or p is not None for e, p in zip(email, phone, strict=True)]
+        out = {"Email": hash_series(email), "Phone": hash_series(phone)}
+        usable = email.is_not_null() | phone.is_not_null()
         if self.options.address:
-            first = [google_name(v) for v in contact(frame, "first_name")]
-            last = [google_name(v) for v in contact(frame, "last_name")]
-            country = [c.lower() for c in self.regions(frame)]
-            zips = [
-                None if v is None else str(v).strip() or None for v in contact(frame, "postal_code")
-            ]
-            whole = [all(x) for x in zip(first, last, zips, strict=True)]  # all four or none
-            out["First Name"] = hashed(
-                [f if w else None for f, w in zip(first, whole, strict=True)]
-            )
-            out["Last Name"] = hashed([v if w else None for v, w in zip(last, whole, strict=True)])
-            out["Country"] = [c if w else None for c, w in zip(country, whole, strict=True)]
-            out["Zip"] = [z if w else None for z, w in zip(zips, whole, strict=True)]
-            usable = [u or w for u, w in zip(usable, whole, strict=True)]
-        schema = dict.fromkeys(self.columns(), pl.String)
-        return pl.DataFrame(out, schema=schema), pl.Series(usable, dtype=pl.Boolean)
+            first = google_name_series(contact(frame, "first_name"))
+            last = google_name_series(contact(frame, "last_name"))
+            country = pl.Series([c.lower() for c in self.regions(frame)], dtype=pl.String)
+            zips = _apply_strip(contact(frame, "postal_code"))
+            whole = first.is_not_null() & last.is_not_null() & zips.is_not_null()
+            out["First Name"] = hash_series(_keep(first, whole))
+            out["Last Name"] = hash_series(_keep(last, whole))
+            out["Country"] = _keep(country, whole)  # Google: Country and Zip unhashed
+            out["Zip"] = _keep(zips, whole)
+            usable = usable | whole
+        frame_out = pl.DataFrame({k: v.rename(k) for k, v in out.items()})
+        return frame_out.select(self.columns()), usable
+
+
+def _keep(values: pl.Series, mask: pl.Series) -> pl.Series:
+    return pl.select(pl.when(mask).then(values)).to_series()
+
+
+def _apply_strip(values: pl.Series) -> pl.Series:
+    text = values.str.strip_chars()
+    return pl.select(pl.when(text != "").then(text)).to_series()
 
 
 @register_destination
@@ -162,27 +165,25 @@ class MetaDestination(_AdDestination):
     headers = META_HEADERS
 
     def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-        email = _emails(frame)
-        phone = [meta_phone(p) for p in _phones(self, frame)]
+        email = email_series(contact(frame, "email"))
+        phone = _phones(self, frame).str.strip_chars_start("+")  # Meta: digits, no '+'
         known = _country_known(frame)
-        country = [
-            c.lower() if k else None for c, k in zip(self.regions(frame), known, strict=True)
-        ]
+        regions = self.regions(frame)
+        country = [c.lower() if k else None for c, k in zip(regions, known, strict=True)]
         zips = [
             meta_zip(v, country=c)
-            for v, c in zip(contact(frame, "postal_code"), country, strict=True)
+            for v, c in zip(contact(frame, "postal_code").to_list(), country, strict=True)
         ]
         out = {
-            "email": hashed(email),
-            "phone": hashed(phone),
-            "fn": hashed(meta_name(v) for v in contact(frame, "first_name")),
-            "ln": hashed(meta_name(v) for v in contact(frame, "last_name")),
-            "zip": hashed(zips),
-            "country": hashed(country),
+            "email": hash_series(email),
+            "phone": hash_series(phone),
+            "fn": hash_series(meta_name_series(contact(frame, "first_name"))),
+            "ln": hash_series(meta_name_series(contact(frame, "last_name"))),
+            "zip": hash_series(pl.Series(zips, dtype=pl.String)),
+            "country": hash_series(pl.Series(country, dtype=pl.String)),
         }
-        usable = [e is not None or p is not None for e, p in zip(email, phone, strict=True)]
-        schema = dict.fromkeys(self.headers, pl.String)
-        return pl.DataFrame(out, schema=schema), pl.Series(usable, dtype=pl.Boolean)
+        usable = email.is_not_null() | phone.is_not_null()
+        return pl.DataFrame({k: v.rename(k) for k, v in out.items()}), usable
 
 
 def _country_known(frame: pl.DataFrame) -> list[bool]:

@@ -45,6 +45,7 @@ from segml.exports.destinations import (
     Plan,
     build_destinations,
 )
+from segml.exports.identifiers import phone_memo
 from segml.io import atomic_dir, file_sha256, write_frame, write_json
 from segml.segments import RuleSet, Segmenter, SegmentReport
 from segml.segments.result import SegmentResult
@@ -92,12 +93,8 @@ def _plans(
 ) -> dict[str, Plan]:
     """Each destination's plan; two writing one file (or a run file) is a ConfigError."""
     shared = audiences_of(result)
-    plans = {}
-    for d in destinations:
-        audiences = audiences_of(result, extra=d.reads()) if d.reads() else shared
-        if d.contacts():
-            audiences = with_contacts(audiences, contacts, columns=d.contacts())
-        plans[d.name] = d.plan(audiences)
+    with phone_memo():  # the ad destinations read the same numbers: parse each once
+        plans = {d.name: _plan(d, result, shared, contacts) for d in destinations}
     owner: dict[str, str] = {name: "the run" for name in RUN_FILES}
     for name, plan in plans.items():
         for path in plan.files:
@@ -109,6 +106,17 @@ def _plans(
                 )
             owner[path] = name
     return plans
+
+
+def _plan(
+    destination: Destination, result: SegmentResult, shared: list[Audience], contacts: Any
+) -> Plan:
+    """One destination's plan, from the audiences with the columns it reads and contacts."""
+    reads = destination.reads()
+    audiences = audiences_of(result, extra=reads) if reads else shared
+    if destination.contacts():
+        audiences = with_contacts(audiences, contacts, columns=destination.contacts())
+    return destination.plan(audiences)
 
 
 def with_contacts(

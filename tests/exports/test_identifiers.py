@@ -5,11 +5,16 @@ how segml encodes or hashes fails here."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from segml.exports.identifiers import (
+    email_series,
     google_name,
+    google_name_series,
+    hash_series,
     meta_name,
+    meta_name_series,
     meta_phone,
     meta_zip,
     normalize_country,
@@ -41,27 +46,42 @@ def test_sha256_hex_matches_digests_computed_outside_segml(value: str, digest: s
     assert sha256_hex(value) == digest
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("john.smith+news@example.com", "john.smith+news@example.com"),  # plus kept
-        ("  John.Smith+News@Example.COM ", "john.smith+news@example.com"),  # trim, lower
-        ("JOHN.SMITH+NEWS@EXAMPLE.COM", "john.smith+news@example.com"),
-        ("john.smith+news @example.com", "john.smith+news@example.com"),  # inner space
-        ("John.Smith@Gmail.com", "john.smith@gmail.com"),  # dots kept by default
-        ("\tjohn.smith@gmail.com\n", "john.smith@gmail.com"),
-        ("john.smith at example.com", None),  # no @
-        ("john@smith@example.com", None),
-        ("john@localhost", None),  # no top-level domain
-        ("@example.com", None),
-        ("", None),
-        ("   ", None),
-        (None, None),
-        (float("nan"), None),
-    ],
-)
+EMAILS = [
+    ("john.smith+news@example.com", "john.smith+news@example.com"),  # plus kept
+    ("  John.Smith+News@Example.COM ", "john.smith+news@example.com"),  # trim, lower
+    ("JOHN.SMITH+NEWS@EXAMPLE.COM", "john.smith+news@example.com"),
+    ("john.smith+news @example.com", "john.smith+news@example.com"),  # inner space
+    ("John.Smith@Gmail.com", "john.smith@gmail.com"),  # dots kept by default
+    ("\tjohn.smith@gmail.com\n", "john.smith@gmail.com"),
+    ("john.smith at example.com", None),  # no @
+    ("john@smith@example.com", None),
+    ("john@localhost", None),  # no top-level domain
+    ("@example.com", None),
+    ("", None),
+    ("   ", None),
+    (None, None),
+    ("Zoe\u0308@Example.com", "zo\u00eb@example.com"),  # composed (NFC) first
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [*EMAILS, (float("nan"), None)])
 def test_normalize_email(raw: object, expected: str | None) -> None:
     assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize("gmail", [False, True])
+def test_the_column_rules_agree_with_the_value_rules(gmail: bool) -> None:
+    """The destinations normalise whole columns with Polars; the value functions above are
+    the reference."""
+    raw = [r for r, _ in EMAILS] + ["J.Smith@GoogleMail.com", "a.b@gmail.com.example"]
+    want = [normalize_email(r, gmail_remove_dots=gmail) for r in raw]
+    got = email_series(pl.Series(raw, dtype=pl.String), gmail_remove_dots=gmail).to_list()
+    assert got == want
+    names = [r for r, _, _ in NAMES]
+    column = pl.Series(names, dtype=pl.String)
+    assert google_name_series(column).to_list() == [google_name(n) for n in names]
+    assert meta_name_series(column).to_list() == [meta_name(n) for n in names]
+    assert hash_series(pl.Series(["maryann", None])).to_list() == [DIGESTS["maryann"], None]
 
 
 def test_gmail_dots_go_only_when_asked_and_only_for_gmail() -> None:
@@ -112,18 +132,20 @@ def test_meta_phone_is_e164_digits_without_plus() -> None:
     assert meta_phone(None) is None
 
 
-@pytest.mark.parametrize(
-    ("raw", "google", "meta"),
-    [
-        ("  Mary Ann ", "maryann", "maryann"),
-        ("MARY ANN", "maryann", "maryann"),
-        ("Anne-Marie", "anne-marie", "annemarie"),  # Meta: letters only
-        ("O'Neil", "o'neil", "oneil"),
-        ("Zoë", "zoë", "zoë"),  # accents kept, hashed as UTF-8
-        ("", None, None),
-        (None, None, None),
-    ],
-)
+NAMES = [
+    ("  Mary Ann ", "maryann", "maryann"),
+    ("MARY ANN", "maryann", "maryann"),
+    ("Anne-Marie", "anne-marie", "annemarie"),  # Meta: letters only
+    ("O'Neil", "o'neil", "oneil"),
+    ("Zoë", "zoë", "zoë"),  # accents kept, hashed as UTF-8
+    ("Zoe\u0308", "zoë", "zoë"),  # decomposed: composed first
+    ("", None, None),
+    ("  ", None, None),
+    (None, None, None),
+]
+
+
+@pytest.mark.parametrize(("raw", "google", "meta"), NAMES)
 def test_names(raw: object, google: str | None, meta: str | None) -> None:
     assert google_name(raw) == google
     assert meta_name(raw) == meta
