@@ -39,6 +39,7 @@ DESTINATIONS = {
     "email_list": {"type": "email_list", "properties": ["segment", "score__purchase"]},
     "warehouse": {"type": "warehouse", "properties": ["score__purchase"]},
 }
+BOTH = [DESTINATIONS["google_ads"], DESTINATIONS["meta"]]  # one run: numbers parsed once
 
 
 def _data(n: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -78,6 +79,12 @@ def main() -> None:
         took = time.perf_counter() - started
         excluded = " ".join(x for x in plan["excluded"].to_list() if x) or "-"
         print(f"| {name} | {plan.height} | {plan['rows'].sum():,} | {excluded} | {took:.1f} |")
+    started = time.perf_counter()
+    plan, _ = dry_run(result, destinations=BOTH, contacts=contacts)
+    took = time.perf_counter() - started
+    print(
+        f"| google_ads + meta in one run | {plan.height} | {plan['rows'].sum():,} | | {took:.1f} |"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak RSS {peak:.2f} GB")
 

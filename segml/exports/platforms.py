@@ -18,6 +18,7 @@ Headers:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -90,10 +91,10 @@ class _AdDestination(ContactDestination):
     def columns(self) -> tuple[str, ...]:
         return self.headers
 
+    @abstractmethod
     def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
         """The file's rows (hashed identifiers under the platform's headers) and which rows
         have at least one usable identifier."""
-        raise NotImplementedError  # pragma: no cover (both subclasses implement it)
 
     def write_file(self, frame: pl.DataFrame, path: Path) -> None:
         with atomic_file(path) as tmp:
@@ -133,9 +134,10 @@ class GoogleAdsDestination(_AdDestination):
         if self.options.address:
             first = google_name_series(contact(frame, "first_name"))
             last = google_name_series(contact(frame, "last_name"))
-            country = pl.Series([c.lower() for c in self.regions(frame)], dtype=pl.String)
+            country = _countries(self, frame)
             zips = _apply_strip(contact(frame, "postal_code"))
             whole = first.is_not_null() & last.is_not_null() & zips.is_not_null()
+            whole = whole & country.is_not_null()
             out["First Name"] = hash_series(_keep(first, whole))
             out["Last Name"] = hash_series(_keep(last, whole))
             out["Country"] = _keep(country, whole)  # Google: Country and Zip unhashed
@@ -167,9 +169,7 @@ class MetaDestination(_AdDestination):
     def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
         email = email_series(contact(frame, "email"))
         phone = _phones(self, frame).str.strip_chars_start("+")  # Meta: digits, no '+'
-        known = _country_known(frame)
-        regions = self.regions(frame)
-        country = [c.lower() if k else None for c, k in zip(regions, known, strict=True)]
+        country = _countries(self, frame).to_list()
         zips = [
             meta_zip(v, country=c)
             for v, c in zip(contact(frame, "postal_code").to_list(), country, strict=True)
@@ -186,8 +186,10 @@ class MetaDestination(_AdDestination):
         return pl.DataFrame({k: v.rename(k) for k, v in out.items()}), usable
 
 
-def _country_known(frame: pl.DataFrame) -> list[bool]:
-    """Whether each row's country is known (Meta's country column is left empty otherwise)."""
+def _countries(dest: _AdDestination, frame: pl.DataFrame) -> pl.Series:
+    """Each customer's country as a lower-case ISO code, null when ``attr__country`` does not
+    say (the default country reads phone numbers, it is not written as anyone's country)."""
     if "attr__country" not in frame.columns:
-        return [False] * frame.height
-    return [normalize_country(c) is not None for c in frame.get_column("attr__country").to_list()]
+        return pl.Series("country", [None] * frame.height, dtype=pl.String)
+    codes = [normalize_country(c) for c in frame.get_column("attr__country").to_list()]
+    return pl.Series("country", codes, dtype=pl.String)
