@@ -19,7 +19,7 @@ from pydantic import field_validator
 
 from segml.errors import DataError
 from segml.exports.destinations import Audience, Destination, DestinationOptions, Plan
-from segml.exports.identifiers import normalize_country
+from segml.exports.identifiers import country_series, normalize_country
 
 __all__ = ["CONTACT_PREFIX", "ContactDestination", "ContactOptions", "Gate"]
 
@@ -102,10 +102,8 @@ class ContactDestination(Destination):
         default = self.options.default_country
         if _COUNTRY not in frame.columns:
             return [default] * frame.height
-        return [
-            (normalize_country(c) or default.lower()).upper()
-            for c in frame.get_column(_COUNTRY).to_list()
-        ]
+        codes = country_series(frame.get_column(_COUNTRY)).str.to_uppercase()
+        return codes.fill_null(default).to_list()
 
     def present(self, audiences: Sequence[Audience]) -> list[str]:
         """The identifier columns the customers table has (joined as contact__<name>)."""

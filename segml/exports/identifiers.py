@@ -47,6 +47,7 @@ import phonenumbers
 import polars as pl
 
 __all__ = [
+    "country_series",
     "email_series",
     "google_name",
     "google_name_series",
@@ -222,5 +223,18 @@ def meta_name_series(values: pl.Series) -> pl.Series:
 
 
 def hash_series(values: pl.Series) -> pl.Series:
-    """SHA-256 hex of each value of a text column; null stays null."""
-    return pl.Series(values.name, hashed(values.to_list()), dtype=pl.String)
+    """SHA-256 hex of each value of a text column; null stays null. A column with few distinct
+    values (countries) hashes each once."""
+    sha = hashlib.sha256
+    distinct = values.drop_nulls().unique()
+    if distinct.len() * 4 < values.len():
+        digests = {v: sha(v.encode("utf-8")).hexdigest() for v in distinct.to_list()}
+        return values.replace_strict(digests, default=None, return_dtype=pl.String)
+    out = [None if v is None else sha(v.encode("utf-8")).hexdigest() for v in values.to_list()]
+    return pl.Series(values.name, out, dtype=pl.String)
+
+
+def country_series(values: pl.Series) -> pl.Series:
+    """``normalize_country`` on a column."""
+    code = pl.col("v").str.strip_chars().str.to_lowercase()
+    return _apply(values, pl.when(code.str.contains(r"^[a-z]{2}$")).then(code))

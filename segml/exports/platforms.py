@@ -35,12 +35,12 @@ from segml.exports.destinations import (
     register_destination,
 )
 from segml.exports.identifiers import (
+    country_series,
     email_series,
     google_name_series,
     hash_series,
     meta_name_series,
     meta_zip,
-    normalize_country,
     normalize_phone,
 )
 from segml.io import atomic_file
@@ -191,5 +191,4 @@ def _countries(dest: _AdDestination, frame: pl.DataFrame) -> pl.Series:
     say (the default country reads phone numbers, it is not written as anyone's country)."""
     if "attr__country" not in frame.columns:
         return pl.Series("country", [None] * frame.height, dtype=pl.String)
-    codes = [normalize_country(c) for c in frame.get_column("attr__country").to_list()]
-    return pl.Series("country", codes, dtype=pl.String)
+    return country_series(frame.get_column("attr__country")).rename("country")

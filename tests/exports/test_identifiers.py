@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from segml.exports.identifiers import (
+    country_series,
     email_series,
     google_name,
     google_name_series,
@@ -82,6 +83,11 @@ def test_the_column_rules_agree_with_the_value_rules(gmail: bool) -> None:
     assert google_name_series(column).to_list() == [google_name(n) for n in names]
     assert meta_name_series(column).to_list() == [meta_name(n) for n in names]
     assert hash_series(pl.Series(["maryann", None])).to_list() == [DIGESTS["maryann"], None]
+    countries = pl.Series(["GB", " us ", "GBR", "", None, "gb"] * 3, dtype=pl.String)
+    assert country_series(countries).to_list() == [normalize_country(c) for c in countries]
+    assert hash_series(countries).to_list() == [  # few distinct values: each hashed once
+        None if c is None else sha256_hex(c) for c in countries
+    ]
 
 
 def test_gmail_dots_go_only_when_asked_and_only_for_gmail() -> None:
