@@ -21,7 +21,7 @@ from segml.errors import DataError
 from segml.exports.destinations import Audience, Destination, DestinationOptions, Plan
 from segml.exports.identifiers import country_series, normalize_country
 
-__all__ = ["CONTACT_PREFIX", "ContactDestination", "ContactOptions", "Gate"]
+__all__ = ["CONTACT_PREFIX", "ContactDestination", "ContactOptions", "Gate", "Unusable", "mask"]
 
 CONTACT_PREFIX = "contact__"
 _COUNTRY = "attr__country"
@@ -51,6 +51,51 @@ class Gate:
 
     frame: pl.DataFrame
     excluded: dict[str, int] = field(default_factory=dict)
+
+
+def mask(value: str) -> str:
+    """A value's shape without its content, for messages: the first character, then ``*`` for
+    every letter or digit (``john at example.com`` -> ``j*** ** *******.***``)."""
+    return value[:1] + "".join("*" if ch.isalnum() else ch for ch in value[1:])
+
+
+@dataclass
+class Unusable:
+    """Per identifier column: how many values the audiences had, how many did not normalise,
+    and the shape of one that did not (masked: personal data stays out of messages)."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+    bad: dict[str, int] = field(default_factory=dict)
+    example: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, raw: pl.Series, normalised: pl.Series) -> None:
+        present = raw.is_not_null() & (raw.str.strip_chars() != "")
+        failed = present & normalised.is_null()
+        self.seen[name] = self.seen.get(name, 0) + int(present.sum())
+        self.bad[name] = self.bad.get(name, 0) + int(failed.sum())
+        if name not in self.example and failed.any():
+            self.example[name] = mask(str(raw.filter(failed)[0]))
+
+    def check(self, destination: str) -> None:
+        """A column none of whose values (10 or more) is usable is mapped to the wrong data:
+        an error that says so, instead of files that are silently empty."""
+        for name, seen in self.seen.items():
+            if seen >= 10 and self.bad[name] == seen:
+                raise DataError(
+                    f"destination {destination!r}: customers.{name} has {seen:,} values in its "
+                    f"audiences and none is a usable {name.replace('_', ' ')} (e.g. "
+                    f"{self.example[name]!r}, masked). Map data.customers.columns.{name} to the "
+                    f"column that holds them{_HINTS.get(name, '')}."
+                )
+
+
+_HINTS = {
+    "email": " (name@domain.tld)",
+    "phone": (
+        "; numbers without a country code are read in the customer's country "
+        "(attr__country) or the destination's default_country"
+    ),
+}
 
 
 class ContactDestination(Destination):
@@ -111,7 +156,11 @@ class ContactDestination(Destination):
         return [c for c in self.identifiers if f"{CONTACT_PREFIX}{c}" in columns]
 
     def summarise(
-        self, audiences: Sequence[Audience], files: dict[str, Gate], columns: list[str]
+        self,
+        audiences: Sequence[Audience],
+        files: dict[str, Gate],
+        columns: list[str],
+        unusable: Unusable,
     ) -> Plan:
         """The plan: the files, each file's exclusions, and the totals with a message when the
         customers table has no identifier at all (so every file has a header only)."""
@@ -125,6 +174,7 @@ class ContactDestination(Destination):
             "excluded": totals,
             "channels": list(self.options.channels),
             "consent": self.options.consent,
+            "unusable_values": {k: v for k, v in unusable.bad.items() if v},
         }
         missing = [c for c in self.identifiers if c not in self.present(audiences)]
         if len(missing) == len(self.identifiers):

@@ -23,7 +23,7 @@ import polars as pl
 from pydantic import field_validator
 
 from segml.exports.audiences import AUDIENCE_COLUMNS
-from segml.exports.contacts import ContactDestination, ContactOptions, Gate, contact
+from segml.exports.contacts import ContactDestination, ContactOptions, Gate, Unusable, contact
 from segml.exports.destinations import (
     Audience,
     Destination,
@@ -71,11 +71,12 @@ class EmailListDestination(ContactDestination):
 
     def plan(self, audiences: Sequence[Audience]) -> Plan:
         chosen = self.chosen(audiences)
-        files = {}
+        files, unusable = {}, Unusable()
         for path, audience in audience_paths(self.options.path, chosen).items():
             gate = self.gate(audience)
             frame = gate.frame
             email = email_series(contact(frame, "email"))
+            unusable.add("email", contact(frame, "email"), email)
             usable = email.is_not_null()
             gate.excluded["no_identifier"] = int((~usable).sum())
             props = [
@@ -88,7 +89,8 @@ class EmailListDestination(ContactDestination):
             files[path] = Gate(
                 out.rename(dict(zip(out.columns, self.columns(), strict=True))), gate.excluded
             )
-        return self.summarise(chosen, files, self.columns())
+        unusable.check(self.name)
+        return self.summarise(chosen, files, self.columns(), unusable)
 
     def write_file(self, frame: pl.DataFrame, path: Path) -> None:
         with atomic_file(path) as tmp:

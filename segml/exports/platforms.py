@@ -26,7 +26,7 @@ from typing import Literal
 import polars as pl
 from pydantic import field_validator
 
-from segml.exports.contacts import ContactDestination, ContactOptions, Gate, contact
+from segml.exports.contacts import ContactDestination, ContactOptions, Gate, Unusable, contact
 from segml.exports.destinations import (
     Audience,
     Plan,
@@ -80,21 +80,23 @@ class _AdDestination(ContactDestination):
 
     def plan(self, audiences: Sequence[Audience]) -> Plan:
         chosen = self.chosen(audiences)
-        files = {}
+        files, unusable = {}, Unusable()
         for path, audience in audience_paths(self.options.path, chosen).items():
             gate = self.gate(audience)
-            frame, usable = self.rows(gate.frame)
+            frame, usable = self.rows(gate.frame, unusable)
             gate.excluded["no_identifier"] = int((~usable).sum())
             files[path] = Gate(frame.filter(usable), gate.excluded)
-        return self.summarise(chosen, files, list(self.columns()))
+        unusable.check(self.name)
+        return self.summarise(chosen, files, list(self.columns()), unusable)
 
     def columns(self) -> tuple[str, ...]:
         return self.headers
 
     @abstractmethod
-    def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    def rows(self, frame: pl.DataFrame, unusable: Unusable) -> tuple[pl.DataFrame, pl.Series]:
         """The file's rows (hashed identifiers under the platform's headers) and which rows
-        have at least one usable identifier."""
+        have at least one usable identifier; emails and phones that do not normalise are
+        tallied in ``unusable``."""
 
     def write_file(self, frame: pl.DataFrame, path: Path) -> None:
         with atomic_file(path) as tmp:
@@ -124,11 +126,13 @@ class GoogleAdsDestination(_AdDestination):
     def columns(self) -> tuple[str, ...]:
         return self.headers if self.options.address else self.headers[:2]
 
-    def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    def rows(self, frame: pl.DataFrame, unusable: Unusable) -> tuple[pl.DataFrame, pl.Series]:
         email = email_series(
             contact(frame, "email"), gmail_remove_dots=self.options.gmail_remove_dots
         )
         phone = _phones(self, frame)
+        unusable.add("email", contact(frame, "email"), email)
+        unusable.add("phone", contact(frame, "phone"), phone)
         out = {"Email": hash_series(email), "Phone": hash_series(phone)}
         usable = email.is_not_null() | phone.is_not_null()
         if self.options.address:
@@ -166,9 +170,12 @@ class MetaDestination(_AdDestination):
     options: MetaOptions
     headers = META_HEADERS
 
-    def rows(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    def rows(self, frame: pl.DataFrame, unusable: Unusable) -> tuple[pl.DataFrame, pl.Series]:
         email = email_series(contact(frame, "email"))
-        phone = _phones(self, frame).str.strip_chars_start("+")  # Meta: digits, no '+'
+        e164 = _phones(self, frame)
+        unusable.add("email", contact(frame, "email"), email)
+        unusable.add("phone", contact(frame, "phone"), e164)
+        phone = e164.str.strip_chars_start("+")  # Meta: digits with the country code, no '+'
         country = _countries(self, frame).to_list()
         zips = [
             meta_zip(v, country=c)

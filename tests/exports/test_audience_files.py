@@ -5,6 +5,7 @@ partitioned warehouse table, and the data without contact details (Online Retail
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import polars as pl
@@ -226,3 +227,43 @@ def test_a_missing_consent_column_says_what_to_fix(result) -> None:
 def test_bad_options_say_what_to_fix(entry: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_destinations([entry])
+
+
+BIG = pl.DataFrame(
+    {
+        "customer_id": [f"c{i:02d}" for i in range(12)],
+        "rfm__frequency": [1.0] * 12,
+        "attr__email_consent": [1.0] * 12,
+        "attr__country": ["GB"] * 12,
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "destination", "message"),
+    [
+        ("email", [f"{1000 + i}" for i in range(12)], "email_list",
+         r"customers\.email has 12 values in its audiences and none is a usable email "
+         r"\(e\.g\. '1\*\*\*', masked\)\. Map data\.customers\.columns\.email"),
+        ("phone", ["n/a"] * 12, "google_ads",
+         r"customers\.phone has 12 values .* none is a usable phone \(e\.g\. 'n/\*', masked\).*"
+         r"default_country"),
+    ],
+)  # fmt: skip
+def test_a_contact_column_mapped_to_the_wrong_data_says_so(
+    column: str, values: list[str], destination: str, message: str
+) -> None:
+    """Every value unusable: a wrong mapping, not bad luck. The message shows the shape of a
+    value, never the value."""
+    rules = {**RULES, "control": {"salt": "s", "share": 0.0}}
+    result = Segmenter(rules=rules).fit_segment(BIG, carry=BIG.columns[1:])
+    contacts = pl.DataFrame({"customer_id": BIG["customer_id"], column: values})
+    with pytest.raises(DataError, match=message):
+        dry_run(result, destinations=[{"type": destination}], contacts=contacts)
+
+
+def test_some_unusable_values_are_counted_not_an_error(result, tmp_path: Path) -> None:
+    run = _write(result, tmp_path, [{"type": "google_ads"}])
+    # c's "not-an-email"; every phone number of the audience parses
+    assert run.manifest["exports"]["google_ads"]["unusable_values"] == {"email": 1}
+    assert "not-an-email" not in json.dumps(run.manifest)
