@@ -234,9 +234,14 @@ def _segment_plan(
 
     from segml.jobs.segment import segment_plan
 
-    plan = segment_plan(cfg, scores=scores, rules=rules, as_of=as_of, source=source)
-    with pl.Config(tbl_rows=-1, fmt_str_lengths=80, tbl_hide_dataframe_shape=True):
-        typer.echo(str(plan))
+    plan, notes = segment_plan(cfg, scores=scores, rules=rules, as_of=as_of, source=source)
+    with pl.Config(
+        tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=100,
+        tbl_hide_dataframe_shape=True,
+    ):  # fmt: skip
+        typer.echo(str(plan.drop("columns")))  # each destination's columns: in its note
+    for note in notes:
+        typer.echo(note)
     typer.echo(f"dry run: {plan.height} files, {plan['rows'].sum():,} rows; nothing written.")
 
 

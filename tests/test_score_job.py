@@ -179,6 +179,45 @@ def test_score_segments_once_and_exports_to_a_destination_from_config(
     assert set(partition["segments"]) >= set(lines)
 
 
+def test_score_writes_platform_audiences_and_no_personal_data_elsewhere(
+    small: Path, trained: Path, tmp_path: Path
+) -> None:
+    """The synthetic store's fake contact details reach the ad-platform and email-list files
+    (hashed where the platform wants hashes) and nothing else: not the scores, not the
+    warehouse table, not the tracking store or its artifacts, not the training runs."""
+    uri = json.loads((small / "base" / f"as_of={AS_OF}" / "_manifest.json").read_text())[
+        "tracking_uri"
+    ]
+    kinds = ["parquet", "google_ads", "meta", "email_list", "warehouse"]
+    exports = "{destinations: [" + ", ".join(f"{{type: {k}}}" for k in kinds) + "]}"
+    config = _config(small, name="platforms.yaml", tracking_uri=uri, exports=exports,
+                     scoring="{missing_model: skip, fail_on_drift: false}")  # fmt: skip
+    assert main(_score_argv(config, tmp_path / "out")) == 0
+    part = tmp_path / "out" / f"as_of={AS_OF}"
+    manifest = json.loads((part / "segments" / "_manifest.json").read_text())
+    rows = {k: v["rows"] for k, v in manifest["files"].items()}
+    for prefix in ("google_ads/", "meta/", "email_platform/", "warehouse/"):
+        assert sum(n for k, n in rows.items() if k.startswith(prefix)) > 0, prefix
+    assert manifest["exports"]["google_ads"]["excluded"]["no_identifier"] > 0  # dirt, counted
+    customers = pl.read_csv(small / "customers.csv", infer_schema=False)
+    emails = [e.strip().lower() for e in customers["email"].drop_nulls() if "@" in e]
+    phones = [p for p in customers["phone"].drop_nulls()]
+    assert len(emails) > 200 and len(phones) > 50
+    raw = [e.encode() for e in emails] + [p.encode() for p in phones]
+    allowed = {"email_platform"}  # the email platform's import holds addresses by design
+    folders = [part, trained / "runs"]
+    checked = 0
+    for path in (p for f in folders for p in f.rglob("*") if p.is_file()):
+        if allowed & set(path.relative_to(part if part in path.parents else trained).parts):
+            continue
+        data = path.read_bytes().lower()
+        assert not [r for r in raw if r.lower() in data], path
+        checked += 1
+    assert checked > 20
+    scores = pl.read_parquet(part / "scores.parquet")
+    assert not {"email", "phone", "first_name", "last_name", "postal_code"} & set(scores.columns)
+
+
 def _score_argv(config: Path, out: Path) -> list[str]:
     return ["score", "--config", str(config), "--as-of", AS_OF, "--out", str(out)]
 

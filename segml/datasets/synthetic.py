@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.datasets._contacts import contact_columns
 from segml.datasets._events import _events
 from segml.datasets._world import (
     _COUNTRIES,
@@ -61,6 +62,7 @@ def make_shop(
     start: Any = "2023-01-01",
     end: Any = "2024-12-31",
     dirt: bool = True,
+    contacts: bool = True,
 ) -> Shop:
     """Simulate an online store whose customers follow known latent types.
 
@@ -93,6 +95,11 @@ def make_shop(
         ``customers``: ``customer_id``, ``signup_time`` (datetime64[ns]), ``country``, ``region``,
         ``language`` (str), ``email_consent``, ``sms_consent`` (bool). Emails go only to those
         who consent, SMS likewise, so only they have email_open/email_click or sms_click events.
+        With ``contacts`` (the default) also fake personal details: ``email``, ``phone``,
+        ``first_name``, ``last_name``, ``postal_code`` (str or None), on reserved example
+        domains and fictional phone ranges, with the dirt of real CRM exports
+        (``segml.datasets._contacts``); they come from a random stream of their own, so every
+        other column is the same with ``contacts=False``.
 
         ``truth``, per customer: ``customer_id``, ``latent_type`` (one of ``LATENT_TYPES``),
         ``purchase_rate`` (repeat orders per day while alive), ``dropout_time``
@@ -115,7 +122,8 @@ def make_shop(
     - duplicates: about 0.1% of lines (at least 5) appear twice, exactly.
     """
     origin, n_days = check_window(n_customers, start, end)
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    # the sixth stream (contact details) was added last: the first five are as they were
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     days = pd.date_range(origin, periods=n_days, freq="D")
     world = _World(days, _season(days), _catalog(rngs[0]), _customers(rngs[1], n_customers, n_days))
     owner, t = _orders(rngs[2], world)
@@ -127,7 +135,12 @@ def make_shop(
     return Shop(
         orders=_order_frame(lines, ids, world.catalog, origin),
         events=_event_frame(events, ids, world.catalog, origin),
-        customers=_customer_frame(world.cust, ids, origin),
+        customers=_customer_frame(
+            world.cust,
+            ids,
+            origin,
+            contact_columns(rngs[5], world.cust["country"]) if contacts else {},
+        ),
         truth=_truth_frame(world.cust, ids, origin, n_days),
     )
 
@@ -327,13 +340,14 @@ def _event_frame(arrays: list[Arr], ids: Arr, catalog: Cols, origin: pd.Timestam
     })  # fmt: skip
 
 
-def _customer_frame(cust: Cols, ids: Arr, origin: pd.Timestamp) -> pd.DataFrame:
-    """The customers table of the data contract."""
+def _customer_frame(cust: Cols, ids: Arr, origin: pd.Timestamp, contacts: Cols) -> pd.DataFrame:
+    """The customers table of the data contract (``contacts``: the fake personal details)."""
     columns = ("country", "region", "language", "email_consent", "sms_consent")
     return pd.DataFrame({
         "customer_id": ids[:-1],
         "signup_time": _timestamps(origin, cust["signup"]),
         **{name: cust[name] for name in columns},
+        **contacts,
     })  # fmt: skip
 
 

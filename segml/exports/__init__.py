@@ -11,10 +11,13 @@ from segml.exports.destinations import (
     destination_types,
     register_destination,
 )
+from segml.exports.lists import EmailListDestination, WarehouseDestination
 from segml.exports.local import CsvDestination, ParquetDestination
+from segml.exports.platforms import GoogleAdsDestination, MetaDestination
 from segml.exports.run import (
     SegmentRun,
     destination_columns,
+    dry_run,
     export_segments,
     plan_exports,
     write_exports,
@@ -27,14 +30,19 @@ __all__ = [
     "CsvDestination",
     "Destination",
     "DestinationOptions",
+    "EmailListDestination",
+    "GoogleAdsDestination",
+    "MetaDestination",
     "ParquetDestination",
     "Plan",
     "SegmentRun",
+    "WarehouseDestination",
     "audience_frames",
     "audiences_of",
     "build_destinations",
     "destination_columns",
     "destination_types",
+    "dry_run",
     "export_segments",
     "plan_exports",
     "register_destination",

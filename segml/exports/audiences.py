@@ -9,6 +9,7 @@ written to is ``segml.exports.run``; where each audience goes, ``segml.exports.d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import polars as pl
 
@@ -61,9 +62,12 @@ def audiences_of(result: SegmentResult, *, extra: Sequence[str] = ()) -> list[Au
     if extra and result.values is not None:
         have = [c for c in extra if c in result.values.columns and c not in AUDIENCE_COLUMNS]
         qualifying = {k: v + [c for c in have if c not in v] for k, v in qualifying.items()}
-    return _frames(
+    audiences = _frames(
         result.members, rule_set=result.rule_set, values=result.values, qualifying=qualifying
     )
+    if result.as_of is None:
+        return audiences
+    return [replace(a, as_of=result.as_of) for a in audiences]
 
 
 def _frames(

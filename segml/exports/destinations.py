@@ -15,6 +15,7 @@ module is the only file to add (docs/architecture.md; the worked example is
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import importlib
 import string
 from abc import ABC, abstractmethod
@@ -54,15 +55,18 @@ class Audience:
     channel: str
     rule: SegmentRule
     frame: pl.DataFrame
+    as_of: dt.datetime | None = None  # the segmentation's as-of date (None: not given)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What a destination writes: relative path in the run folder -> frame, and a summary for
-    the manifest (``exports.<name>``; empty: nothing beyond the files' rows and hashes)."""
+    """What a destination writes: relative path in the run folder -> frame, a summary for
+    the manifest (``exports.<name>``; empty: nothing beyond the files' rows and hashes), and
+    per file the customers left out of it by reason (shown by the dry run)."""
 
     files: dict[str, pl.DataFrame]
     summary: dict[str, Any] = field(default_factory=dict)
+    excluded: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class DestinationOptions(BaseModel):
@@ -98,6 +102,14 @@ class Destination(ABC):
         email column). They are read in the segmentation's one pass and appended to the frames
         of its audiences where the table has them; a missing one is simply absent (say so in
         the plan's summary)."""
+        return []
+
+    def contacts(self) -> list[str]:
+        """Contact columns of the customers table (personal data: ``email``, ``phone``,
+        ``first_name``, ``last_name``, ``postal_code``) this destination needs. They never pass
+        through the scored table: ``write_exports(..., contacts=...)`` joins them on
+        ``customer_id`` to this destination's audiences only, as ``contact__<name>`` columns
+        (absent when the customers table has no such column)."""
         return []
 
     def __repr__(self) -> str:

@@ -25,17 +25,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-import segml.exports.local  # noqa: F401  (registers the parquet and csv destinations)
 from segml.config import ExportsConfig
 from segml.errors import ConfigError
+
+# registers the built-in destinations: email_list, warehouse; parquet, csv; google_ads, meta
+from segml.exports import lists, local, platforms  # noqa: F401
 from segml.exports.audiences import _values, audiences_of
-from segml.exports.destinations import RUN_FILES, Destination, Plan, build_destinations
+from segml.exports.contacts import CONTACT_PREFIX
+from segml.exports.destinations import (
+    RUN_FILES,
+    Audience,
+    Destination,
+    Plan,
+    build_destinations,
+)
+from segml.exports.identifiers import phone_memo
 from segml.io import atomic_dir, file_sha256, write_frame, write_json
 from segml.segments import RuleSet, Segmenter, SegmentReport
 from segml.segments.result import SegmentResult
@@ -45,6 +55,7 @@ from segml.segments.transitions import with_changes
 __all__ = [
     "SegmentRun",
     "destination_columns",
+    "dry_run",
     "export_segments",
     "plan_exports",
     "write_exports",
@@ -77,13 +88,13 @@ def destination_columns(destinations: Sequence[Any] | ExportsConfig | None) -> l
     return sorted({c for d in _destinations(destinations) for c in d.reads()})
 
 
-def _plans(result: SegmentResult, destinations: list[Destination]) -> dict[str, Plan]:
+def _plans(
+    result: SegmentResult, destinations: list[Destination], contacts: Any = None
+) -> dict[str, Plan]:
     """Each destination's plan; two writing one file (or a run file) is a ConfigError."""
     shared = audiences_of(result)
-    plans = {
-        d.name: d.plan(audiences_of(result, extra=d.reads()) if d.reads() else shared)
-        for d in destinations
-    }
+    with phone_memo():  # the ad destinations read the same numbers: parse each once
+        plans = {d.name: _plan(d, result, shared, contacts) for d in destinations}
     owner: dict[str, str] = {name: "the run" for name in RUN_FILES}
     for name, plan in plans.items():
         for path in plan.files:
@@ -97,20 +108,113 @@ def _plans(result: SegmentResult, destinations: list[Destination]) -> dict[str, 
     return plans
 
 
+def _plan(
+    destination: Destination, result: SegmentResult, shared: list[Audience], contacts: Any
+) -> Plan:
+    """One destination's plan, from the audiences with the columns it reads and contacts."""
+    reads = destination.reads()
+    audiences = audiences_of(result, extra=reads) if reads else shared
+    if destination.contacts():
+        audiences = with_contacts(audiences, contacts, columns=destination.contacts())
+    return destination.plan(audiences)
+
+
+def with_contacts(
+    audiences: Sequence[Audience], contacts: Any, *, columns: Sequence[str]
+) -> list[Audience]:
+    """``audiences`` with the ``columns`` of ``contacts`` (customer_id + contact details, from
+    the customers table) joined on ``customer_id`` as ``contact__<name>``; a column the table
+    lacks is left out (the destination counts its customers as having no identifier)."""
+    if contacts is None or not audiences:
+        return list(audiences)
+    lf = contacts if isinstance(contacts, pl.LazyFrame | pl.DataFrame) else None
+    if lf is None:
+        import narwhals.stable.v2 as nw
+
+        from segml.engine import collect
+
+        lf = collect(nw.from_native(contacts).lazy())
+    have = [c for c in columns if c in lf.collect_schema().names()]
+    if not have:
+        return list(audiences)
+    ids = pl.concat([a.frame.get_column("customer_id").cast(pl.String) for a in audiences])
+    table = (
+        lf.lazy()
+        .select(pl.col("customer_id").cast(pl.String), *[pl.col(c).cast(pl.String) for c in have])
+        .filter(pl.col("customer_id").is_in(ids.unique().implode()))
+        .unique("customer_id", keep="first")
+        .rename({c: f"{CONTACT_PREFIX}{c}" for c in have})
+        .collect()
+    )
+    out = []
+    for a in audiences:
+        frame = a.frame.with_columns(pl.col("customer_id").cast(pl.String).alias("_key"))
+        frame = frame.join(
+            table.rename({"customer_id": "_key"}), on="_key", how="left", maintain_order="left"
+        ).drop("_key")
+        out.append(replace(a, frame=frame))
+    return out
+
+
 def plan_exports(
-    result: SegmentResult, *, destinations: Sequence[Any] | ExportsConfig | None = None
+    result: SegmentResult,
+    *,
+    destinations: Sequence[Any] | ExportsConfig | None = None,
+    contacts: Any = None,
 ) -> pl.DataFrame:
     """What the destinations would write for ``result`` (a dry run: nothing is written): one
-    row per file with ``destination``, ``type``, ``path``, ``rows``."""
+    row per file with ``destination``, ``type``, ``path``, ``rows``, ``columns`` (the file's
+    header) and ``excluded`` (customers left out of the file, by reason, e.g. ``held_out=3
+    no_consent=1 no_identifier=2``). ``contacts``: as for ``write_exports``."""
+    return dry_run(result, destinations=destinations, contacts=contacts)[0]
+
+
+def dry_run(
+    result: SegmentResult,
+    *,
+    destinations: Sequence[Any] | ExportsConfig | None = None,
+    contacts: Any = None,
+) -> tuple[pl.DataFrame, list[str]]:
+    """``plan_exports``' table, and what the destinations say beyond it (e.g. that the
+    customers table has no contact column, so their files have a header only)."""
     built = _destinations(destinations)
     kinds = {d.name: d.type for d in built}
+    plans = _plans(result, built, contacts)
     rows = [
-        {"destination": name, "type": kinds[name], "path": path, "rows": frame.height}
-        for name, plan in _plans(result, built).items()
+        {
+            "destination": name,
+            "type": kinds[name],
+            "path": path,
+            "rows": frame.height,
+            "columns": ",".join(frame.columns),
+            "excluded": " ".join(f"{k}={v}" for k, v in plan.excluded.get(path, {}).items()),
+        }
+        for name, plan in plans.items()
         for path, frame in plan.files.items()
     ]
     schema = {"destination": pl.String, "type": pl.String, "path": pl.String, "rows": pl.Int64}
-    return pl.DataFrame(rows, schema=schema)
+    schema |= {"columns": pl.String, "excluded": pl.String}
+    notes = [_note(d, plans[d.name]) for d in built if plans[d.name].summary]
+    return pl.DataFrame(rows, schema=schema), notes
+
+
+def _note(destination: Destination, plan: Plan) -> str:
+    """One destination's line of the dry run: its files' header, the customers it leaves out
+    (by reason, all files together) and what it says about them."""
+    summary, parts = plan.summary, []
+    if "columns" in summary:
+        parts.append(f"columns {','.join(summary['columns'])}")
+    excluded: dict[str, int] = {}
+    for counts in plan.excluded.values():
+        for reason, n in counts.items():
+            excluded[reason] = excluded.get(reason, 0) + n
+    if excluded:
+        parts.append("excluded " + " ".join(f"{k}={v:,}" for k, v in excluded.items()))
+    if "message" in summary:
+        parts.append(summary["message"])
+    rows = sum(f.height for f in plan.files.values())
+    head = f"{destination.name} ({destination.type}): {len(plan.files)} files, {rows:,} rows"
+    return "; ".join([head, *parts])
 
 
 def _counts(report: SegmentReport) -> dict[str, Any]:
@@ -157,14 +261,18 @@ def write_exports(
     out: str | Path,
     destinations: Sequence[Any] | ExportsConfig | None = None,
     source: str | None = None,
+    contacts: Any = None,
 ) -> SegmentRun:
     """Write ``result`` to the run folder ``out`` atomically: the members, transitions and
     report, and every audience to every destination (``destinations``: config entries such as
     ``{"type": "csv", "separator": ";"}``, Destination objects or an ExportsConfig; None: Parquet
-    and CSV files). All destinations are checked before anything is written."""
+    and CSV files). All destinations are checked before anything is written. ``contacts``:
+    the customers' contact details (``ShopData.contacts``: ``customer_id`` and any of email,
+    phone, first_name, last_name, postal_code), joined only to the audiences of destinations
+    that ask for them (``Destination.contacts``); None: they have none."""
     out = Path(out)
     built = _destinations(destinations)
-    plans = _plans(result, built)
+    plans = _plans(result, built, contacts)
     writers: dict[str, tuple[pl.DataFrame, Callable[[pl.DataFrame, Path], object]]] = {
         "members.parquet": (result.members, write_frame)
     }
@@ -227,13 +335,15 @@ def export_segments(
     previous: Any = None,
     as_of: Any = None,
     destinations: Sequence[Any] | ExportsConfig | None = None,
+    contacts: Any = None,
 ) -> SegmentRun:
     """Segment ``data`` (features + scores, one row per customer, or a path to them) once with
     ``rules`` and write the run folder ``out`` to every destination (``write_exports``; None:
     Parquet and CSV files). ``previous``: an earlier run folder (``out`` itself works: it is read
     before being replaced), its members.parquet or a members frame, for the transition table
     and size changes. ``as_of``: the run's as-of date (the scoring cutoff), needed only by
-    conditions that use ``days_since``. The returned run's ``result`` is the segmentation."""
+    conditions that use ``days_since``. ``contacts``: as for ``write_exports``. The returned
+    run's ``result`` is the segmentation."""
     built = _destinations(destinations)  # a bad destination fails before any work
     frame, _ = open_customer_table(data)
     carry = destination_columns(built)
@@ -241,4 +351,4 @@ def export_segments(
     if previous is not None:
         result = with_changes(result, previous)
     source = str(data) if isinstance(data, str | Path) else None
-    return write_exports(result, out=out, destinations=built, source=source)
+    return write_exports(result, out=out, destinations=built, source=source, contacts=contacts)

@@ -208,6 +208,7 @@ def _score_locked(
             timings=timings,
             started=started,
             before_publish=before_publish,
+            contacts=shop.contacts,
         )
     finally:
         backend.release(persisted)
@@ -233,8 +234,10 @@ def _publish(
     timings: dict[str, float],
     started: float,
     before_publish: BeforePublish | None,
+    contacts: Any = None,
 ) -> None:
-    """Write the partition's files into a staging folder and publish it (``atomic_dir``)."""
+    """Write the partition's files into a staging folder and publish it (``atomic_dir``);
+    ``contacts`` (the customers' contact details) go only to the export destinations."""
     live = resolve_published(partition)
     replaced = live if live.is_dir() else None
     cutoff = parse_as_of(manifest["as_of"])
@@ -242,7 +245,14 @@ def _publish(
         fault_point("score:before_write")
         if cfg.segments:
             frame = _segment(
-                frame, backend, champions, cfg, tmp / "segments", manifest, as_of=cutoff
+                frame,
+                backend,
+                champions,
+                cfg,
+                tmp / "segments",
+                manifest,
+                as_of=cutoff,
+                contacts=contacts,
             )
             timings["segments"] = _lap(started) - sum(timings.values())
         backend.write_scores(frame, tmp / "scores.parquet")
@@ -286,6 +296,7 @@ def _segment(
     manifest: dict[str, Any],
     *,
     as_of: dt.datetime,
+    contacts: Any = None,
 ) -> Any:
     """Apply the rule set once and write its run folder to ``cfg.exports``' destinations; with
     reasons_for=segmented, explain only the segmented customers (from the same segmentation).
@@ -302,7 +313,9 @@ def _segment(
         return read + [c for c in carry if c in schema and c not in read]
 
     table = backend.driver_table(frame, needed)
-    run = export_segments(table, rules=rules, out=out, as_of=as_of, destinations=cfg.exports)
+    run = export_segments(
+        table, rules=rules, out=out, as_of=as_of, destinations=cfg.exports, contacts=contacts
+    )
     manifest["segments"] = {name: info["rows"] for name, info in run.manifest["files"].items()}
     s = cfg.scoring
     if s.reasons_for == "segmented" and s.reasons_top_k > 0:

@@ -10,7 +10,13 @@ import polars as pl
 
 from segml.config import Config
 from segml.errors import ConfigError
-from segml.exports import SegmentRun, destination_columns, export_segments, plan_exports
+from segml.exports import (
+    SegmentRun,
+    build_destinations,
+    destination_columns,
+    dry_run,
+    export_segments,
+)
 from segml.jobs.common import tracking_uri
 from segml.report import write_report
 from segml.segments import Segmenter, readout
@@ -36,7 +42,22 @@ def segment_job(
         previous=previous,
         as_of=as_of,
         destinations=cfg.exports,
+        contacts=contacts_for(cfg),
     )
+
+
+def contacts_for(cfg: Config) -> Any:
+    """The customers' contact details (``ShopData.contacts``) when a destination of the
+    config needs them (ad platforms, email lists), else None: the config's tables are read and
+    validated only then."""
+    if not any(d.contacts() for d in build_destinations(cfg.exports.destinations)):
+        return None
+    if cfg.data.customers is None and not cfg.data.synthetic_customers:
+        return None
+    from segml.datasets import load_tables
+    from segml.schema import prepare
+
+    return prepare(load_tables(cfg), config=cfg).contacts
 
 
 def rule_path(cfg: Config, rules: Path | None, *, source: Any = "the config") -> Path:
@@ -56,12 +77,13 @@ def segment_plan(
     rules: Path | None = None,
     as_of: str | None = None,
     source: Any = "the config",
-) -> pl.DataFrame:
-    """What ``segment_job`` would write (the destinations' files and rows), writing nothing."""
+) -> tuple[pl.DataFrame, list[str]]:
+    """What ``segment_job`` would write (the destinations' files, rows, columns and excluded
+    customers; ``segml.exports.dry_run``) and the destinations' notes, writing nothing."""
     result = Segmenter(rules=rule_path(cfg, rules, source=source), as_of=as_of).fit_segment(
         scores, carry=destination_columns(cfg.exports)
     )
-    return plan_exports(result, destinations=cfg.exports)
+    return dry_run(result, destinations=cfg.exports, contacts=contacts_for(cfg))
 
 
 def readout_job(cfg: Config, run: Path, *, orders: Path | None, start: str, end: str) -> Any:

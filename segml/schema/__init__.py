@@ -63,6 +63,8 @@ class ShopData:
     kind: str = "pandas"
     quality: QualityReport = field(default_factory=QualityReport)
     zero_amount_orders: nw.LazyFrame[Any] | None = None
+    # personal contact details (schema.customers.contacts_of), read only by export destinations
+    contacts: nw.LazyFrame[Any] | None = field(default=None, repr=False)
     _checked: set[float] = field(default_factory=set, repr=False)
 
     def tables(self) -> dict[str, nw.LazyFrame[Any]]:
@@ -180,10 +182,10 @@ def prepare(data: Any, *, config: DataSpec = None) -> ShopData:
             else None
         )
     with _naming_files(raw, "customers"):
-        customers = (
+        customers, contacts = (
             prepare_customers(lazy["customers"], customers_cfg, report, int_ids=ids)
             if "customers" in lazy
-            else None
+            else (None, None)
         )
     shop = ShopData(
         orders=orders,
@@ -192,6 +194,7 @@ def prepare(data: Any, *, config: DataSpec = None) -> ShopData:
         kind="pandas" if kind == "path" else kind,
         quality=report,
         zero_amount_orders=zero,
+        contacts=contacts,
     )
     return shop
 

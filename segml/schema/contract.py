@@ -32,6 +32,9 @@ class TableSpec:
     number_columns: tuple[str, ...] = ()
     flag_columns: tuple[str, ...] = ()
     parsed_times: tuple[str, ...] = ()  # what each time column is called once parsed
+    # personal data (PII): kept apart from the prepared table (``ShopData.contacts``), read
+    # only by export destinations, never by a feature, a score, a log or an MLflow artifact
+    contact_columns: tuple[str, ...] = ()
 
     @property
     def canonical(self) -> tuple[str, ...]:
@@ -68,11 +71,13 @@ CUSTOMERS = TableSpec(
         "language",
         "email_consent",
         "sms_consent",
+        *("email", "phone", "first_name", "last_name", "postal_code"),
     ),
     time_columns=("signup_time", "updated_time"),
     parsed_times=("signup_t", "updated_t"),
     text_columns=("customer_id", "country", "region", "language"),
     flag_columns=("email_consent", "sms_consent"),
+    contact_columns=("email", "phone", "first_name", "last_name", "postal_code"),
 )
 
 TABLES = {spec.name: spec for spec in (ORDERS, EVENTS, CUSTOMERS)}

@@ -11,6 +11,13 @@ for attributes that do not change, or were taken before the earliest cutoff). A 
 is then merged into one row, deterministically: the largest value per column (the latest
 date, a True consent flag); the merged rows are counted. Rows whose ``signup_time`` is at or
 after a cutoff are invisible at that cutoff.
+
+Contact details (``email``, ``phone``, ``first_name``, ``last_name``, ``postal_code``: personal
+data) are split off into a table of their own, ``contacts``: one row per customer with the
+latest known values (the customer's latest row by ``updated_time``, else the merged row). The
+customers table the features read never holds them, so no feature, score, log or MLflow
+artifact can; only export destinations read ``contacts``, joined on ``customer_id`` when the
+audience files are written (docs/exports.md).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from segml.schema.prepare import map_columns, parse_table
 from segml.schema.quality import QualityReport
 from segml.schema.text import TextPlan
 
-__all__ = ["customers_at", "prepare_customers", "visible_at"]
+__all__ = ["contacts_of", "customers_at", "prepare_customers", "visible_at"]
 
 _TRUE = ["true", "t", "yes", "y", "1", "1.0", "opt_in", "opted_in", "subscribed"]
 _FALSE = ["false", "f", "no", "n", "0", "0.0", "opt_out", "opted_out", "unsubscribed", ""]
@@ -34,9 +41,10 @@ _FALSE = ["false", "f", "no", "n", "0", "0.0", "opt_out", "opted_out", "unsubscr
 
 def prepare_customers(
     raw: nw.LazyFrame[Any], cfg: CustomersConfig, report: QualityReport, *, int_ids: bool = False
-) -> nw.LazyFrame[Any]:
+) -> tuple[nw.LazyFrame[Any], nw.LazyFrame[Any] | None]:
     """Customers in canonical form: customer_id, signup_t and updated_t (epoch days),
-    attributes, consent flags; one row per customer unless ``updated_time`` is mapped."""
+    attributes, consent flags; one row per customer unless ``updated_time`` is mapped. Second:
+    the contact details (``contacts_of``), None when the table maps none."""
     lf = map_columns(raw, CUSTOMERS, cfg.columns)
     names = lf.collect_schema().names()
     columns = [c for c in CUSTOMERS.text_columns if c in names]
@@ -68,9 +76,28 @@ def prepare_customers(
     lf = lf.filter(~nw.col("customer_id").is_null())
     _report(report, counts, timed=timed)
     if timed:
-        return lf.filter(~nw.col("updated_t").is_null())
+        lf = lf.filter(~nw.col("updated_t").is_null())
+    contacts = contacts_of(lf)
+    lf = lf.drop(*[c for c in CUSTOMERS.contact_columns if c in names])
+    if timed:
+        return lf, contacts
     others = [c for c in lf.collect_schema().names() if c != "customer_id"]
-    return lf.group_by("customer_id").agg(*[nw.col(c).max() for c in others])
+    return lf.group_by("customer_id").agg(*[nw.col(c).max() for c in others]), contacts
+
+
+def contacts_of(customers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any] | None:
+    """``customer_id`` and the contact columns the table has (as text), one row per customer:
+    its latest row by ``updated_t`` when the table has times; ties and repeated ids without
+    times keep the largest value per column, deterministically. None: no contact column."""
+    names = customers.collect_schema().names()
+    wanted = [c for c in CUSTOMERS.contact_columns if c in names]
+    if not wanted:
+        return None
+    lf = customers
+    if "updated_t" in names:
+        lf = lf.filter(nw.col("updated_t") == nw.col("updated_t").max().over("customer_id"))
+    text = [nw.col(c).cast(nw.String).max().alias(c) for c in wanted]
+    return lf.group_by("customer_id").agg(*text)
 
 
 def _report(report: QualityReport, counts: dict[str, Any], *, timed: bool) -> None:

@@ -26,6 +26,8 @@ COLUMNS = {
     "customers": {
         "customer_id": "str", "signup_time": "time", "country": "str", "region": "str",
         "language": "str", "email_consent": "bool", "sms_consent": "bool",
+        "email": "str", "phone": "str", "first_name": "str", "last_name": "str",
+        "postal_code": "str",
     },
     "truth": {
         "customer_id": "str", "latent_type": "str", "purchase_rate": "float",
