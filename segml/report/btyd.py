@@ -85,6 +85,9 @@ def _diagnostics(models: list[ModelRun], uri: str | None) -> tuple[dict[str, Any
 def _scoring_fit(run: RunInputs) -> tuple[dict[str, Any] | None, str]:
     path = (run.folder or run.path) / _FIT_FILE
     stored = run.manifest.get("btyd_fit")
+    outputs = run.manifest.get("outputs")  # the lifetime outputs step stores its fit's params
+    if stored is None and isinstance(outputs, dict) and isinstance(outputs.get("btyd"), dict):
+        stored = {"params": outputs["btyd"].get("params")}
     if stored is None and path.is_file():
         stored = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(stored, dict) or stored.get("params") is None:

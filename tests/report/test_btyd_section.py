@@ -35,9 +35,9 @@ def test_scored_run_shows_every_diagnostic(scored_store: Path, tmp_path: Path) -
     assert section.available
     assert {"expected purchases matrix", "P(alive) matrix", "calibration vs holdout",
             "cumulative repeat transactions"} <= _images(html)  # fmt: skip
-    # no scoring fit stored: the matrices come from the backtest fit, and say so
-    assert "this scoring run stored no fit of its own" in html
-    assert "No clv__btyd_12m column in this run" in html  # skipped, with a note
+    # the scoring run's lifetime outputs stored their fit: the matrices come from it
+    assert "the BG/NBD this scoring run fitted as of" in html
+    assert "predicted customer value" in _images(html)  # from its clv__btyd_12m column
     assert "value model: predicted" in html and "BG/NBD x Gamma-Gamma: actual" in html
     assert html.count("<tr>") >= 1 + 7 + 1 + 10  # groups 0..6+ and ten deciles (+ headers)
 
