@@ -140,7 +140,7 @@ class AsOfFit:
     def scores(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """``model``, ``btyd`` and ``rfm`` scores of the feature rows ``frame``."""
         return {
-            "model": self.model.predict(frame),
+            "model": self.model.predict_score(frame),
             **{k: b.predict(frame) for k, b in self.baselines.items()},
         }
 
@@ -161,7 +161,7 @@ class AsOfRun:
         """``customer_id`` and ``score__<target>`` as of ``as_of`` for every target."""
         frame = self.features()
         return frame.select("customer_id").with_columns(
-            pl.Series(f"score__{t}", f.model.predict(frame)) for t, f in self.fits.items()
+            pl.Series(f"score__{t}", f.model.predict_score(frame)) for t, f in self.fits.items()
         )
 
 

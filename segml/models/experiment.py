@@ -229,7 +229,7 @@ def _reference(r: TargetResult, population: Any) -> dict[str, Any]:
 
     inputs = population.select(r.model.feature_names_in_)
     frame = inputs.to_pandas()
-    frame[f"score__{r.target}"] = r.model.predict(inputs)
+    frame[f"score__{r.target}"] = r.model.predict_score(inputs)
     return reference_profile(frame, seed=0)
 
 
@@ -305,7 +305,7 @@ def _promote(
         )
         return decision
     decision = decide(
-        y, ours, champion=champion.predict(inputs), champion_version=current.version, **kw
+        y, ours, champion=champion.predict_score(inputs), champion_version=current.version, **kw
     )
     decision.notes += _champion_notes(champion.metadata_, r)
     return decision
