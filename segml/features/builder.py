@@ -48,7 +48,7 @@ def _customers_before(table: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]
     return table.filter(nw.col("t") < cut).select("customer_id").unique()
 
 
-class FeatureBuilder(  # type: ignore[misc]
+class FeatureBuilder(  # type: ignore[misc,call-arg]
     RowsMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 ):
     """Point-in-time customer features from every registered feature family (RFM, category

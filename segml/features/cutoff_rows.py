@@ -21,7 +21,7 @@ import polars as pl
 from sklearn.utils.validation import check_is_fitted
 
 from segml.errors import ConfigError, DataError
-from segml.schema import prepare
+from segml import schema
 
 __all__ = ["RowsMixin"]
 
@@ -75,7 +75,7 @@ class RowsMixin:
         keep = ["_row", "customer_id", *(["cutoff"] if "cutoff" in rows.columns else [])]
         fixed = as_of is not None or self.as_of is not None or "cutoff" not in rows.columns
         cuts = [self._cutoff(as_of)] if fixed else rows["cutoff"].unique().sort().to_list()
-        shop = prepare(self.source, config=config)  # once, for every cutoff
+        shop = schema.prepare(self.source, config=config)  # once, for every cutoff
         parts = []
         for cut in cuts:
             table = self.transform_table(shop, as_of=cut)  # type: ignore[attr-defined]

@@ -7,7 +7,8 @@ horizon; Tweedie models that mass at zero and the spend of buyers in one model w
 
 - Early stopping on the time-based validation set (the latest training cutoff). Without one,
   ``fit`` splits its own: the rows of the latest ``cutoff`` (or, with a single cutoff, a fifth
-  of the customers) validate, the rest train.
+  of the customers) validate, the rest train. When that split leaves a class out of either
+  side (small inputs, folds of ``cross_val_score``), a fifth of each class's rows validate.
 - With ``baseline="btyd"`` the trees start from the BG/NBD score of the same horizon (LightGBM's
   ``init_score``) and learn its residual; the share of the trees kept is chosen on validation,
   0 meaning the baseline alone (``segml.models.offset``).
@@ -48,6 +49,7 @@ from segml.errors import ConfigError, DataError, ModelNotFoundError
 from segml.io import write_text
 from segml.models.offset import BASELINES, choose_weight, offset_spec, offset_values
 from segml.models.sklearn_compat import (
+    as_1d,
     as_frame,
     check_classes,
     encode_labels,
@@ -218,6 +220,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.classes_ = check_classes(y, owner=f"the {self.target} model")
             y = encode_labels(y, self.classes_)
             y_valid = None if y_valid is None else encode_labels(y_valid, self.classes_)
+        else:
+            y = as_1d(y)  # warns on a column vector, as scikit-learn's regressors do
         if train.height < 2:
             raise ValueError(
                 f"PropensityModel needs at least 2 rows to fit; got n_samples={train.height}."
@@ -274,12 +278,13 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def _split(self, frame: pl.DataFrame, y: Any) -> tuple[Any, ...]:
-        """``_internal_split``; for a classifier whose random split left a class out of the
-        training or validation rows (a small input), a split stratified by label instead."""
+        """``_internal_split``; for a classifier whose split left a class out of the training
+        or validation rows (a small input, e.g. a fold of ``cross_val_score``), a split of the
+        rows stratified by label instead (this used to fail)."""
         labels = _labels(y, frame.height)
         out = _internal_split(frame, labels, seed=self.random_state)
         seen = min(len(np.unique(out[1])), len(np.unique(out[3])))
-        if self.is_classifier and not out[4].startswith("latest") and seen < 2 <= len(set(labels)):
+        if self.is_classifier and seen < 2 <= len(set(labels)):
             return stratified_split(frame, labels, seed=self.random_state)
         return out
 

@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d
 
 __all__ = [
+    "as_1d",
     "as_frame",
     "check_classes",
     "encode_labels",
@@ -44,7 +45,8 @@ def as_frame(X: Any, *, names: Sequence[str] | None, owner: str) -> pl.DataFrame
     return pl.DataFrame({c: M[:, i] for i, c in enumerate(cols)})
 
 
-def _as_1d(y: Any) -> NDArray[Any]:
+def as_1d(y: Any) -> NDArray[Any]:
+    """``y`` as a 1-d array (a column vector warns, as in scikit-learn)."""
     arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
     return column_or_1d(arr, warn=True)
 
@@ -56,7 +58,7 @@ def _non_finite_numbers(arr: NDArray[Any]) -> bool:
 def check_classes(y: Any, *, owner: str) -> NDArray[Any]:
     """The sorted distinct labels of a binary target (one class is left to ``fit`` to report;
     missing values are left to the label check, which says how many)."""
-    arr = _as_1d(y)
+    arr = as_1d(y)
     if _non_finite_numbers(arr):
         return np.array([0.0, 1.0])
     check_classification_targets(arr)
@@ -73,7 +75,7 @@ def check_classes(y: Any, *, owner: str) -> NDArray[Any]:
 
 def encode_labels(y: Any, classes: NDArray[Any]) -> NDArray[np.float64]:
     """0.0/1.0 for ``classes[0]``/``classes[1]`` (0/1 labels map to themselves)."""
-    arr = _as_1d(y)
+    arr = as_1d(y)
     if _non_finite_numbers(arr):
         return arr.astype(np.float64)
     unknown = ~np.isin(arr, classes)
@@ -110,7 +112,7 @@ def estimator_tags(tags: Any, *, classifier: bool) -> Any:
 def score_model(model: Any, X: Any, y: Any, *, sample_weight: Any = None) -> float:
     """Accuracy for a classifier, R^2 for a regressor, of ``model.predict`` on ``X``."""
     metric = accuracy_score if model.is_classifier else r2_score
-    return float(metric(_as_1d(y), model.predict(X), sample_weight=sample_weight))
+    return float(metric(as_1d(y), model.predict(X), sample_weight=sample_weight))
 
 
 def stratified_split(

@@ -1,0 +1,147 @@
+"""segml's estimators follow scikit-learn's conventions: ``check_estimator`` for the models
+that take a numeric matrix, the transformer contract for ``FeatureBuilder`` (which takes event
+tables), and a ``Pipeline`` of both that ``clone``, ``cross_val_score`` and ``GridSearchCV``
+over a ``TimeSeriesSplit`` can use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import estimator_checks as ec
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from segml.features import FeatureBuilder
+from segml.labels import make_labels
+from segml.models.propensity import PropensityModel
+
+# small trees, isotonic calibration only (the sigmoid's cross-fit costs most of a tiny fit)
+_SMALL = {"n_estimators": 8, "num_leaves": 4, "min_child_samples": 2,
+          "early_stopping_rounds": 5, "calibration": "isotonic", "n_jobs": 1}  # fmt: skip
+
+_EXPECTED_FAILURES: dict[str, dict[str, str]] = {
+    "purchase": {},
+    "value": {
+        "check_regressors_no_decision_function": (
+            "decision_function is the value model's raw score, log E[value] (the baseline "
+            "offset plus the trees): the scale reason codes add up on, used by scoring"
+        ),
+    },
+}
+_MODELS = [PropensityModel(target=t, **_SMALL) for t in ("purchase", "value")]
+
+
+@parametrize_with_checks(_MODELS, expected_failed_checks=lambda m: _EXPECTED_FAILURES[m.target])
+def test_propensity_model_passes_check_estimator(estimator: Any, check: Any) -> None:
+    check(estimator)
+
+
+def test_targets_choose_classifier_or_regressor() -> None:
+    assert is_classifier(PropensityModel(target="purchase"))
+    assert is_classifier(PropensityModel(target="lapse"))
+    assert is_regressor(PropensityModel(target="value"))
+    assert not hasattr(PropensityModel(target="value"), "predict_proba")
+
+
+def test_labels_of_any_two_values_and_scores_unchanged() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + rng.normal(size=400) > 0).astype(int)
+    numeric = PropensityModel(**_SMALL).fit(X, y)
+    words = np.where(y == 1, "buyer", "none")
+    named = PropensityModel(**_SMALL).fit(X, words)
+    assert named.classes_.tolist() == ["buyer", "none"]  # "none" is classes_[1], the positive
+    # 0/1 labels train as before: predict_score is the calibrated P(classes_[1])
+    np.testing.assert_array_equal(numeric.predict_proba(X)[:, 1], numeric.predict_score(X))
+    assert set(numeric.predict(X)) <= {0, 1} and numeric.score(X, y) > 0.7
+    assert set(named.predict(X)) == {"buyer", "none"} and named.score(X, words) > 0.7
+    assert np.corrcoef(named.predict_proba(X)[:, 0], numeric.predict_score(X))[0, 1] > 0.9
+
+
+# --------------------------------------------------------------------------- FeatureBuilder
+# check_estimator feeds numeric matrices; FeatureBuilder takes event tables (orders, events,
+# customers) and a cutoff, so the data checks are meaningless for it. The checks that need no
+# data run here, and its transformer contract is tested on a real (small) shop below.
+_API_CHECKS = [
+    ec.check_no_attributes_set_in_init,
+    ec.check_parameters_default_constructible,
+    ec.check_get_params_invariance,
+    ec.check_set_params,
+    ec.check_estimator_cloneable,
+    ec.check_estimator_repr,
+    ec.check_estimator_tags_renamed,
+    ec.check_valid_tag_types,
+]
+
+
+@pytest.mark.parametrize("check", _API_CHECKS, ids=lambda c: c.__name__)
+def test_feature_builder_api_checks(check: Any) -> None:
+    check("FeatureBuilder", FeatureBuilder())
+
+
+_FAMILIES: dict[str, Any] = {"families": ["rfm", "affinity"], "top_k_categories": 3}
+
+
+@pytest.fixture(scope="module")
+def shop() -> dict[str, Any]:
+    from segml.datasets import make_shop
+
+    s = make_shop(300, seed=3)
+    return {"orders": s.orders, "events": s.events, "customers": s.customers}
+
+
+def test_feature_builder_transformer_contract(shop: dict[str, Any]) -> None:
+    builder = FeatureBuilder(**_FAMILIES, as_of="2024-10-01")
+    out = builder.fit_transform(shop)
+    assert isinstance(out, pd.DataFrame)  # the caller's frame type
+    pd.testing.assert_frame_equal(out, builder.transform(shop))
+    # the keyword still works and wins over the parameter
+    keyword = FeatureBuilder(**_FAMILIES).fit(shop, as_of="2024-10-01")
+    pd.testing.assert_frame_equal(keyword.transform(shop, as_of="2024-10-01"), out)
+    assert list(builder.get_feature_names_out()) == [c for c in out.columns if c != "customer_id"]
+    assert isinstance(builder.set_output(transform="polars").transform(shop), pl.DataFrame)
+    again = clone(builder)
+    assert again.get_params() == builder.get_params() and not hasattr(again, "state_")
+    assert isinstance(again.fit_transform(shop), pl.DataFrame)  # clone keeps set_output
+    with pytest.raises(ValueError, match="needs a cutoff"):
+        FeatureBuilder().fit(shop)
+
+
+def _rows_and_labels(shop: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per (customer, cutoff), sorted by cutoff, with its 30-day purchase label."""
+    frames = []
+    for cut in ("2024-08-01", "2024-09-01", "2024-10-01"):
+        labels = make_labels(shop, as_of=cut, target="purchase", horizon_days=30)
+        frames.append(labels.assign(cutoff=pd.Timestamp(cut)))
+    rows = pd.concat(frames, ignore_index=True)
+    return rows[["customer_id", "cutoff"]], rows["label"].to_numpy()
+
+
+def test_pipeline_clone_cross_val_and_time_series_grid_search(shop: dict[str, Any]) -> None:
+    rows, y = _rows_and_labels(shop)
+    assert 0.05 < y.mean() < 0.95 and rows["cutoff"].is_monotonic_increasing
+    pipe = make_pipeline(FeatureBuilder(**_FAMILIES, source=shop), PropensityModel(**_SMALL))
+    assert is_classifier(pipe)
+    features = pipe[0].fit(rows.iloc[:200]).transform(rows.iloc[:5])
+    # each row's features are its customer's as of its own cutoff
+    alone = FeatureBuilder(**_FAMILIES).fit(shop, as_of=rows["cutoff"].iloc[199])
+    first = alone.transform(shop, as_of=rows["cutoff"].iloc[0]).set_index("customer_id")
+    expected = first.loc[rows["customer_id"].iloc[:5].astype(str)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(features.drop(columns="cutoff"), expected.reset_index().drop(
+        columns="index").assign(customer_id=rows["customer_id"].iloc[:5].astype(str).to_numpy())
+        [features.drop(columns="cutoff").columns], check_dtype=False)  # fmt: skip
+    splitter = TimeSeriesSplit(n_splits=2)  # train on earlier cutoffs, test on later ones
+    scores = cross_val_score(clone(pipe), rows, y, cv=splitter, scoring="roc_auc")
+    assert scores.shape == (2,) and (scores > 0.55).all(), scores
+    search = GridSearchCV(
+        pipe, {"propensitymodel__num_leaves": [3, 4]}, cv=splitter, scoring="neg_log_loss"
+    ).fit(rows, y)
+    assert search.best_params_["propensitymodel__num_leaves"] in (3, 4)
+    proba = search.predict_proba(rows.tail(50))
+    assert proba.shape == (50, 2) and np.allclose(proba.sum(axis=1), 1)
