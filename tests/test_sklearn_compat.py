@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from segml.clusters.estimator import CustomerClusterer
 from segml.features import FeatureBuilder
 from segml.labels import make_labels
 from segml.models.propensity import PropensityModel
@@ -40,6 +41,50 @@ _MODELS = [PropensityModel(target=t, **_SMALL) for t in ("purchase", "value")]
 @parametrize_with_checks(_MODELS, expected_failed_checks=lambda m: _EXPECTED_FAILURES[m.target])
 def test_propensity_model_passes_check_estimator(estimator: Any, check: Any) -> None:
     check(estimator)
+
+
+_ONE_SEGMENT = (
+    "scikit-learn sets n_clusters=1 for this check; one segment is no segmentation, so "
+    "CustomerClusterer rejects n_clusters < 2 by design"
+)
+_CLUSTERER = CustomerClusterer(
+    n_clusters=3, n_subsamples=2, selection_sample=None, silhouette_sample=200, n_init=1
+)
+
+
+@parametrize_with_checks(
+    [_CLUSTERER],
+    expected_failed_checks=lambda _: {
+        name: _ONE_SEGMENT
+        for name in (
+            "check_dont_overwrite_parameters",
+            "check_methods_subset_invariance",
+            "check_fit2d_1sample",
+            "check_fit2d_1feature",
+            "check_fit2d_predict1d",
+        )
+    },
+)
+def test_customer_clusterer_passes_check_estimator(estimator: Any, check: Any) -> None:
+    check(estimator)
+
+
+def test_clusterer_transform_and_set_output() -> None:
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.3, size=(60, 2)) for c in (0.0, 3.0, 6.0)])
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    clusterer = clone(_CLUSTERER).set_params(features=None).fit(frame)
+    D = clusterer.transform(frame)
+    # the nearest centre is the predicted segment; columns named by segment id
+    ids = np.asarray(clusterer.segment_ids_)
+    np.testing.assert_array_equal(ids[D.argmin(axis=1)], clusterer.predict(frame))
+    names = clusterer.get_feature_names_out()
+    assert list(names) == [f"cluster__distance_{i}" for i in ids]
+    out = clusterer.set_output(transform="polars").transform(frame)
+    assert isinstance(out, pl.DataFrame) and out.columns == list(names)
+    # an array (no names) is clustered on all its columns, the same as the frame
+    on_array = clone(_CLUSTERER).fit(X)
+    np.testing.assert_array_equal(on_array.predict(X), clusterer.predict(frame))
 
 
 def test_targets_choose_classifier_or_regressor() -> None:
