@@ -20,8 +20,8 @@ import pandas as pd
 import polars as pl
 from sklearn.utils.validation import check_is_fitted
 
-from segml.errors import ConfigError, DataError
 from segml import schema
+from segml.errors import ConfigError, DataError
 
 __all__ = ["RowsMixin"]
 

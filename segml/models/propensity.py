@@ -217,7 +217,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise no_y_error("PropensityModel")
         train = _to_polars(X)
         if self.is_classifier:
-            self.classes_ = check_classes(y, owner=f"the {self.target} model")
+            seen = y if y_valid is None else np.concatenate([as_1d(y), as_1d(y_valid)])
+            self.classes_ = check_classes(seen, owner=f"the {self.target} model")
             y = encode_labels(y, self.classes_)
             y_valid = None if y_valid is None else encode_labels(y_valid, self.classes_)
         else:
