@@ -5,6 +5,7 @@ over a ``TimeSeriesSplit`` can use."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,6 @@ import pandas as pd
 import polars as pl
 import pytest
 from sklearn.base import clone, is_classifier, is_regressor
-from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -235,25 +235,35 @@ def _rows_and_labels(shop: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
     return rows[["customer_id", "cutoff"]], rows["label"].to_numpy()
 
 
-def test_pipeline_clone_cross_val_and_time_series_grid_search(shop: dict[str, Any]) -> None:
+def test_pipeline_rows_get_features_as_of_their_own_cutoff(shop: dict[str, Any]) -> None:
     rows, y = _rows_and_labels(shop)
     assert 0.05 < y.mean() < 0.95 and rows["cutoff"].is_monotonic_increasing
     pipe = make_pipeline(FeatureBuilder(**_FAMILIES, source=shop), PropensityModel(**_SMALL))
-    assert is_classifier(pipe)
-    features = pipe[0].fit(rows.iloc[:200]).transform(rows.iloc[:5])
-    # each row's features are its customer's as of its own cutoff
-    alone = FeatureBuilder(**_FAMILIES).fit(shop, as_of=rows["cutoff"].iloc[199])
-    first = alone.transform(shop, as_of=rows["cutoff"].iloc[0]).set_index("customer_id")
-    expected = first.loc[rows["customer_id"].iloc[:5].astype(str)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(features.drop(columns="cutoff"), expected.reset_index().drop(
-        columns="index").assign(customer_id=rows["customer_id"].iloc[:5].astype(str).to_numpy())
-        [features.drop(columns="cutoff").columns], check_dtype=False)  # fmt: skip
-    splitter = TimeSeriesSplit(n_splits=2)  # train on earlier cutoffs, test on later ones
-    scores = cross_val_score(clone(pipe), rows, y, cv=splitter, scoring="roc_auc")
-    assert scores.shape == (2,) and (scores > 0.55).all(), scores
-    search = GridSearchCV(
-        pipe, {"propensitymodel__num_leaves": [3, 4]}, cv=splitter, scoring="neg_log_loss"
-    ).fit(rows, y)
-    assert search.best_params_["propensitymodel__num_leaves"] in (3, 4)
-    proba = search.predict_proba(rows.tail(50))
+    assert is_classifier(pipe) and is_classifier(clone(pipe))
+    builder = clone(pipe[0]).fit(rows.iloc[:200])  # learns at the latest of these cutoffs
+    picked = rows.iloc[[-1, 0, 1, -2]]  # rows of the first and the last cutoff, mixed
+    got = builder.transform(picked)
+    assert got["customer_id"].tolist() == picked["customer_id"].astype(str).tolist()
+    plain = FeatureBuilder(**_FAMILIES).fit(shop, as_of=rows["cutoff"].iloc[199])
+    for cut, part in got.groupby("cutoff"):
+        want = plain.transform(shop, as_of=cut).set_index("customer_id")
+        mine = part.drop(columns="cutoff").set_index("customer_id")
+        pd.testing.assert_frame_equal(mine, want.loc[mine.index], check_dtype=False)
+    proba = pipe.fit(rows, y).predict_proba(rows.tail(50))
     assert proba.shape == (50, 2) and np.allclose(proba.sum(axis=1), 1)
+
+
+def test_docs_pipeline_example_runs() -> None:
+    """The examples of docs/sklearn.md run as written (the second uses the first's tables)."""
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "sklearn.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) == 2
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(blocks), str(page), "exec"), namespace)
+    assert namespace["auc"].shape == (2,) and (namespace["auc"] > 0.55).all(), namespace["auc"]
+    assert namespace["search"].best_params_["propensitymodel__num_leaves"] in (4, 8)
+    assert namespace["p_buy"].shape == (5,)
+    assert isinstance(namespace["features"], pl.DataFrame)
+    assert isinstance(namespace["later"], pl.DataFrame)
