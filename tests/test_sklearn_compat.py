@@ -221,7 +221,7 @@ def test_feature_builder_transformer_contract(shop: dict[str, Any]) -> None:
     again = clone(builder)
     assert again.get_params() == builder.get_params() and not hasattr(again, "state_")
     assert isinstance(again.fit_transform(shop), pl.DataFrame)  # clone keeps set_output
-    with pytest.raises(ValueError, match="needs a cutoff"):
+    with pytest.raises(ValueError, match="as_of is required"):
         FeatureBuilder().fit(shop)
 
 

@@ -21,7 +21,7 @@ import polars as pl
 from sklearn.utils.validation import check_is_fitted
 
 from segml import schema
-from segml.errors import ConfigError, DataError
+from segml.errors import DataError
 
 __all__ = ["RowsMixin"]
 
@@ -51,12 +51,18 @@ class RowsMixin:
         """The keyword, else the ``as_of`` parameter; never a default from the data."""
         cut = self.as_of if as_of is None else as_of
         if cut is None:
-            raise ConfigError(
-                "FeatureBuilder needs a cutoff: pass as_of=... to fit/transform or set the "
-                "`as_of` parameter (FeatureBuilder(as_of='2024-06-01')). It never defaults to "
-                "the latest timestamp in the data, which would leak the future."
+            raise DataError(
+                "as_of is required: pass the cutoff to fit/transform (as_of='2024-06-01') or "
+                "set the `as_of` parameter (FeatureBuilder(as_of='2024-06-01')). It never "
+                "defaults to the latest timestamp in the data, which would leak the future."
             )
         return cut
+
+    def feature_settings(self) -> dict[str, Any]:
+        """``get_params()`` without ``as_of`` and ``source``: the parameters that decide the
+        columns, which models store with their metadata and compare at scoring time."""
+        params: dict[str, Any] = self.get_params()  # type: ignore[attr-defined]
+        return {k: v for k, v in params.items() if k not in ("as_of", "source")}
 
     def _fit_input(self, data: Any, as_of: Any) -> tuple[Any, Any]:
         """The tables and the cutoff ``fit`` learns at: with ``source``, the latest cutoff of

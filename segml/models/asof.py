@@ -246,7 +246,7 @@ def train_as_of(
         fits[target].model.metadata_ = {
             "target": target, "horizon_days": plan.horizon_days, "as_of": f"{s:%Y-%m-%d}",
             "plan": plan.describe(), "btyd_horizons": horizons,
-            "features": {**builder.get_params(), "categories": builder.categories_},
+            "features": {**builder.feature_settings(), "categories": builder.categories_},
         }  # fmt: skip
     return AsOfRun(s, fits, cache)
 

@@ -111,7 +111,7 @@ def train_models(
             tune=tune,
         )
         result.model.metadata_ |= {
-            "features": {**builder.get_params(), "categories": builder.categories_},
+            "features": {**builder.feature_settings(), "categories": builder.categories_},
             "btyd_horizons": horizons,
             # what the backfill guard of `segml score` reads: no label the run read ends later
             "data_end": f"{label_window_end(result.split.test, result.split.horizon_days):%FT%T}",
