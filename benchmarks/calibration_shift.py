@@ -75,7 +75,7 @@ def _shift(p: np.ndarray, delta: float) -> np.ndarray:
 
 def _level_at(run: Any, fit: Any, cutoff: dt.datetime, h: float) -> float:
     rows = run.cache.labelled([cutoff], target="purchase", horizon_days=h, lookback_days=365)
-    return _shift_to(fit.model.predict(rows), float(rows["label"].mean()))
+    return _shift_to(fit.model.predict_score(rows), float(rows["label"].mean()))
 
 
 def one_date(full: Any, date: str, *, h: float, features: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,7 +92,7 @@ def one_date(full: Any, date: str, *, h: float, features: dict[str, Any]) -> lis
         seasonal = _level_at(run, fit, last_year, h)
     labels = labels_at(full, s, target="purchase", horizon_days=h)
     rows = labels.join(run.features(), on="customer_id", how="left")
-    y, p = rows["label"].to_numpy().astype(float), fit.model.predict(rows)
+    y, p = rows["label"].to_numpy().astype(float), fit.model.predict_score(rows)
     out = []
     for name, delta in (("latest", 0.0), ("long_run", long_run), ("seasonal", seasonal)):
         q = _shift(p, delta)

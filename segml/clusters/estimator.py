@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from segml.clusters.algorithms import ALGORITHMS, NOISE, assign, fit_algorithm, membership
 from segml.clusters.identity import match_ids
@@ -28,7 +28,7 @@ from segml.errors import DataError
 __all__ = ["CustomerClusterer"]
 
 
-class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
+class CustomerClusterer(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Cluster the customer feature table (``segml.build_features``) into named segments.
 
     ``fit`` preprocesses (``CustomerPreprocessor``), picks k when ``n_clusters="auto"`` (see
@@ -37,6 +37,10 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
     unclustered, HDBSCAN only); ``assign`` returns ``customer_id, cluster__id, cluster__name``.
     ``quality_`` (``segml.clusters.quality``) has the silhouette and stability of the chosen k
     and the warnings a user must see: weak structure, k at the edge of ``k_range``.
+    ``transform`` gives each customer's distance to every segment's centre in the preprocessed
+    space (columns ``cluster__distance_<id>``, by segment id; ``set_output`` applies). A 2-d
+    array (no column names) is clustered on all its columns: ``features`` and ``exclude``
+    select columns of a feature table by name.
 
     Parameters
     ----------
@@ -113,10 +117,12 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         """Fit on the feature table ``X``; with ``previous`` (last month's fitted clusterer),
         segments take the ids of the previous segments they overlap most."""
         self._check_params()
-        frame = as_pandas(X)
+        named = hasattr(X, "columns")  # an array's columns have no names to select by
+        X = self._checked(X, fitting=True)
+        frame = as_pandas(X)  # an array's columns have no names to select by
         self.preprocessor_ = CustomerPreprocessor(
-            features=self.features,
-            exclude=self.exclude,
+            features=self.features if named else None,
+            exclude=self.exclude if named else (),
             log_transform=self.log_transform,
             clip=self.clip,
             balance_families=self.balance_families,
@@ -124,7 +130,7 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         )
         Z = self.preprocessor_.fit_transform(frame)
         self.feature_names_in_ = self.preprocessor_.feature_names_in_
-        self.n_features_in_ = self.preprocessor_.n_features_in_
+        self.n_features_in_ = self.preprocessor_.n_features_in_ if named else frame.shape[1]
         self.dropped_features_ = self.preprocessor_.dropped_features_
         order = canonical_order(frame, Z, seed=self.random_state)
         sample = order if self.selection_sample is None else order[: self.selection_sample]
@@ -252,13 +258,14 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
     def predict(self, X: Any) -> np.ndarray:
         """Segment id of each customer (int; -1 = unclustered)."""
         check_is_fitted(self, "state_")
-        return self._ids(assign(self.preprocessor_.transform(as_pandas(X)), self.state_))
+        Z = self.preprocessor_.transform(as_pandas(self._checked(X)))
+        return self._ids(assign(Z, self.state_))
 
     @available_if(lambda self: self.algorithm == "gmm")
     def predict_proba(self, X: Any) -> np.ndarray:
         """Membership probabilities, columns in the order of ``segment_ids_`` (gmm only)."""
         check_is_fitted(self, "state_")
-        proba = membership(self.preprocessor_.transform(as_pandas(X)), self.state_)
+        proba = membership(self.preprocessor_.transform(as_pandas(self._checked(X))), self.state_)
         return proba[:, np.argsort(self.cluster_ids_)]
 
     @property
@@ -275,6 +282,38 @@ class CustomerClusterer(ClusterMixin, BaseEstimator):  # type: ignore[misc]
         if ID_COLUMN in frame.columns:
             out.insert(0, ID_COLUMN, frame[ID_COLUMN].to_numpy())
         return out
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Distance of each customer to each segment's centre (the preprocessed space), one
+        column per segment in the order of ``segment_ids_``."""
+        check_is_fitted(self, "state_")
+        Z = self.preprocessor_.transform(as_pandas(self._checked(X)))
+        centers = np.asarray(self.state_.get("means", self.state_.get("centers")), dtype=float)
+        centers = centers.reshape(len(centers), Z.shape[1])[np.argsort(self.cluster_ids_)]
+        d2 = (Z**2).sum(axis=1)[:, None] - 2.0 * Z @ centers.T + (centers**2).sum(axis=1)
+        return np.sqrt(np.maximum(d2, 0.0))
+
+    def _checked(self, X: Any, *, fitting: bool = False) -> Any:
+        """A feature table as it is; an array checked as scikit-learn does (2-d, numeric, not
+        sparse, missing values allowed: they are imputed) with the width seen in ``fit``."""
+        if hasattr(X, "columns"):
+            return X
+        M = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan")
+        if not fitting and M.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {M.shape[1]} features, but CustomerClusterer is expecting "
+                f"{self.n_features_in_} features as input; pass the columns used in fit."
+            )
+        return M
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are imputed by the preprocessor
+        return tags
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """``cluster__distance_<segment id>``, the columns of ``transform``."""
+        return np.asarray([f"cluster__distance_{i}" for i in self.segment_ids_], dtype=object)
 
     # -- plain-data form (JSON), read without executing code ---------------------------------
 

@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import narwhals.stable.v2 as nw
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from segml.config import FEATURE_DEFAULTS, DataSpec
 from segml.engine import AsOf, compute, in_order, left_join_in_order, materialise, to_native
 from segml.errors import DataError
+from segml.features.cutoff_rows import RowsMixin
 from segml.features.family import FamilyPlan, FeatureContext, FeatureFamily, get_family, registered
 from segml.features.registry import families as registered_names
 from segml.schema import ShopData, prepare
@@ -40,7 +41,9 @@ def _customers_before(table: nw.LazyFrame[Any], cut: float) -> nw.LazyFrame[Any]
     return table.filter(nw.col("t") < cut).select("customer_id").unique()
 
 
-class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
+class FeatureBuilder(  # type: ignore[misc,call-arg]
+    RowsMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Point-in-time customer features from every registered feature family (RFM, category
     affinity, engagement, intent, attributes, and any family registered with
     ``segml.features.family.register_family``), or the ones named in ``families``.
@@ -59,6 +62,13 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         registered family. Columns come in registry order whatever the order given here.
     family_params : per family, parameters of families registered with ``defaults``
         (``{"my_family": {"window_days": 14}}``).
+    as_of : the cutoff ``fit``/``transform`` use when not given one as a keyword (the keyword
+        wins), so the builder can be a ``Pipeline`` step; None keeps the keyword required.
+    source : the shop's tables (as ``fit`` takes them). When set, ``fit``/``transform`` take
+        *rows* instead: a frame with ``customer_id`` and optionally ``cutoff``, one row per
+        sample, and return each row's features as of its own cutoff (or ``as_of``) from
+        ``source``, in the rows' order: what scikit-learn's splitters and ``cross_val_score``
+        need (``segml.features.cutoff_rows``).
     """
 
     def __init__(
@@ -71,6 +81,8 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         categories: Sequence[str] | None = None,
         families: Sequence[str] | None = None,
         family_params: Mapping[str, Mapping[str, Any]] | None = None,
+        as_of: Any = None,
+        source: Any = None,
     ) -> None:
         self.windows_days = windows_days
         self.top_k_categories = top_k_categories
@@ -79,10 +91,13 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.categories = categories
         self.families = families
         self.family_params = family_params
+        self.as_of = as_of
+        self.source = source
 
     def fit(
-        self, data: Any, y: Any = None, *, as_of: AsOf, config: DataSpec = None
+        self, data: Any, y: Any = None, *, as_of: AsOf | None = None, config: DataSpec = None
     ) -> FeatureBuilder:
+        data, as_of = self._fit_input(data, as_of)
         self._check_params()
         shop = prepare(data, config=config)
         cut = shop.check_cutoff(as_of)
@@ -104,11 +119,15 @@ class FeatureBuilder(BaseEstimator):  # type: ignore[misc]
         self.quality_ = shop.quality
         return self
 
-    def transform(self, data: Any, *, as_of: AsOf, config: DataSpec = None) -> Any:
-        """Features as of ``as_of``, in the caller's frame type (pandas for files)."""
+    def transform(self, data: Any, *, as_of: AsOf | None = None, config: DataSpec = None) -> Any:
+        """Features as of ``as_of``, in the caller's frame type (pandas for files), or the type
+        chosen with ``set_output``; with ``source`` set, ``data`` are rows (see the class)."""
+        if self.source is not None:
+            return self._transform_rows(data, as_of=as_of, config=config)
+        as_of = self._cutoff(as_of)
         shop = prepare(data, config=config)
         table = self.transform_table(shop, as_of=as_of)
-        return to_native(table, None, shop.kind)
+        return self._output(to_native(table, None, shop.kind))
 
     def transform_table(self, data: Any, *, as_of: AsOf, config: DataSpec = None) -> Any:
         """``transform`` without the conversion to the caller's frame type: a Polars DataFrame

@@ -43,5 +43,5 @@ def cluster_job(shop: ShopData, cfg: Config, *, as_of: Any) -> ClusteringResult:
         experiment=c.experiment,
         registry_name=c.registry_name,
         as_of=f"{cut:%Y-%m-%d}",
-        feature_params={**builder.get_params(), "categories": builder.categories_},
+        feature_params={**builder.feature_settings(), "categories": builder.categories_},
     )

@@ -142,7 +142,7 @@ class AsOfFit:
     def scores(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
         """``model``, ``btyd`` and ``rfm`` scores of the feature rows ``frame``."""
         return {
-            "model": self.model.predict(frame),
+            "model": self.model.predict_score(frame),
             **{k: b.predict(frame) for k, b in self.baselines.items()},
         }
 
@@ -170,7 +170,7 @@ class AsOfRun:
                 cols = next_order_columns(frame, f.model, as_of=self.as_of, name=t)
                 out = out.with_columns(cols.drop("customer_id"))
             else:
-                out = out.with_columns(pl.Series(f"score__{t}", f.model.predict(frame)))
+                out = out.with_columns(pl.Series(f"score__{t}", f.model.predict_score(frame)))
         return out
 
 
@@ -255,7 +255,7 @@ def train_as_of(
         fits[target].model.metadata_ = {
             "target": target, "horizon_days": plan.horizon_days, "as_of": f"{s:%Y-%m-%d}",
             "plan": plan.describe(), "btyd_horizons": horizons,
-            "features": {**builder.get_params(), "categories": builder.categories_},
+            "features": {**builder.feature_settings(), "categories": builder.categories_},
         }  # fmt: skip
     return AsOfRun(s, fits, cache)
 

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from segml.errors import ConfigError, DataError
 
@@ -75,12 +75,12 @@ def _as_float(values: Any, name: str) -> FloatArray:
 
 
 def _extract(X: Any, names: tuple[str, ...]) -> Columns:
-    """Return the named columns of a DataFrame or mapping as checked float arrays."""
+    """Return the named columns of a DataFrame or mapping, or the columns of a 2-d array in
+    the order of ``names``, as checked float arrays."""
+    if hasattr(X, "to_pandas") and hasattr(X, "columns"):  # Polars
+        X = X.to_pandas()
     if not isinstance(X, (pd.DataFrame, Mapping)):
-        raise TypeError(
-            "X must be a pandas DataFrame or a mapping of column name to values; "
-            f"got {type(X).__name__}. Build one row per customer with columns {list(names)}."
-        )
+        X = _positional(X, names)
     found = [str(c) for c in X]
     missing = [n for n in names if n not in found]
     if missing:
@@ -98,6 +98,24 @@ def _extract(X: Any, names: tuple[str, ...]) -> Columns:
     message = "Column 'frequency' must hold whole numbers; found {rows} with a fractional value"
     _fail_if(x != np.round(x), message + ", e.g. {example}. Pass purchase counts.", frequency=x)
     return cols
+
+
+def _positional(X: Any, names: tuple[str, ...]) -> dict[str, FloatArray]:
+    """A 2-d array's columns named ``names`` in order (scikit-learn passes arrays)."""
+    try:
+        M = check_array(X, dtype=np.float64, ensure_all_finite=False, ensure_min_samples=0)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"X must be a DataFrame or mapping with columns {list(names)}, or a 2-d numeric "
+            f"array with those {len(names)} columns in that order; got {type(X).__name__} "
+            f"({exc})."
+        ) from exc
+    if M.shape[1] != len(names):
+        raise DataError(
+            f"X has {M.shape[1]} features, but a 2-d array must hold {len(names)} columns, "
+            f"{list(names)} in that order; pass a DataFrame with those columns instead."
+        )
+    return {name: M[:, i] for i, name in enumerate(names)}
 
 
 def _check_rfm(X: Any) -> Columns:
@@ -335,6 +353,7 @@ class BetaGeoModel(_MaximumLikelihood):
         """
         self._check_params()
         cols = _check_rfm(X)
+        self.n_features_in_ = len(_RFM)
         w = _check_weights(sample_weight, len(cols["T"]))
 
         def loglik(r: float, alpha: float, a: float, b: float) -> FloatArray:
@@ -428,6 +447,7 @@ class GammaGammaModel(_MaximumLikelihood):
         """
         self._check_params()
         cols = _check_spend(X, for_fit=True)
+        self.n_features_in_ = len(_SPEND)
         w = _check_weights(sample_weight, len(cols["frequency"]))
         rep = cols["frequency"] > 0
         x, m = cols["frequency"][rep], cols["monetary_value"][rep]

@@ -110,7 +110,7 @@ def train_models(
         }
         result = fit_target(cache, now=now, model_params=params, tune=tune, **recipe)
         result.model.metadata_ |= {
-            "features": {**builder.get_params(), "categories": builder.categories_},
+            "features": {**builder.feature_settings(), "categories": builder.categories_},
             "btyd_horizons": horizons,
             # what the backfill guard of `segml score` reads: no label the run read ends later
             "data_end": f"{label_window_end(result.split.test, result.split.horizon_days):%FT%T}",
@@ -263,7 +263,7 @@ def _reference(r: TargetResult, population: Any) -> dict[str, Any]:
 
     inputs = population.select(r.model.feature_names_in_)
     frame = inputs.to_pandas()
-    frame[f"score__{r.target}"] = r.model.predict(inputs)
+    frame[f"score__{r.target}"] = r.model.predict_score(inputs)
     return reference_profile(frame, seed=0)
 
 

@@ -389,7 +389,7 @@ def rebuild_inputs(
             f"the model's metadata has no feature settings (metadata keys "
             f"{sorted(model.metadata_)}); it cannot be rescored with its own inputs."
         )
-    own = {**cache.builder.get_params(), "categories": cache.builder.categories_}
+    own = {**cache.builder.feature_settings(), "categories": cache.builder.categories_}
     if spec == input_spec({"features": own, "btyd_horizons": cache.horizons}):
         frame = cache.features(cutoff)
     else:

@@ -79,6 +79,6 @@ def champion_dates(
         score = None
         if day in fair:
             inputs = rebuild_inputs(cache, champion, cutoff=x.split.test, ids=x.test_frame)
-            score = champion.predict(inputs)
+            score = champion.predict_score(inputs)
         out.append(date_scores(x, score))
     return out, notes

@@ -7,7 +7,8 @@ horizon; Tweedie models that mass at zero and the spend of buyers in one model w
 
 - Early stopping on the time-based validation set (the latest training cutoff). Without one,
   ``fit`` splits its own: the rows of the latest ``cutoff`` (or, with a single cutoff, a fifth
-  of the customers) validate, the rest train.
+  of the customers) validate, the rest train. When that split leaves a class out of either
+  side (small inputs, folds of ``cross_val_score``), a fifth of each class's rows validate.
 - With ``baseline="btyd"`` the trees start from the BG/NBD score of the same horizon (LightGBM's
   ``init_score``) and learn its residual; the share of the trees kept is chosen on validation,
   0 meaning the baseline alone (``segml.models.offset``).
@@ -18,6 +19,12 @@ horizon; Tweedie models that mass at zero and the spend of buyers in one model w
   The value model is rescaled so its mean matches the validation mean.
 - ``save``/``load`` write LightGBM's own model text and a JSON file: no pickle, so loading a
   model runs no code stored with it.
+- A scikit-learn estimator (``segml.models.sklearn_compat``): for ``purchase``/``lapse`` a
+  binary classifier (``classes_``, ``predict`` gives class labels, ``predict_proba``, ``score``
+  is accuracy); for ``value`` a regressor (``predict`` gives the amount, ``score`` is R^2).
+  ``predict_score`` is segml's score for every target: the calibrated probability of the
+  positive class, or the expected value. Inputs are feature frames (columns by name) or 2-d
+  arrays (columns by position).
 """
 
 from __future__ import annotations
@@ -33,13 +40,24 @@ import numpy as np
 import pandas as pd
 import polars as pl
 from numpy.typing import NDArray
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from segml import targets
 from segml.errors import ConfigError, DataError, ModelNotFoundError
 from segml.io import write_text
 from segml.models.offset import BASELINES, choose_weight, offset_spec, offset_values
+from segml.models.sklearn_compat import (
+    as_1d,
+    as_frame,
+    check_classes,
+    encode_labels,
+    estimator_tags,
+    no_y_error,
+    score_model,
+    stratified_split,
+)
 from segml.models.treeshap import tree_contributions
 from segml.models.validation import (
     _apply_calibrator,
@@ -60,15 +78,21 @@ def feature_columns(columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in NON_FEATURES and not c.startswith("baseline__")]
 
 
-def _to_polars(X: Any) -> pl.DataFrame:
+def _to_polars(X: Any, names: Sequence[str] | None = None) -> pl.DataFrame:
+    """Polars frames as they are, pandas converted, arrays validated and named ``names`` (the
+    fitted columns, by position) or ``x0, x1, ...``."""
     if isinstance(X, pl.DataFrame):
         return X
     if isinstance(X, pd.DataFrame):
         return pl.from_pandas(X)
-    raise DataError(f"expected a pandas or Polars DataFrame of features; got {type(X).__name__}.")
+    return as_frame(X, names=names, owner="PropensityModel")
 
 
-class PropensityModel(BaseEstimator):  # type: ignore[misc]
+def _is_classifier(model: PropensityModel) -> bool:
+    return model.is_classifier
+
+
+class PropensityModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """A calibrated LightGBM propensity (``purchase``, ``lapse``) or value (``value``) model.
 
     Parameters
@@ -189,20 +213,32 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         LightGBM callbacks (Optuna's pruning uses one).
         """
         self._check_params()
+        if y is None:
+            raise no_y_error("PropensityModel")
         train = _to_polars(X)
-        if X_valid is None:
-            train, y, X_valid, y_valid, self.validation_ = _internal_split(
-                train, _labels(y, train.height), seed=self.random_state
+        if self.is_classifier:
+            seen = y if y_valid is None else np.concatenate([as_1d(y), as_1d(y_valid)])
+            self.classes_ = check_classes(seen, owner=f"the {self.target} model")
+            y = encode_labels(y, self.classes_)
+            y_valid = None if y_valid is None else encode_labels(y_valid, self.classes_)
+        else:
+            y = as_1d(y)  # warns on a column vector, as scikit-learn's regressors do
+        if train.height < 2:
+            raise ValueError(
+                f"PropensityModel needs at least 2 rows to fit; got n_samples={train.height}."
             )
+        if X_valid is None:
+            train, y, X_valid, y_valid, self.validation_ = self._split(train, y)
         else:
             self.validation_ = "given"
         self.feature_names_in_ = feature_columns(train.columns)
+        self.n_features_in_ = len(self.feature_names_in_)
         self.categories_ = {
             c: _top_values(train[c])
             for c in self.feature_names_in_
             if train.schema[c] in (pl.String, pl.Categorical, pl.Utf8)
         }
-        Xt, Xv = self._matrix(train), self._matrix(_to_polars(X_valid))
+        Xt, Xv = self._matrix(train), self._matrix(self._frame(X_valid))
         yt, yv = _labels(y, len(Xt)), _labels(y_valid, len(Xv))
         if self.is_classifier and (len(np.unique(yt)) < 2 or len(np.unique(yv)) < 2):
             raise DataError(
@@ -210,7 +246,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
                 f"found training {np.unique(yt).tolist()}, validation {np.unique(yv).tolist()}. "
                 "Use more customers or more cutoffs."
             )
-        valid = _to_polars(X_valid)
+        valid = self._frame(X_valid)
         self.offset_ = (
             offset_spec(train, yt, target=self.target, horizon_days=self.horizon_days)
             if self.baseline
@@ -242,14 +278,26 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         self._calibrate(off_v + self.tree_weight_ * trees, yv)
         return self
 
+    def _split(self, frame: pl.DataFrame, y: Any) -> tuple[Any, ...]:
+        """``_internal_split``; for a classifier whose split left a class out of the training
+        or validation rows (a small input, e.g. a fold of ``cross_val_score``), a split of the
+        rows stratified by label instead (this used to fail)."""
+        labels = _labels(y, frame.height)
+        out = _internal_split(frame, labels, seed=self.random_state)
+        seen = min(len(np.unique(out[1])), len(np.unique(out[3])))
+        if self.is_classifier and seen < 2 <= len(set(labels)):
+            return stratified_split(frame, labels, seed=self.random_state)
+        return out
+
     def refit(self, X: Any, y: Any) -> PropensityModel:
         """Refit the trees on ``X`` (e.g. every cutoff up to the validation one) with the number
         of rounds early stopping chose; the calibrator fitted on validation is kept."""
         check_is_fitted(self, "booster_")
-        M, yy = self._matrix(_to_polars(X)), _labels(y, _to_polars(X).height)
+        y = encode_labels(y, self._classes()) if self.is_classifier else y
+        M, yy = self._matrix(self._frame(X)), _labels(y, self._frame(X).height)
         params = self._lgbm_params() | {"n_estimators": self.best_iteration_}
         wrapper = (lgb.LGBMClassifier if self.is_classifier else lgb.LGBMRegressor)(**params)
-        offset = offset_values(self._offset_spec(), _to_polars(X))
+        offset = offset_values(self._offset_spec(), self._frame(X))
         wrapper.fit(
             M,
             yy,
@@ -260,6 +308,10 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         self.booster_ = wrapper.booster_
         self.refit_rows_ = len(yy)
         return self
+
+    def _frame(self, X: Any) -> pl.DataFrame:
+        """``X`` as a Polars frame; an array's columns are the fitted ones, by position."""
+        return _to_polars(X, names=getattr(self, "feature_names_in_", None))
 
     def _categorical_index(self) -> list[int]:
         return [i for i, c in enumerate(self.feature_names_in_) if c in self.categories_]
@@ -308,21 +360,42 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         """The raw score: log-odds (classifiers) or log expected value (value); the baseline
         offset (if any) plus ``tree_weight_`` times the trees' raw score."""
         check_is_fitted(self, "booster_")
-        frame = _to_polars(X)
+        frame = self._frame(X)
         trees = self._trees(self._matrix(frame))
         return (
             offset_values(self._offset_spec(), frame) + getattr(self, "tree_weight_", 1.0) * trees
         )
 
-    def predict(self, X: Any) -> NDArray[np.float64]:
-        """Calibrated probability of the target (classifiers) or expected revenue (value)."""
+    def predict_score(self, X: Any) -> NDArray[np.float64]:
+        """segml's score: the calibrated probability of the target (classifiers; the positive
+        class, ``classes_[1]``) or the expected revenue (value)."""
+        check_is_fitted(self, "booster_")
         return _apply_calibrator(self.calibrator_, self.decision_function(X))
 
-    def predict_proba(self, X: Any) -> NDArray[np.float64]:
+    def predict(self, X: Any) -> Any:
+        """Class labels (classifiers: ``classes_[1]`` where the calibrated probability is above
+        0.5) or the expected revenue (value). Scores for ranking: ``predict_score``."""
+        score = self.predict_score(X)
         if not self.is_classifier:
-            raise AttributeError(f"the {self.target} model predicts amounts, not probabilities")
-        p = self.predict(X)
+            return score
+        return np.asarray(self._classes())[(score > 0.5).astype(np.intp)]
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X: Any) -> NDArray[np.float64]:
+        """Columns ``1 - p`` and ``p``, in the order of ``classes_`` (classifiers only: the
+        value model predicts amounts, not probabilities)."""
+        p = self.predict_score(X)
         return np.column_stack([1 - p, p])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (classifiers) or R^2 (value) of ``predict`` on ``X``."""
+        return score_model(self, X, y, sample_weight=sample_weight)
+
+    def _classes(self) -> NDArray[Any]:
+        return getattr(self, "classes_", np.array([0.0, 1.0]))
+
+    def __sklearn_tags__(self) -> Any:
+        return estimator_tags(super().__sklearn_tags__(), classifier=self.is_classifier)
 
     def contributions(self, X: Any) -> NDArray[np.float64]:
         """Exact TreeSHAP contributions on the raw scale, one column per feature plus the base
@@ -332,7 +405,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         training mean (added to the base value), is the contribution of the input it is read
         from; rows still sum to ``decision_function``."""
         check_is_fitted(self, "booster_")
-        frame = _to_polars(X)
+        frame = self._frame(X)
         out = tree_contributions(
             self.booster_, self._matrix(frame), num_iteration=self.best_iteration_
         )
@@ -362,6 +435,7 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
             "blend_scores": getattr(self, "blend_scores_", {}),
             "validation": getattr(self, "validation_", "given"),
             "metadata": getattr(self, "metadata_", {}),
+            **({"classes": self._classes().tolist()} if self.is_classifier else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -392,6 +466,9 @@ class PropensityModel(BaseEstimator):  # type: ignore[misc]
         model = cls(**meta["params"])
         model.booster_ = lgb.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
         model.feature_names_in_ = list(meta["feature_names"])
+        model.n_features_in_ = len(model.feature_names_in_)
+        if model.is_classifier:
+            model.classes_ = np.asarray(meta.get("classes", [0.0, 1.0]))
         model.categories_ = {k: list(v) for k, v in meta["categories"].items()}
         model.best_iteration_ = int(meta["best_iteration"])
         model.calibrator_ = meta["calibrator"]

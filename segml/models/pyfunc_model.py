@@ -62,7 +62,7 @@ class SegmlPropensityModel(python_model_base()):  # type: ignore[misc]
         if offset:  # the BG/NBD column the model boosts from
             needed.append(offset["column"])
         frame = add_btyd_columns(frame, needed=needed, fit=getattr(self, "btyd_fit", None))
-        out = pd.DataFrame({f"score__{target}": model.predict(frame)})
+        out = pd.DataFrame({f"score__{target}": model.predict_score(frame)})
         if "customer_id" in frame.columns:
             out.insert(0, "customer_id", frame["customer_id"].cast(pl.String).to_numpy())
         top_k = int((params or {}).get("reasons_top_k", 0))

@@ -206,7 +206,7 @@ def fit_target(
         **split.as_dict(),
     }
     y_fit = fit_rows["label"].to_numpy()
-    scores = {"model": model.predict(test)}
+    scores = {"model": model.predict_score(test)}
     for name in spec.baselines:
         baseline = make_baseline(name, target=target, horizon_days=horizon_days)
         scores[name] = baseline.fit(fit_rows, y_fit).predict(test)

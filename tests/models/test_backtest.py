@@ -106,13 +106,15 @@ def test_offset_is_added_back_on_every_scoring_path(run: Any, tmp_path: Any) -> 
     assert model.offset_["column"] == "btyd__p_purchase_30d"
     scored = score_customers(frame, {"purchase": model}, reasons_top_k=2,
                              reasons_for=np.arange(frame.height) < 5)  # fmt: skip
-    np.testing.assert_allclose(scored["score__purchase"], model.predict(frame))
+    np.testing.assert_allclose(scored["score__purchase"], model.predict_score(frame))
     again = PropensityModel.load(model.save(tmp_path / "m"))
-    np.testing.assert_allclose(again.predict(frame), model.predict(frame), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        again.predict_score(frame), model.predict_score(frame), rtol=0, atol=1e-12
+    )
     contrib = model.contributions(frame.head(50))
     np.testing.assert_allclose(contrib.sum(axis=1), raw[:50], atol=1e-6)
     with pytest.raises(DataError, match="starts from the BG/NBD column 'btyd__p_purchase_30d'"):
-        model.predict(frame.drop("btyd__p_purchase_30d"))
+        model.predict_score(frame.drop("btyd__p_purchase_30d"))
 
 
 def test_fit_without_validation_set_splits_the_latest_cutoff(cache: Any) -> None:

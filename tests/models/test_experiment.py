@@ -67,7 +67,7 @@ def test_rows_after_the_test_cutoff_never_reach_the_model(small_shop: Any, cache
     refit = PropensityModel(**r.model.get_params()).fit(train, train["label"], X_valid=valid,
                                                          y_valid=valid["label"])  # fmt: skip
     X = r.test_rows
-    np.testing.assert_allclose(refit.predict(X), r.model.predict(X), atol=1e-12)
+    np.testing.assert_allclose(refit.predict_score(X), r.model.predict_score(X), atol=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::UserWarning")
@@ -123,7 +123,7 @@ def test_tracked_registered_and_promoted(
     rows = first[0].result.test_rows.head(20)
     inputs = rows.select(first[0].result.model.feature_names_in_).to_pandas()
     out = model.predict(inputs, params={"reasons_top_k": 2})
-    np.testing.assert_allclose(out["score__purchase"], first[0].result.model.predict(rows))
+    np.testing.assert_allclose(out["score__purchase"], first[0].result.model.predict_score(rows))
     assert out["reasons__purchase"].str.startswith('[{"feature"').all()
     # the stump made champion by hand: a real model beats it beyond the noise and replaces it;
     # the challenger alias goes (champion and challenger never on one version)
@@ -194,10 +194,12 @@ def test_champion_is_rescored_with_its_own_feature_settings(
     assert rebuilt["customer_id"].to_list() == ids["customer_id"].to_list()
     own = r.test_rows.select("customer_id", *champion.feature_names_in_)
     expected = ids.select("customer_id").join(own, on="customer_id", maintain_order="left")
-    np.testing.assert_array_equal(champion.predict(rebuilt), champion.predict(expected))
+    np.testing.assert_array_equal(champion.predict_score(rebuilt), champion.predict_score(expected))
     # the same settings as the cache: its own table is reused
     same = rebuild_inputs(cache, champion, cutoff=r.split.test, ids=r.test_frame)
-    np.testing.assert_array_equal(champion.predict(same), r.test_frame["score__model"].to_numpy())
+    np.testing.assert_array_equal(
+        champion.predict_score(same), r.test_frame["score__model"].to_numpy()
+    )
 
 
 def test_a_champion_whose_inputs_the_data_cannot_give_is_refused(
@@ -290,7 +292,7 @@ def test_refit_uses_every_cutoff_up_to_validation_and_keeps_the_calibrator(cache
     assert r.split.refit[-1] == r.split.valid and len(r.split.refit) > len(r.split.train)
     assert r.model.refit_rows_ == r.rows["final_fit"] > r.rows["train"] + r.rows["valid"]
     assert r.model.metadata_["refit"] is True
-    p = r.model.predict(r.test_rows)
+    p = r.model.predict_score(r.test_rows)
     assert np.all((p > 0) & (p < 1))
 
 

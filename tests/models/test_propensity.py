@@ -37,7 +37,7 @@ def test_save_load_round_trip_without_pickle(purchase_result: Any, tmp_path: Pat
     assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.txt"]
     json.loads((folder / "model.json").read_text())  # plain data
     again = PropensityModel.load(folder)
-    np.testing.assert_allclose(again.predict(X), model.predict(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(again.predict_score(X), model.predict_score(X), rtol=0, atol=1e-12)
     with pytest.raises(ModelNotFoundError, match="is not a saved segml model"):
         PropensityModel.load(tmp_path)
 

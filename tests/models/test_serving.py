@@ -175,7 +175,7 @@ def test_served_champion_takes_model_inputs_as_sent(
     inputs = segml.model_inputs(_data(trained), as_of=as_of, feature_params=meta["features"],
                                 horizons=meta["btyd_horizons"]).head(40)  # fmt: skip
     answer = pd.DataFrame(_post(served, inputs.to_pandas()))
-    np.testing.assert_allclose(answer["score__purchase"], inner.predict(inputs), rtol=1e-12)
+    np.testing.assert_allclose(answer["score__purchase"], inner.predict_score(inputs), rtol=1e-12)
 
 
 def test_the_clusterer_takes_the_feature_table(

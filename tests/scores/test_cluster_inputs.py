@@ -26,7 +26,7 @@ def _settings(shop: ShopData, **params: Any) -> tuple[dict[str, Any], pl.DataFra
     """A builder's stored settings (as the cluster job logs them) and its feature table."""
     builder = FeatureBuilder(**params).fit(shop, as_of=AS_OF)
     table = builder.transform_table(shop, as_of=AS_OF)
-    return {**builder.get_params(), "categories": builder.categories_}, table
+    return {**builder.feature_settings(), "categories": builder.categories_}, table
 
 
 def _clusterer(columns: list[str]) -> Any:
