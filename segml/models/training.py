@@ -106,7 +106,7 @@ class TargetResult:
 
     target: str
     split: Split
-    model: PropensityModel
+    model: Any  # PropensityModel, or the spec's estimator for a time-to-event target
     metrics: dict[str, dict[str, float]]  # "model" / "rfm" / "btyd" -> metric -> value
     beats_baselines: bool
     rows: dict[str, int]
@@ -125,7 +125,9 @@ class TargetResult:
     def tables(self) -> dict[str, pl.DataFrame]:
         y = self.test_frame["label"].to_numpy()
         classifier = targets.get(self.target).is_classifier
-        out = {}
+        out: dict[str, pl.DataFrame] = {}
+        if targets.get(self.target).is_time_to_event:  # a prediction matrix, no deciles
+            return out
         for name in self.who:
             s = self.test_frame[f"score__{name}"].to_numpy()
             out[f"deciles_{name}"] = decile_table(y, s)
@@ -179,7 +181,7 @@ def fit_target(
     }
     params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
-    model = PropensityModel(target=target, **(params | tuned))
+    model = _model(spec, params | tuned, refit=refit)
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     fit_rows = pl.concat([train, valid], how="diagonal_relaxed")
     if refit:
@@ -222,6 +224,22 @@ def fit_target(
         test,
         tuned,
     )
+
+
+def _model(spec: targets.TargetSpec, params: Mapping[str, Any], *, refit: bool) -> Any:
+    """A ``PropensityModel``, or for a time-to-event target its spec's ``estimator``
+    (``NextOrderModel``: no refit, its trees are not refitted on other rows)."""
+    if spec.estimator is None:
+        return PropensityModel(target=spec.name, **params)
+    if refit:
+        raise DataError(
+            f"{spec.name}: refit is not available for a time-to-event target (its hazard model "
+            "has no refit step); got refit: true. Remove refit from "
+            f"training.targets.{spec.name}."
+        )
+    make = targets.resolve(spec.estimator)
+    horizon = params.get("horizon_days", spec.horizon_days)
+    return make(target=spec.name, horizon_days=horizon, params=params)
 
 
 def _first_day(cache: CutoffCache) -> dt.datetime:
