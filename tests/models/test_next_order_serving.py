@@ -101,7 +101,7 @@ def test_the_rule_language_reads_the_status(small_shop: Any, trained: tuple[Any,
     _, uri, alias = trained
     champs = load_champions(tracking_uri=uri, prefix="nx", targets=["next_order"], alias=alias)
     frame = PolarsBackend().score(small_shop, champs.models, as_of=AS_OF, reasons_top_k=0)
-    rules = {"segments": [
+    rules = {"control": {"salt": "s", "share": 0.0}, "segments": [
         {"name": "due_soon", "priority": 1,
          "when": "next_order__status == 'expected' and next_order__days <= 30"},
         {"name": "not_expected", "priority": 2,
