@@ -165,6 +165,12 @@ def fit_target(
     ``refit``: after early stopping and calibration, refit the trees on every cutoff up to the
     validation one (``Split.refit``), keeping the number of rounds and the calibrator."""
     spec = targets.get(target)
+    if refit and spec.is_time_to_event:
+        raise DataError(
+            f"{target}: refit is not available for a time-to-event target (its hazard model "
+            "has no refit step); got refit: true. Remove refit from "
+            f"training.targets.{target}."
+        )
     started = time.perf_counter()
     split = plan_split(
         now=now,
@@ -181,7 +187,7 @@ def fit_target(
     }
     params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
-    model = _model(spec, params | tuned, refit=refit)
+    model = _model(spec, params | tuned)
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     fit_rows = pl.concat([train, valid], how="diagonal_relaxed")
     if refit:
@@ -226,17 +232,10 @@ def fit_target(
     )
 
 
-def _model(spec: targets.TargetSpec, params: Mapping[str, Any], *, refit: bool) -> Any:
-    """A ``PropensityModel``, or for a time-to-event target its spec's ``estimator``
-    (``NextOrderModel``: no refit, its trees are not refitted on other rows)."""
+def _model(spec: targets.TargetSpec, params: Mapping[str, Any]) -> Any:
+    """A ``PropensityModel``, or for a time-to-event target its spec's ``estimator``."""
     if spec.estimator is None:
         return PropensityModel(target=spec.name, **params)
-    if refit:
-        raise DataError(
-            f"{spec.name}: refit is not available for a time-to-event target (its hazard model "
-            "has no refit step); got refit: true. Remove refit from "
-            f"training.targets.{spec.name}."
-        )
     make = targets.resolve(spec.estimator)
     horizon = params.get("horizon_days", spec.horizon_days)
     return make(target=spec.name, horizon_days=horizon, params=params)
