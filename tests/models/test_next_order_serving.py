@@ -123,3 +123,14 @@ def test_spark_backend_refuses_next_order(small_shop: Any, trained: tuple[Any, s
     outcome = trained[0]
     with pytest.raises(ConfigError, match=r"next_order.*Spark scoring backend"):
         SparkBackend().score(small_shop, {"next_order": outcome.result.model}, as_of=AS_OF)
+
+
+def test_report_table_shows_metrics_without_a_direction() -> None:
+    from segml.report.models import ModelRun, _backtest_table
+
+    record = {"metrics": {"model_concordance": 0.71, "model_coverage_50": 0.62,
+                          "btyd_timing_concordance": 0.69}}  # fmt: skip
+    run = ModelRun("next_order", "nx-next_order", "1", "r1", "used by this run", record=record)
+    html = str(_backtest_table(run, None))
+    assert "concordance* ↑" in html and "mae_days* ↓" in html
+    assert ">coverage_50<" in html and "0.620" in html and "0.710" in html
