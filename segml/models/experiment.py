@@ -79,7 +79,8 @@ def train_models(
     ``refit`` 0/1); cutoffs on a ``cutoff_step`` grid ("monthly" or "semimonthly").
 
     With ``tracking_uri`` None nothing is logged. ``tune_trials`` > 0 runs an Optuna study per
-    target in ``study_storage`` before the final fit. ``promotion``: the champion/challenger
+    target in ``study_storage`` before the final fit (not for a time-to-event target: its
+    model keeps the run's LightGBM settings). ``promotion``: the champion/challenger
     thresholds (``segml.models.promotion.PromotionRule``; default ``PromotionRule()``).
     """
     horizons = sorted({float(spec["horizon_days"]) for spec in targets.values()})
@@ -90,7 +91,7 @@ def train_models(
     outcomes = []
     for target, spec in targets.items():
         tune = None
-        if tune_trials > 0:
+        if tune_trials > 0 and not target_registry.get(target).is_time_to_event:  # no tuner
             btyd = "btyd" if target_registry.get(target).btyd else None  # as fit_target
             start = {"baseline": btyd, "horizon_days": spec["horizon_days"]}
             tune = make_tuner(
