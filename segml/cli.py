@@ -299,7 +299,8 @@ def train(
     from segml.targets import get as target_spec
     from segml.targets import names as target_names
 
-    every = [t for t in target_names() if not target_spec(t).is_time_to_event]  # see train_job
+    # "all": the propensity targets; a time-to-event one (next_order) trains when named
+    every = [t for t in target_names() if not target_spec(t).is_time_to_event]
     targets: list[str] = every if target == "all" else [target]
     if any(t not in target_names() for t in targets):
         raise ConfigError(f"--target must be one of {[*target_names(), 'all']}; got {target!r}.")

@@ -38,13 +38,6 @@ def target_specs(
     specs: dict[str, dict[str, float]] = {}
     for name in targets:
         tc, spec = t.target(name), target_registry.get(name)
-        if spec.is_time_to_event:
-            raise ConfigError(
-                f"{name} is a time-to-event target: `segml train` (the MLflow registry, "
-                "promotion, `segml score`) takes classification and regression targets only. "
-                f"Backtest it with `segml backtest --target {name}`, or train it as of a date "
-                "with segml.train_as_of and score it with segml.models.timing.next_order_columns."
-            )
         horizon = tc.horizon_days
         if horizon == "auto":
             if spec.auto_horizon is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from segml import targets as target_registry
 from segml import tracking
@@ -35,6 +36,7 @@ from segml.models.metrics import gain_at, gain_curve
 from segml.models.palette import model_style
 from segml.models.promotion import Decision, PromotionRule, decide_dates
 from segml.models.promotion_dates import champion_dates, date_scores, earlier_backtests
+from segml.models.timing import next_order_columns
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
 from segml.schema import ShopData
@@ -78,7 +80,8 @@ def train_models(
     ``refit`` 0/1); cutoffs on a ``cutoff_step`` grid ("monthly" or "semimonthly").
 
     With ``tracking_uri`` None nothing is logged. ``tune_trials`` > 0 runs an Optuna study per
-    target in ``study_storage`` before the final fit. ``promotion``: the champion/challenger
+    target in ``study_storage`` before the final fit (not for a time-to-event target: its
+    model keeps the run's LightGBM settings). ``promotion``: the champion/challenger
     thresholds (``segml.models.promotion.PromotionRule``; default ``PromotionRule()``).
     """
     horizons = sorted({float(spec["horizon_days"]) for spec in targets.values()})
@@ -89,7 +92,7 @@ def train_models(
     outcomes = []
     for target, spec in targets.items():
         tune = None
-        if tune_trials > 0:
+        if tune_trials > 0 and not target_registry.get(target).is_time_to_event:  # no tuner
             btyd = "btyd" if target_registry.get(target).btyd else None  # as fit_target
             start = {"baseline": btyd, "horizon_days": spec["horizon_days"]}
             tune = make_tuner(
@@ -168,7 +171,7 @@ def _log(
                 **r.split.as_dict(),
                 **r.rows,
                 "best_iteration": r.model.best_iteration_,
-                "calibration": r.model.calibrator_["method"],
+                "calibration": getattr(r.model, "calibrator_", {"method": "none"})["method"],
                 "data": data_name,
             }
         )
@@ -179,7 +182,8 @@ def _log(
             run.json(table.to_dicts(), f"tables/{key}.json")
         run.json(metric_winners(r.test_frame, target=r.target), WINNERS_ARTIFACT)
         test_rows = r.test_rows
-        _plots(run, r, test_rows)
+        if not target_registry.get(r.target).is_time_to_event:  # no calibration, gain or SHAP
+            _plots(run, r, test_rows)
         if "btyd" in target_registry.get(r.target).baselines:
             run.json(_btyd_diagnostics(r, cache), DIAGNOSTICS_ARTIFACT)
         if outcome.reference is not None:
@@ -263,7 +267,11 @@ def _reference(r: TargetResult, population: Any) -> dict[str, Any]:
 
     inputs = population.select(r.model.feature_names_in_)
     frame = inputs.to_pandas()
-    frame[f"score__{r.target}"] = r.model.predict_score(inputs)
+    if target_registry.get(r.target).is_time_to_event:  # the median days, as scored
+        days = next_order_columns(population, r.model, as_of=r.split.test, name=r.target)
+        frame[f"{r.target}__days"] = days[f"{r.target}__days"].to_numpy()
+    else:
+        frame[f"score__{r.target}"] = r.model.predict_score(inputs)
     return reference_profile(frame, seed=0)
 
 
@@ -287,22 +295,34 @@ def _log_model(r: TargetResult, test_rows: Any, cache: CutoffCache) -> str:
     example, optional = request_example(
         test_rows.head(5), r.model, shop=cache.shop, cutoff=r.split.test
     )
-    output = example[["customer_id"]].assign(**{f"score__{r.target}": 0.5})
-    output[f"reasons__{r.target}"] = "[]"
+    code, params, output = _served(r, example)
     with tempfile.TemporaryDirectory() as tmp:
         folder = r.model.save(Path(tmp) / "model")
         fit_file = Path(tmp) / "btyd_fit.json"
         fit_file.write_text(json.dumps(fit, indent=2), encoding="utf-8")
         return tracking.log_code_model(
-            code_path=_CODE,
+            code_path=code,
             artifacts={"model": folder, "btyd": fit_file},
             input_example=example,
             output_example=output,
-            params={"reasons_top_k": 0},
+            params=params,
             pip_requirements=serving_requirements(),
             code_paths=[segml_source(Path(tmp) / "code")],
             optional_columns=optional,
         )
+
+
+def _served(r: TargetResult, example: Any) -> tuple[Path, dict[str, Any], Any]:
+    """The pyfunc code file, its params and an output example: ``pyfunc_model.py`` (scores
+    and reason codes) or for a time-to-event target ``pyfunc_timing.py`` (its columns)."""
+    if not target_registry.get(r.target).is_time_to_event:
+        output = example[["customer_id"]].assign(**{f"score__{r.target}": 0.5})
+        output[f"reasons__{r.target}"] = "[]"
+        return _CODE, {"reasons_top_k": 0}, output
+    as_of = f"{r.split.test:%Y-%m-%d}"
+    cols = next_order_columns(r.test_rows.head(len(example)), r.model, as_of=as_of, name=r.target)
+    cols = cols.with_columns(pl.col("customer_id").cast(pl.String))
+    return _CODE.with_name("pyfunc_timing.py"), {"as_of": ""}, cols.to_pandas()
 
 
 def _promote(

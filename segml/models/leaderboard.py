@@ -56,9 +56,18 @@ def metric_winners(
     names = ("model", *spec.baselines) if who is None else who
     scores = {w: _score(frame[f"score__{w}"].to_numpy(), spec.is_classifier) for w in names}
     out: dict[str, Any] = {}
-    for metric in spec.metrics:
+    for metric in filter(_comparable, spec.metrics):  # not coverage: no "higher is better"
         out[metric] = _one_metric(y, scores, metric=metric, n_boot=n_boot, level=level, seed=seed)
     return {"rows": frame.height, "n_boot": n_boot, "level": level, "metrics": out}
+
+
+def _comparable(metric: str) -> bool:
+    """Whether ``metric`` has a direction to compare by (``metric_function`` knows it)."""
+    try:
+        metric_function(metric)
+    except ValueError:
+        return False
+    return True
 
 
 def _score(values: Any, classifier: bool) -> Any:

@@ -29,7 +29,9 @@ Predictions are matrices with the columns ``segml.models.survival.PREDICTION_COL
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -39,7 +41,8 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.errors import ConfigError, DataError
+from segml.errors import ConfigError, DataError, ModelNotFoundError
+from segml.io import write_text
 from segml.models.propensity import _eval_kwargs, _to_polars, feature_columns
 from segml.models.survival import (
     QUANTILES,
@@ -58,6 +61,7 @@ __all__ = [
 
 Array = NDArray[np.float64]
 _BIN = "_bin_start_days"
+_FORMAT = "segml-next-order-1"
 
 
 class NextOrderModel(BaseEstimator):  # type: ignore[misc]
@@ -190,6 +194,49 @@ class NextOrderModel(BaseEstimator):  # type: ignore[misc]
         return np.column_stack(
             [curve_quantiles(log_s, self.edges_), curve_restricted_mean(log_s, self.edges_)]
         )
+
+    def predict_score(self, X: Any) -> Array:
+        """What segml judges and promotes on, as for ``PropensityModel.predict_score``: here the
+        prediction matrix of ``predict``."""
+        return self.predict(X)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.txt`` (LightGBM's text) and ``model.json`` (parameters, bin edges,
+        inputs, ``metadata_``) into folder ``path``: no pickle (``load`` reads them back)."""
+        check_is_fitted(self, "booster_")
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = self.booster_.model_to_string(num_iteration=self.best_iteration_)
+        write_text(text, folder / "model.txt")
+        meta = {
+            "format": _FORMAT, "params": self.get_params(), "edges": self.edges_.tolist(),
+            "feature_names": list(self.feature_names_in_), "best_iteration": self.best_iteration_,
+            "metadata": getattr(self, "metadata_", {}),
+        }  # fmt: skip
+        write_text(json.dumps(meta, indent=1, default=str), folder / "model.json")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> NextOrderModel:
+        """Read a folder written by ``save``; parses text and JSON only, executes nothing."""
+        folder = Path(path)
+        meta_file = folder / "model.json"
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
+        if meta.get("format") != _FORMAT or not (folder / "model.txt").is_file():
+            raise ModelNotFoundError(
+                f"{folder} is not a saved next-order model: expected model.txt and a model.json "
+                f"of format {_FORMAT!r}; found {sorted(p.name for p in folder.glob('*'))} "
+                f"(format {meta.get('format')!r}). Save one with NextOrderModel.save(path) or "
+                "`segml train --target next_order`."
+            )
+        model = cls(**meta["params"])
+        model.booster_ = lgb.Booster(model_str=(folder / "model.txt").read_text(encoding="utf-8"))
+        model.edges_ = np.asarray(meta["edges"], dtype=np.float64)
+        model.feature_names_in_ = list(meta["feature_names"])
+        model.best_iteration_ = int(meta["best_iteration"])
+        model.tree_weight_ = 1.0
+        model.metadata_ = dict(meta.get("metadata") or {})
+        return model
 
 
 def make_next_order_model(

@@ -116,7 +116,7 @@ class TargetResult:
 
     target: str
     split: Split
-    model: PropensityModel
+    model: Any  # PropensityModel, or the spec's estimator for a time-to-event target
     metrics: dict[str, dict[str, float]]  # "model" / "rfm" / "btyd" -> metric -> value
     beats_baselines: bool
     rows: dict[str, int]
@@ -137,7 +137,9 @@ class TargetResult:
     def tables(self) -> dict[str, pl.DataFrame]:
         y = self.test_frame["label"].to_numpy()
         classifier = targets.get(self.target).is_classifier
-        out = {}
+        out: dict[str, pl.DataFrame] = {}
+        if targets.get(self.target).is_time_to_event:  # a prediction matrix, no deciles
+            return out
         for name in self.who:
             s = self.test_frame[f"score__{name}"].to_numpy()
             out[f"deciles_{name}"] = decile_table(y, s)
@@ -175,6 +177,12 @@ def fit_target(
     ``refit``: after early stopping and calibration, refit the trees on every cutoff up to the
     validation one (``Split.refit``), keeping the number of rounds and the calibrator."""
     spec = targets.get(target)
+    if refit and spec.is_time_to_event:
+        raise DataError(
+            f"{target}: refit is not available for a time-to-event target (its hazard model "
+            "has no refit step); got refit: true. Remove refit from "
+            f"training.targets.{target}."
+        )
     started = time.perf_counter()
     split = plan_split(
         now=now,
@@ -191,7 +199,7 @@ def fit_target(
     }
     params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
-    model = PropensityModel(target=target, **(params | tuned))
+    model = _model(spec, params | tuned)
     model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     fit_rows = pl.concat([train, valid], how="diagonal_relaxed")
     if refit:
@@ -299,6 +307,15 @@ def _diff(c: Comparison) -> str:
         f"{c.metric} {c.model:.4f} vs {c.other:.4f}, diff {c.diff:+.4f} "
         f"[{c.low:+.4f}, {c.high:+.4f}]"
     )
+
+
+def _model(spec: targets.TargetSpec, params: Mapping[str, Any]) -> Any:
+    """A ``PropensityModel``, or for a time-to-event target its spec's ``estimator``."""
+    if spec.estimator is None:
+        return PropensityModel(target=spec.name, **params)
+    make = targets.resolve(spec.estimator)
+    horizon = params.get("horizon_days", spec.horizon_days)
+    return make(target=spec.name, horizon_days=horizon, params=params)
 
 
 def _first_day(cache: CutoffCache) -> dt.datetime:

@@ -17,12 +17,20 @@ from segml.report.inputs import RunInputs
 __all__ = ["ModelRun", "backtest_section", "find_model_runs", "plots_section", "quality_section"]
 
 _WHO = {"model": "model", "rfm": "RFM baseline", "btyd": "BG/NBD baseline"}
+_ARROW = {"max": "↑", "min": "↓", "": ""}
 
 
 def _columns(target: str) -> list[tuple[str, str]]:
     """The backtest table's metrics of ``target`` (its ``TargetSpec.metrics``), with "max" or
-    "min" for the direction that is better."""
-    return [(n, "max" if metric_function(n)[1] > 0 else "min") for n in targets.get(target).metrics]
+    "min" for the direction that is better, "" for none (interval coverage, shares)."""
+    return [(n, _direction(n)) for n in targets.get(target).metrics]
+
+
+def _direction(metric: str) -> str:
+    try:
+        return "max" if metric_function(metric)[1] > 0 else "min"
+    except ValueError:  # not a ranking metric (next_order's coverage_50, ordered_share)
+        return ""
 
 
 def _who(target: str) -> dict[str, str]:
@@ -148,7 +156,7 @@ def _backtest_table(m: ModelRun, winners: dict[str, Any] | None) -> str:
     primary = verdict_metrics(m.target)
     header = [
         "who",
-        *[f"{n}{'*' if n in primary else ''} {'↑' if d == 'max' else '↓'}" for n, d in cols],
+        *[f"{n}{'*' if n in primary else ''} {_ARROW[d]}".strip() for n, d in cols],
     ]
     notes = [_ties_note(metrics, _who(m.target))]
     if winners is None:

@@ -30,16 +30,18 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from segml import targets as target_registry
 from segml.engine import attach
 from segml.errors import DataError
 from segml.io import write_frame
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
+from segml.models.timing import next_order_columns
 from segml.schema import ShopData
 from segml.scores.inputs import cluster_inputs, feature_groups
 from segml.scores.spark import SparkBackend
 
-__all__ = ["PolarsBackend", "ScoringBackend", "backend_for"]
+__all__ = ["PolarsBackend", "ScoringBackend", "backend_for", "time_to_event"]
 
 ColumnPicker = Callable[[Mapping[str, Any]], list[str]]
 
@@ -99,6 +101,12 @@ class ScoringBackend(Protocol):
     def write_scores(self, frame: Any, path: Path) -> None: ...
 
 
+def time_to_event(models: Mapping[str, Any]) -> set[str]:
+    """The targets of ``models`` that are time-to-event (columns of their own, no score,
+    decile or reason codes)."""
+    return {t for t in models if target_registry.get(t).is_time_to_event}
+
+
 def backend_for(kind: str) -> ScoringBackend:
     """The backend for a shop of engine ``kind`` (``ShopData.kind``): the one place a job's
     engine is chosen."""
@@ -125,21 +133,26 @@ class PolarsBackend:
         reasons_top_k: int = 3,
         reasons_for: Any = None,
     ) -> pl.DataFrame:
-        """Model inputs (features + BG/NBD columns) joined with every score column; models
-        trained with the same feature settings share one feature build."""
+        """Model inputs (features + BG/NBD columns) joined with every score column (for a
+        time-to-event target the ``segml.models.timing.next_order_columns``); models trained
+        with the same feature settings share one feature build."""
         frame: pl.DataFrame | None = None
+        timed = time_to_event(models)
         for params, targets in feature_groups(models):
             inputs = model_inputs(
                 shop, as_of=as_of, feature_params=params["features"], horizons=params["horizons"]
             )
+            timing = [t for t in targets if t in timed]
             scores = score_customers(
                 inputs,
-                {t: models[t] for t in targets},
+                {t: models[t] for t in targets if t not in timed},
                 chunk_size=chunk_size,
                 reasons_top_k=reasons_top_k,
                 reasons_for=reasons_for,
             )
             part = attach(inputs, scores)
+            for t in timing:  # <target>__days, __date, intervals, __status (no score column)
+                part = attach(part, next_order_columns(inputs, models[t], as_of=as_of, name=t))
             if frame is None:
                 frame = part
                 continue
@@ -193,7 +206,7 @@ class PolarsBackend:
         """``frame`` with ``reasons__<target>`` for ``customer_ids`` only (null for the rest)."""
         reasons = score_customers(
             frame,
-            models,
+            {t: m for t, m in models.items() if t not in time_to_event(models)},
             chunk_size=chunk_size,
             reasons_top_k=top_k,
             reasons_for=frame["customer_id"].is_in(customer_ids).to_numpy(),

@@ -32,8 +32,9 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from segml import targets as target_registry
 from segml.engine import is_spark
-from segml.errors import DataError
+from segml.errors import ConfigError, DataError
 from segml.models.explain import reason_codes
 from segml.models.propensity import PropensityModel, _apply_calibrator
 from segml.models.scoring import model_inputs
@@ -299,7 +300,17 @@ class SparkBackend:
         reasons_top_k: int = 3,
         reasons_for: Any = None,
     ) -> Any:
-        """``reasons_for`` is None (every customer) or False (none) on Spark."""
+        """``reasons_for`` is None (every customer) or False (none) on Spark. Time-to-event
+        targets (``next_order``) are refused: their columns are computed on Polars only."""
+        timed = [t for t in models if target_registry.get(t).is_time_to_event]
+        if timed:
+            raise ConfigError(
+                f"scoring.targets lists the time-to-event target(s) {timed}, which the Spark "
+                "scoring backend does not compute (their columns, e.g. next_order__date, come "
+                "from segml.models.timing.next_order_columns on Polars); got a Spark shop with "
+                f"targets {list(models)}. Leave {timed} out of scoring.targets for Spark, or "
+                "score with the default engine (engine: polars in the config)."
+            )
         if reasons_for is not None and reasons_for is not False:
             raise DataError(
                 "on Spark, reasons_for must be None (every customer) or False (none); got a "

@@ -257,12 +257,18 @@ def test_as_of_run_scores_next_order_columns(cache: Any, model: NextOrderModel) 
     assert scored.equals(expected)
 
 
-def test_segml_train_refuses_next_order() -> None:
+def test_segml_train_takes_next_order_with_its_spec_defaults() -> None:
     from segml.config import load_config
-    from segml.errors import ConfigError
     from segml.jobs.train import target_specs
     from tests.conftest import ROOT
 
     cfg = load_config(ROOT / "configs" / "synthetic.yaml")
-    with pytest.raises(ConfigError, match=r"next_order is a time-to-event target: `segml train`"):
-        target_specs(None, cfg, now="2025-01-01", targets=["next_order"])  # type: ignore[arg-type]
+    got = target_specs(None, cfg, now="2025-01-01", targets=["next_order"])  # type: ignore[arg-type]
+    assert got == {"next_order": {"horizon_days": 90.0, "lookback_days": 3650.0, "refit": 0.0}}
+
+
+def test_next_order_has_no_refit(cache: Any) -> None:
+    from segml.models.training import fit_target
+
+    with pytest.raises(DataError, match=r"refit is not available for a time-to-event target"):
+        fit_target(cache, target="next_order", now="2025-01-01", horizon_days=60, refit=True)
