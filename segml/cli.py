@@ -45,6 +45,15 @@ def _show_version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="no progress; only warnings, errors, results")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="debug lines and third-party messages (MLflow, Optuna, ...)"
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -56,6 +65,12 @@ def _root(
     if ctx.invoked_subcommand is None:  # a bare `segml`: the help, and success
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
+    if quiet and verbose:
+        raise ConfigError("--quiet and --verbose contradict each other; pass one of them.")
+    from segml import console
+
+    level = console.QUIET if quiet else console.VERBOSE if verbose else console.NORMAL
+    ctx.with_resource(console.session(verbosity=level, stream=sys.stderr))
 
 
 def _check_out(out: Path, *, folder: bool) -> None:
@@ -85,8 +100,10 @@ def _check_out(out: Path, *, folder: bool) -> None:
 
 def _load(config: Path, *, engine: str | None = None) -> tuple[Config, Any]:
     from segml.jobs import load_shop
+    from segml.progress import step
 
-    return load_shop(load_config(config), engine=engine)
+    with step("read and check the data"):
+        return load_shop(load_config(config), engine=engine)
 
 
 def _as_of(cfg: Config, as_of: str | None) -> str:
@@ -139,6 +156,7 @@ def run(
 ) -> None:
     """The whole job: validate, train, cluster, score, segment (and report) as of the cutoff."""
     from segml.jobs.run import run_pipeline
+    from segml.jobs.summary import run_summary
     from segml.models.training import format_table
 
     _check_out(out, folder=True)
@@ -148,16 +166,30 @@ def run(
     typer.echo(format_table([o.result for o in result["outcomes"]]))
     for o in result["outcomes"]:
         typer.echo(f"{o.result.target}: {o.note}")
-    manifest, part = result["manifest"], result["partition"]
-    if manifest["models_skipped"]:
-        typer.echo(f"not scored (no champion model): {', '.join(manifest['models_skipped'])}")
-    typer.echo(f"scores:    {part / 'scores.parquet'} ({manifest['rows_out']:,} customers)")
-    if (part / "segments").exists():
-        typer.echo(f"audiences: {part / 'segments' / 'audiences'}")
-    if result.get("report"):
-        typer.echo(f"report:    {result['report']}")
-    typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {result['tracking_uri']}")
-    typer.echo(f"seconds:   {result['seconds']}")
+    typer.echo("")
+    _summary(run_summary(result).text())
+
+
+def _summary(text: str) -> None:
+    """The end-of-run summary on stdout; in a log (stderr not a terminal, and not the same
+    file as stdout) also as timestamped lines, so a scheduler's log has it."""
+    typer.echo(text)
+    if not _same_file(sys.stdout, sys.stderr) and not _isatty(sys.stderr):
+        import logging
+
+        logging.getLogger("segml.summary").info("%s", text)
+
+
+def _isatty(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _same_file(a: Any, b: Any) -> bool:
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, AttributeError, ValueError):  # pytest's capture has no file descriptor
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 @app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")

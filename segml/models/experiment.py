@@ -35,6 +35,7 @@ from segml.models.palette import model_style
 from segml.models.promotion import Decision, PromotionRule, decide, rebuild_inputs
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
+from segml.progress import step, track
 from segml.schema import ShopData
 
 __all__ = ["TrainOutcome", "train_models"]
@@ -81,11 +82,12 @@ def train_models(
     """
     horizons = sorted({float(spec["horizon_days"]) for spec in targets.values()})
     first_test = min(_test_cutoff(now, spec["horizon_days"]) for spec in targets.values())
-    builder = FeatureBuilder(**dict(feature_params or {})).fit(shop, as_of=first_test)
+    with step("fit features"):
+        builder = FeatureBuilder(**dict(feature_params or {})).fit(shop, as_of=first_test)
     cache = CutoffCache(shop, builder, horizons=horizons, seed=seed)
     params = {"random_state": seed} | dict(model_params or {})
     outcomes = []
-    for target, spec in targets.items():
+    for target, spec in track(targets.items(), "train", total=len(targets), unit="targets"):
         tune = None
         if tune_trials > 0:
             btyd = "btyd" if target_registry.get(target).btyd else None  # as fit_target
