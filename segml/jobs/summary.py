@@ -120,7 +120,7 @@ def _model_items(outcomes: Iterable[Any], manifest: Mapping[str, Any]) -> list[s
                 f"model {r.target} only {' and '.join(weak)} (no better beyond the noise): "
                 "its scores rank customers about as well as that baseline."
             )
-        elif not r.verdict:
+        elif not r.beats_baselines:
             items.append(f"model {r.target} does not beat its baselines on the backtest.")
         if decision is not None and not decision.promote:
             items.append(f"model {r.target} was not promoted: {decision.reason}.")

@@ -124,15 +124,16 @@ def train_models(
             result, reference=_reference(result, cache.features(result.split.test))
         )
         if tracking_uri:
-            _log(
-                outcome,
-                cache=cache,
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                name=f"{registry_prefix}-{target}",
-                data_name=data_name,
-                rule=promotion or PromotionRule(),
-            )
+            with step(f"{target} log to MLflow, promotion"):
+                _log(
+                    outcome,
+                    cache=cache,
+                    tracking_uri=tracking_uri,
+                    experiment=experiment,
+                    name=f"{registry_prefix}-{target}",
+                    data_name=data_name,
+                    rule=promotion or PromotionRule(),
+                )
         outcomes.append(outcome)
     return outcomes
 
