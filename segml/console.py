@@ -69,11 +69,33 @@ class PlainRenderer:
     ``min_interval`` seconds per step, and always its last unit) and ending; log lines the
     same way. For logs that are not a terminal."""
 
-    def __init__(self, stream: IO[str], *, min_interval: float = 10.0) -> None:
+    def __init__(
+        self, stream: IO[str], *, min_interval: float = 10.0, heartbeat: float | None = 60.0
+    ) -> None:
         self.stream = stream
         self.min_interval = min_interval
         self._last: dict[int, float] = {}
+        self._open: list[Task] = []
+        self._written = time.monotonic()
         self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if heartbeat:
+            self._thread = threading.Thread(target=self._loop, args=(heartbeat,), daemon=True)
+            self._thread.start()
+
+    def _loop(self, heartbeat: float) -> None:
+        while not self._stop.wait(min(heartbeat, 5.0)):
+            self.beat(heartbeat)
+
+    def beat(self, heartbeat: float, now: float | None = None) -> None:
+        """A "still working" line when a step has been silent for ``heartbeat`` seconds, so a
+        log shows the job is alive during one long fit or upload."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._open and now - self._written >= heartbeat:
+                labels = " > ".join(t.label for t in self._open)
+                self.line(f"still working: {labels} ({fmt_seconds(self._open[-1].elapsed(now))})")
 
     def line(self, text: str) -> None:
         stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -81,11 +103,14 @@ class PlainRenderer:
             for part in text.splitlines() or [""]:
                 self.stream.write(f"{stamp} {part}\n")
             self.stream.flush()
+            self._written = time.monotonic()
 
     def started(self, task: Task) -> None:
         total = f" ({task.total} {task.unit})".rstrip() if task.total is not None else ""
-        self._last[id(task)] = time.monotonic()
-        self.line(f"{task.label}: started{total if task.total is not None else ''}")
+        with self._lock:
+            self._last[id(task)] = time.monotonic()
+            self._open.append(task)
+            self.line(f"{task.label}: started{total}")
 
     def advanced(self, task: Task) -> None:
         now = time.monotonic()
@@ -97,11 +122,16 @@ class PlainRenderer:
         self.line(f"{task.label}: {_count(task)}, {_timing(task, now)}{note}")
 
     def finished(self, task: Task) -> None:
-        self._last.pop(id(task), None)
-        self.line(_done_line(task))
+        with self._lock:
+            self._last.pop(id(task), None)
+            if task in self._open:
+                self._open.remove(task)
+            self.line(_done_line(task))
 
     def close(self) -> None:
-        pass
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class TerminalRenderer:

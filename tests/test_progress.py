@@ -90,14 +90,26 @@ def test_plain_renderer_writes_timestamped_lines_and_throttles_advances() -> Non
     assert len(lines) == 3
 
 
+def test_plain_renderer_says_a_silent_step_is_still_working() -> None:
+    out = io.StringIO()
+    renderer = console.PlainRenderer(out, heartbeat=None)
+    with reporting(renderer), step("train"), step("value log to MLflow") as task:
+        renderer.beat(60, now=task.started_at + 30)  # quiet for less than a minute: nothing
+        assert "still working" not in out.getvalue()
+        renderer.beat(60, now=renderer._written + 61)
+    assert re.search(
+        STAMP + r"still working: train > value log to MLflow \(\d:\d\d\)\n", out.getvalue()
+    ), out.getvalue()
+
+
 def test_terminal_renderer_draws_a_status_line_and_keeps_finished_stages() -> None:
     out = io.StringIO()
     renderer = console.TerminalRenderer(out, live=False)
-    with reporting(renderer), step("train", total=3, unit="targets"):
-        with step("purchase features", total=4, unit="cutoffs") as task:
-            task.advance(note="cutoff 2011-02-01")
-            status = renderer.status(now=task.started_at + 10)
-            renderer.line("a log line")
+    outer = step("train", total=3, unit="targets")
+    with reporting(renderer), outer, step("purchase features", total=4, unit="cutoffs") as task:
+        task.advance(note="cutoff 2011-02-01")
+        status = renderer.status(now=task.started_at + 10)
+        renderer.line("a log line")
     assert re.search(
         r"train > purchase features  \[#####\.{15}\]  1/4 cutoffs  0:10, ~0:30 left  "
         r"\(total 0:\d\d\)  cutoff 2011-02-01",
@@ -154,9 +166,8 @@ def test_session_levels_and_third_party_noise(
     out = io.StringIO()
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        with console.session(verbosity=verbosity, stream=out, terminal=False):
-            with step("step"):
-                _speak()
+        with console.session(verbosity=verbosity, stream=out, terminal=False), step("step"):
+            _speak()
     text = out.getvalue()
     for s in shown:
         assert s in text, (s, text)

@@ -13,9 +13,15 @@ from segml.jobs.summary import RunSummary, attention_items, run_summary
 
 
 def _outcome(target: str, verdicts: dict[str, str], *, promote: bool = True, beats: bool = True):
-    comps = {who: {"primary": SimpleNamespace(verdict=v, metric="roc_auc")} for who, v in verdicts.items()}  # fmt: skip
-    decision = SimpleNamespace(promote=promote, reason="loses to the rfm baseline", comparisons=comps)
-    return SimpleNamespace(result=SimpleNamespace(target=target, beats_baselines=beats), decision=decision)  # fmt: skip
+    comps = {
+        who: {"primary": SimpleNamespace(verdict=v, metric="roc_auc")}
+        for who, v in verdicts.items()
+    }
+    decision = SimpleNamespace(
+        promote=promote, reason="loses to the rfm baseline", comparisons=comps
+    )
+    result = SimpleNamespace(target=target, beats_baselines=beats)
+    return SimpleNamespace(result=result, decision=decision)
 
 
 MANIFEST = {
@@ -115,6 +121,7 @@ def test_run_summary_reads_the_partition(tmp_path: Path) -> None:
     text = run_summary(result).text()
     assert "done in 74s (load data 5.0s, train 53s, cluster 7.3s, score and report 8.4s)" in text
     assert f"scores:    {part / 'scores.parquet'} (4,362 customers)" in text
-    assert f"audiences: {part / 'segments' / 'audiences'} (2 segments with someone to contact)" in text  # fmt: skip
+    where = part / "segments" / "audiences"
+    assert f"audiences: {where} (2 segments with someone to contact)" in text
     assert "needs attention (7):" in text
     assert "MLflow UI: mlflow ui --backend-store-uri sqlite:///x/mlflow.db" in text
