@@ -237,6 +237,7 @@ def segment(
         _segment_readout(cfg, readout_run, orders=orders, start=start, end=end, out=out)
         return
     from segml.jobs.segment import segment_job
+    from segml.progress import step
 
     if scores is None or (out is None and not dry_run):
         raise ConfigError(
@@ -245,9 +246,10 @@ def segment(
     if dry_run or out is None:
         _segment_plan(scores, rules=rules, as_of=as_of, cfg=cfg, source=config)
         return
-    result = segment_job(
-        cfg, scores=scores, out=out, rules=rules, previous=previous, as_of=as_of, source=config
-    )
+    with step("segments"):
+        result = segment_job(
+            cfg, scores=scores, out=out, rules=rules, previous=previous, as_of=as_of, source=config
+        )
     typer.echo(str(result.report))
     names = [d.name or d.type for d in cfg.exports.destinations]
     audiences = sum(len(r.channels) for r in result.result.rule_set.segments)
@@ -440,11 +442,13 @@ def report(
     """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,
     rule segments and drift (sections whose inputs are absent say so)."""
     from segml.jobs.segment import report_job
+    from segml.progress import step
 
     if out is not None:
         _check_out(out, folder=False)
     cfg = load_config(config) if config is not None else None
-    path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
+    with step("report"):
+        path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
     typer.echo(f"report: {path}")
 
 

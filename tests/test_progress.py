@@ -185,3 +185,19 @@ def test_session_picks_the_renderer_by_terminal(logs_restored) -> None:
     with console.session(stream=io.StringIO(), verbosity=console.QUIET):
         assert current_reporter() is None
     assert current_reporter() is None
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """The first progress line must appear within a second of starting a command: importing
+    the CLI loads neither scikit-learn, SciPy, Polars nor MLflow (they load inside the first
+    step, "read and check the data", while its line is already shown)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, segml.cli, segml.console; "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'polars', 'mlflow', 'lightgbm') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
