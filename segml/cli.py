@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -175,9 +176,14 @@ def _summary(text: str) -> None:
     file as stdout) also as timestamped lines, so a scheduler's log has it."""
     typer.echo(text)
     if not _same_file(sys.stdout, sys.stderr) and not _isatty(sys.stderr):
-        import logging
-
         logging.getLogger("segml.summary").info("%s", text)
+
+
+def _echo(line: str) -> None:
+    """A result line on stdout while steps run: above the live status line on a terminal."""
+    from segml.console import echo
+
+    echo(line, sys.stdout)
 
 
 def _isatty(stream: Any) -> bool:
@@ -494,7 +500,7 @@ def backtest(
         horizon=horizon,
         n_cutoffs=cutoffs,
         n_boot=n_boot,
-        progress=typer.echo,
+        progress=_echo,
     )
     typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
     typer.echo(result.summary())

@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from segml.progress import Task, reporting
+from segml.progress import Task, current_reporter, reporting
 
-__all__ = ["PlainRenderer", "TerminalRenderer", "fmt_seconds", "session"]
+__all__ = ["PlainRenderer", "TerminalRenderer", "echo", "fmt_seconds", "session"]
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 THIRD_PARTY = ("mlflow", "alembic", "sqlalchemy", "optuna", "lightgbm", "shap", "matplotlib")
@@ -203,6 +203,16 @@ class TerminalRenderer:
             self.stream.write(text.rstrip("\n") + "\n")
             self.draw()
 
+    def write_to(self, text: str, stream: IO[str]) -> None:
+        """``text`` on another stream sharing the terminal (stdout), with the status line
+        cleared first and redrawn after."""
+        with self._lock:
+            self._clear()
+            self.stream.flush()
+            stream.write(text.rstrip("\n") + "\n")
+            stream.flush()
+            self.draw()
+
     def started(self, task: Task) -> None:
         with self._lock:
             self._open.append(task)
@@ -232,6 +242,16 @@ class TerminalRenderer:
 
 
 Renderer = PlainRenderer | TerminalRenderer
+
+
+def echo(text: str, stream: IO[str]) -> None:
+    """Write a result line to ``stream`` (stdout) without tearing a live status line."""
+    renderer = current_reporter()
+    if isinstance(renderer, TerminalRenderer):
+        renderer.write_to(text, stream)
+    else:
+        stream.write(text.rstrip("\n") + "\n")
+        stream.flush()
 
 
 class _RendererHandler(logging.Handler):

@@ -110,6 +110,10 @@ def test_terminal_renderer_draws_a_status_line_and_keeps_finished_stages() -> No
         task.advance(note="cutoff 2011-02-01")
         status = renderer.status(now=task.started_at + 10)
         renderer.line("a log line")
+        results = io.StringIO()
+        console.echo("a result on stdout", results)  # clears the status line, then redraws
+        assert out.getvalue().endswith("cutoff 2011-02-01") and "\r\x1b[2K" in out.getvalue()
+        assert results.getvalue() == "a result on stdout\n"
     assert re.search(
         r"train > purchase features  \[#####\.{15}\]  1/4 cutoffs  0:10, ~0:30 left  "
         r"\(total 0:\d\d\)  cutoff 2011-02-01",

@@ -121,7 +121,10 @@ def _model_items(outcomes: Iterable[Any], manifest: Mapping[str, Any]) -> list[s
                 "its scores rank customers about as well as that baseline."
             )
         elif not r.beats_baselines:
-            items.append(f"model {r.target} does not beat its baselines on the backtest.")
+            items.append(
+                f"model {r.target} does not beat its baselines on every backtest metric "
+                "(point estimates; see its table above)."
+            )
         if decision is not None and not decision.promote:
             items.append(f"model {r.target} was not promoted: {decision.reason}.")
     skipped = manifest.get("models_skipped") or []
