@@ -24,6 +24,9 @@ __all__ = ["RunSummary", "attention_items", "run_summary"]
 # a name with one of these words claims a small elite; past this share it misleads
 SELECTIVE_WORDS = ("high-value", "top", "vip", "best", "premium")
 LARGE_SHARE = 0.3
+# under 0.25 Kaufman and Rousseeuw find "no substantial structure"; the clusterer itself warns
+# only under segml.clusters.quality.WEAK_SILHOUETTE (0.10)
+OVERLAP_SILHOUETTE = 0.25
 _CONSENT = re.compile(r"^(\w+) consent is read from (\S+), which is not in the data")
 _SKIPPED = re.compile(r"^segment '([^']+)' skipped \(optional\)")
 
@@ -99,7 +102,7 @@ def attention_items(
     if segments is not None:
         items += _segment_items(segments)
     if cluster_quality is not None:
-        items += list(cluster_quality.get("warnings", []))
+        items += _cluster_items(cluster_quality)
     if cluster_profile is not None:
         items += _share_items(cluster_profile)
     return items
@@ -176,6 +179,24 @@ def _segment_items(report: Mapping[str, Any]) -> list[str]:
     small = [f"{s['segment']} ({s['members']})" for s in rows if "too_small" in s.get("flags", [])]
     if small:
         items.append(f"segments below their minimum size: {', '.join(small)}.")
+    return items
+
+
+def _cluster_items(quality: Mapping[str, Any]) -> list[str]:
+    """The clusterer's own warnings (k at the edge, weak structure), and an overlap note for a
+    silhouette under ``OVERLAP_SILHOUETTE`` that is not weak enough to be warned about."""
+    items = list(quality.get("warnings", []))
+    silhouette = quality.get("silhouette")
+    if (
+        silhouette is not None
+        and silhouette < OVERLAP_SILHOUETTE
+        and not quality.get("weak_structure")
+    ):
+        items.append(
+            f"cluster silhouette {silhouette:.3f} (< {OVERLAP_SILHOUETTE}): the {quality['k']} "
+            "clusters overlap a lot; read them as bands of a continuum more than as distinct "
+            "groups."
+        )
     return items
 
 

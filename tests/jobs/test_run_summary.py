@@ -52,7 +52,12 @@ SEGMENTS = {
          "flags": ["too_small"], "reachable_treatment": 28},
     ],
 }  # fmt: skip
-QUALITY = {"warnings": ["k = 3 is the smallest k searched (k_range 3..10): widen it."]}
+QUALITY = {
+    "k": 3,
+    "silhouette": 0.165,
+    "weak_structure": False,
+    "warnings": ["k = 3 is the smallest k searched (k_range 3..10): widen it."],
+}
 PROFILE = pd.DataFrame(
     {
         "cluster__name": ["all customers", "high-value frequent buyers", "one-time buyers"],
@@ -87,6 +92,7 @@ def test_attention_names_what_a_user_must_know() -> None:
         "at_risk (0 reachable), reactivated." in text  # fmt: skip
     assert "segments below their minimum size: prospects (28)." in text
     assert "k = 3 is the smallest k searched" in text
+    assert "cluster silhouette 0.165 (< 0.25): the 3 clusters overlap a lot" in text
     assert "cluster 'high-value frequent buyers' holds 48.5% of the customers" in text
     assert "one-time buyers" not in text  # no selective word in its name
 
@@ -96,7 +102,7 @@ def test_nothing_to_say_when_all_is_well() -> None:
         outcomes=[_outcome("purchase", {"rfm": "beats", "btyd": "beats"})],
         manifest={"drift": {"ok": 10}, "warnings": []},
         segments={"notes": [], "segments": []},
-        cluster_quality={"warnings": []},
+        cluster_quality={"k": 5, "silhouette": 0.31, "weak_structure": False, "warnings": []},
         cluster_profile=pd.DataFrame({"cluster__name": ["high-value"], "share": [0.1]}),
     )
     assert items == []
@@ -123,5 +129,5 @@ def test_run_summary_reads_the_partition(tmp_path: Path) -> None:
     assert f"scores:    {part / 'scores.parquet'} (4,362 customers)" in text
     where = part / "segments" / "audiences"
     assert f"audiences: {where} (2 segments with someone to contact)" in text
-    assert "needs attention (7):" in text
+    assert "needs attention (8):" in text
     assert "MLflow UI: mlflow ui --backend-store-uri sqlite:///x/mlflow.db" in text
