@@ -74,6 +74,14 @@ def _root(
     ctx.with_resource(console.session(verbosity=level, stream=sys.stderr))
 
 
+def _started(command: str) -> None:
+    """The first line of a command, before it imports what it needs (seconds on a busy
+    machine): "segml <command> <version>"."""
+    from segml import __version__
+
+    logging.getLogger("segml").info("segml %s %s", command, __version__)
+
+
 def _check_out(out: Path, *, folder: bool) -> None:
     """Refuse (exit 2), before any work, an ``--out`` the job could not write: a file where a
     folder is expected or the reverse, a path under a file, or a location this user cannot
@@ -100,10 +108,11 @@ def _check_out(out: Path, *, folder: bool) -> None:
 
 
 def _load(config: Path, *, engine: str | None = None) -> tuple[Config, Any]:
-    from segml.jobs import load_shop
     from segml.progress import step
 
-    with step("read and check the data"):
+    with step("read and check the data"):  # first: the imports below take seconds
+        from segml.jobs import load_shop
+
         return load_shop(load_config(config), engine=engine)
 
 
@@ -116,6 +125,7 @@ def _as_of(cfg: Config, as_of: str | None) -> str:
 @app.command()
 def validate(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Check the data against the contract and print the data-quality report."""
+    _started("validate")
     cfg, shop = _load(config)
     if as_of or cfg.job.as_of:
         shop.check_cutoff(_as_of(cfg, as_of))
@@ -130,6 +140,7 @@ def features(
     as_of: AsOfOpt = None,
 ) -> None:
     """Build one row of features per customer as of the cutoff and write them atomically."""
+    _started("features")
     from segml.jobs.features import features_job
 
     if out.suffix.lower() not in {".parquet", ".csv"}:
@@ -156,6 +167,7 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
     """The whole job: validate, train, cluster, score, segment (and report) as of the cutoff."""
+    _started("run")
     from segml.jobs.run import run_pipeline
     from segml.jobs.summary import run_summary
     from segml.models.training import format_table
@@ -236,6 +248,7 @@ def segment(
     """Assign rule-based segments with control groups and write the audiences per channel to the
     config's exports destinations; or, with --readout RUN --start D --end D, compare treatment
     with control after the campaign."""
+    _started("segment")
     cfg = load_config(config)
     if out is not None:
         _check_out(out, folder=readout_run is None)
@@ -324,6 +337,7 @@ def train(
     ] = None,
 ) -> None:
     """Train propensity models on rolling cutoffs; print the backtest vs baselines and run ids."""
+    _started("train")
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
@@ -346,6 +360,7 @@ def train(
 @app.command()
 def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Cluster customers into named segments; print k, the metrics and the profile table."""
+    _started("cluster")
     from segml.clusters.job import summary_metrics
     from segml.clusters.profiles import format_profile
     from segml.jobs.cluster import cluster_job
@@ -389,6 +404,7 @@ def score(
     ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
+    _started("score")
     from segml.jobs.score import score_and_report
 
     _check_out(out, folder=True)
@@ -447,13 +463,15 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,
     rule segments and drift (sections whose inputs are absent say so)."""
-    from segml.jobs.segment import report_job
+    _started("report")
     from segml.progress import step
 
     if out is not None:
         _check_out(out, folder=False)
     cfg = load_config(config) if config is not None else None
     with step("report"):
+        from segml.jobs.segment import report_job
+
         path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
     typer.echo(f"report: {path}")
 
@@ -481,6 +499,7 @@ def backtest(
     At each date: train on the rows before it only (all label windows closed by it), score the
     customers known at it, evaluate on the horizon after it. Prints per date and pooled.
     """
+    _started("backtest")
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -57,8 +57,9 @@ def test_progress_on_stderr_quiet_and_verbose(shop_config: Path, capsys) -> None
     before the data is read); --quiet keeps only the results; --verbose adds debug lines."""
     assert main(["validate", "--config", str(shop_config)]) == 0
     out, err = capsys.readouterr()
-    first, *rest = err.splitlines()
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d read and check the data: started", first)
+    first, second, *rest = err.splitlines()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d segml validate 0\.1\.0", first)
+    assert second.endswith(" read and check the data: started")
     assert any("read and check the data done in" in line for line in rest)
     assert "match the data contract" in out and "started" not in out
     assert main(["--quiet", "validate", "--config", str(shop_config)]) == 0
