@@ -140,9 +140,11 @@ def _speak() -> None:
     warning raised outside segml and one inside."""
     logging.getLogger("segml.jobs").info("segml info")
     logging.getLogger("segml.jobs").debug("segml debug")
-    logging.getLogger("mlflow.store").info("Successfully registered model 'x'.")
-    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
-    logging.getLogger("sqlalchemy.engine").error("database is locked")
+    # loggers that no library reconfigures when imported (MLflow gives its own loggers, and
+    # SQLAlchemy's and alembic's, a handler of their own; segml.tracking quiets those)
+    logging.getLogger("lightgbm.basic").info("Successfully registered model 'x'.")
+    logging.getLogger("shap.explainers").info("Context impl SQLiteImpl.")
+    logging.getLogger("matplotlib.font_manager").error("database is locked")
     warnings.warn_explicit(
         "Hint: Inferred schema contains integer column(s)", UserWarning,
         "/venv/site-packages/mlflow/types/utils.py", 452,
@@ -155,12 +157,12 @@ def _speak() -> None:
 @pytest.mark.parametrize(
     ("verbosity", "shown", "hidden"),
     [
-        (console.QUIET, ["warning: orders has 3", "[sqlalchemy.engine] error: database"],
+        (console.QUIET, ["warning: orders has 3", "[matplotlib.font_manager] error: database"],
          ["segml info", "segml debug", "Successfully", "Context impl", "Hint:", "started"]),
         (console.NORMAL, ["segml info", "warning: orders has 3", "step: started"],
          ["segml debug", "Successfully", "Context impl", "Hint:"]),
-        (console.VERBOSE, ["segml info", "segml debug", "[mlflow.store] Successfully",
-                           "[alembic.runtime.migration] Context impl", "Hint: Inferred",
+        (console.VERBOSE, ["segml info", "segml debug", "[lightgbm.basic] Successfully",
+                           "[shap.explainers] Context impl", "Hint: Inferred",
                            "mlflow/types/utils.py:452"], []),
     ],
     ids=["quiet", "normal", "verbose"],
