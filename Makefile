@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
+DEMO_SYNTHETIC_OUT ?= runs/demo-synthetic
 
 .DEFAULT_GOAL := help
 
@@ -22,6 +23,9 @@ install: $(STAMP) ## create .venv and install segml with its dev, spark, docs an
 
 demo: $(STAMP) ## run the main job on the shipped Online Retail data and print where results are
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/segml run --config configs/online_retail.yaml --as-of 2011-12-10 --out $(DEMO_OUT)
+
+demo-synthetic: $(STAMP) ## the same job on the synthetic store (events, consent): every section populated
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/segml run --config configs/synthetic.yaml --as-of 2025-01-01 --out $(DEMO_SYNTHETIC_OUT)
 
 browser: ## install Debian's chromium for the report's browser test (skipped when this fails)
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -67,4 +71,4 @@ lock: ## record the exact versions the suite passed with into constraints.txt
 clean: ## remove the virtual environment and generated runs
 	rm -rf $(VENV) runs site .cache .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install browser demo test lint docs bench bench-all cli-docs lock clean
+.PHONY: help install browser demo demo-synthetic test lint docs bench bench-all cli-docs lock clean

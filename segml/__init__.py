@@ -11,12 +11,20 @@ from typing import Any
 
 from segml.config import Config, load_config
 from segml.errors import ConfigError, DataError, ModelNotFoundError, SegmlError
-from segml.features import FEATURES, FeatureBuilder, build_features, describe, rfm_summary
-from segml.schema import QualityReport, ShopData, prepare
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    # features and the data contract pull in scikit-learn and SciPy (seconds on a busy
+    # machine): lazy, so the command line shows its first line before they load
+    "FEATURES": "segml.features",
+    "FeatureBuilder": "segml.features",
+    "build_features": "segml.features",
+    "describe": "segml.features",
+    "rfm_summary": "segml.features",
+    "QualityReport": "segml.schema",
+    "ShopData": "segml.schema",
+    "prepare": "segml.schema",
     "make_labels": "segml.labels",
     "monthly_cutoffs": "segml.labels",
     "lapse_horizon_days": "segml.labels",
@@ -48,20 +56,12 @@ _LAZY = {
 }
 
 __all__ = [
-    "FEATURES",
     "Config",
     "ConfigError",
     "DataError",
-    "FeatureBuilder",
     "ModelNotFoundError",
-    "QualityReport",
     "SegmlError",
-    "ShopData",
-    "build_features",
-    "describe",
     "load_config",
-    "prepare",
-    "rfm_summary",
     *sorted(_LAZY),
 ]
 

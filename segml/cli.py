@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +46,15 @@ def _show_version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="no progress; only warnings, errors, results")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="debug lines and third-party messages (MLflow, Optuna, ...)"
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -56,6 +66,20 @@ def _root(
     if ctx.invoked_subcommand is None:  # a bare `segml`: the help, and success
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
+    if quiet and verbose:
+        raise ConfigError("--quiet and --verbose contradict each other; pass one of them.")
+    from segml import console
+
+    level = console.QUIET if quiet else console.VERBOSE if verbose else console.NORMAL
+    ctx.with_resource(console.session(verbosity=level, stream=sys.stderr))
+
+
+def _started(command: str) -> None:
+    """The first line of a command, before it imports what it needs (seconds on a busy
+    machine): "segml <command> <version>"."""
+    from segml import __version__
+
+    logging.getLogger("segml").info("segml %s %s", command, __version__)
 
 
 def _check_out(out: Path, *, folder: bool) -> None:
@@ -84,9 +108,12 @@ def _check_out(out: Path, *, folder: bool) -> None:
 
 
 def _load(config: Path, *, engine: str | None = None) -> tuple[Config, Any]:
-    from segml.jobs import load_shop
+    from segml.progress import step
 
-    return load_shop(load_config(config), engine=engine)
+    with step("read and check the data"):  # first: the imports below take seconds
+        from segml.jobs import load_shop
+
+        return load_shop(load_config(config), engine=engine)
 
 
 def _as_of(cfg: Config, as_of: str | None) -> str:
@@ -98,6 +125,7 @@ def _as_of(cfg: Config, as_of: str | None) -> str:
 @app.command()
 def validate(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Check the data against the contract and print the data-quality report."""
+    _started("validate")
     cfg, shop = _load(config)
     if as_of or cfg.job.as_of:
         shop.check_cutoff(_as_of(cfg, as_of))
@@ -112,6 +140,7 @@ def features(
     as_of: AsOfOpt = None,
 ) -> None:
     """Build one row of features per customer as of the cutoff and write them atomically."""
+    _started("features")
     from segml.jobs.features import features_job
 
     if out.suffix.lower() not in {".parquet", ".csv"}:
@@ -138,7 +167,9 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="queue behind a running job")] = False,
 ) -> None:
     """The whole job: validate, train, cluster, score, segment (and report) as of the cutoff."""
+    _started("run")
     from segml.jobs.run import run_pipeline
+    from segml.jobs.summary import run_summary
     from segml.models.training import format_table
 
     _check_out(out, folder=True)
@@ -148,18 +179,35 @@ def run(
     typer.echo(format_table([o.result for o in result["outcomes"]]))
     for o in result["outcomes"]:
         typer.echo(f"{o.result.target}: {o.note}")
-    manifest, part = result["manifest"], result["partition"]
-    if manifest["models_skipped"]:
-        typer.echo(f"not scored (no champion model): {', '.join(manifest['models_skipped'])}")
-    typer.echo(f"scores:    {part / 'scores.parquet'} ({manifest['rows_out']:,} customers)")
-    if (part / "segments").exists():
-        typer.echo(f"audiences: {part / 'segments' / 'audiences'}")
-    if result.get("report"):
-        typer.echo(f"report:    {result['report']}")
-    typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {result['tracking_uri']}")
-    typer.echo(f"seconds:   {result['seconds']}")
-    for note in manifest.get("outputs", {}).get("notes", []):
-        typer.echo(f"note:      {note}")
+    typer.echo("")
+    _summary(run_summary(result).text())
+
+
+def _summary(text: str) -> None:
+    """The end-of-run summary on stdout; in a log (stderr not a terminal, and not the same
+    file as stdout) also as timestamped lines, so a scheduler's log has it."""
+    typer.echo(text)
+    if not _same_file(sys.stdout, sys.stderr) and not _isatty(sys.stderr):
+        logging.getLogger("segml.summary").info("%s", text)
+
+
+def _echo(line: str) -> None:
+    """A result line on stdout while steps run: above the live status line on a terminal."""
+    from segml.console import echo
+
+    echo(line, sys.stdout)
+
+
+def _isatty(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _same_file(a: Any, b: Any) -> bool:
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, AttributeError, ValueError):  # pytest's capture has no file descriptor
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 @app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")
@@ -200,6 +248,7 @@ def segment(
     """Assign rule-based segments with control groups and write the audiences per channel to the
     config's exports destinations; or, with --readout RUN --start D --end D, compare treatment
     with control after the campaign."""
+    _started("segment")
     cfg = load_config(config)
     if out is not None:
         _check_out(out, folder=readout_run is None)
@@ -207,6 +256,7 @@ def segment(
         _segment_readout(cfg, readout_run, orders=orders, start=start, end=end, out=out)
         return
     from segml.jobs.segment import segment_job
+    from segml.progress import step
 
     if scores is None or (out is None and not dry_run):
         raise ConfigError(
@@ -215,9 +265,10 @@ def segment(
     if dry_run or out is None:
         _segment_plan(scores, rules=rules, as_of=as_of, cfg=cfg, source=config)
         return
-    result = segment_job(
-        cfg, scores=scores, out=out, rules=rules, previous=previous, as_of=as_of, source=config
-    )
+    with step("segments"):
+        result = segment_job(
+            cfg, scores=scores, out=out, rules=rules, previous=previous, as_of=as_of, source=config
+        )
     typer.echo(str(result.report))
     names = [d.name or d.type for d in cfg.exports.destinations]
     audiences = sum(len(r.channels) for r in result.result.rule_set.segments)
@@ -291,6 +342,7 @@ def train(
     ] = None,
 ) -> None:
     """Train propensity models on rolling cutoffs; print the backtest vs baselines and run ids."""
+    _started("train")
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin
@@ -316,6 +368,7 @@ def train(
 @app.command()
 def cluster(config: ConfigOpt, as_of: AsOfOpt = None) -> None:
     """Cluster customers into named segments; print k, the metrics and the profile table."""
+    _started("cluster")
     from segml.clusters.job import summary_metrics
     from segml.clusters.profiles import format_profile
     from segml.jobs.cluster import cluster_job
@@ -359,6 +412,7 @@ def score(
     ] = False,
 ) -> None:
     """Score every customer with the champion models, apply the rule set, write the partition."""
+    _started("score")
     from segml.jobs.score import score_and_report
 
     _check_out(out, folder=True)
@@ -419,12 +473,16 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run: data quality, backtests, plots, clusters,
     rule segments and drift (sections whose inputs are absent say so)."""
-    from segml.jobs.segment import report_job
+    _started("report")
+    from segml.progress import step
 
     if out is not None:
         _check_out(out, folder=False)
     cfg = load_config(config) if config is not None else None
-    path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
+    with step("report"):
+        from segml.jobs.segment import report_job
+
+        path = report_job(run_dir, cfg=cfg, out=out, tracking=tracking_uri, previous=previous)
     typer.echo(f"report: {path}")
 
 
@@ -451,6 +509,7 @@ def backtest(
     At each date: train on the rows before it only (all label windows closed by it), score the
     customers known at it, evaluate on the horizon after it. Prints per date and pooled.
     """
+    _started("backtest")
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -470,7 +529,7 @@ def backtest(
         horizon=horizon,
         n_cutoffs=cutoffs,
         n_boot=n_boot,
-        progress=typer.echo,
+        progress=_echo,
     )
     typer.echo("pooled over dates (model minus baseline, better is positive, 95% interval):")
     typer.echo(result.summary())

@@ -9,6 +9,7 @@ By default everything lives in a local SQLite store under the run folder
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -270,8 +271,11 @@ def register_model(*, tracking_uri: str, model_uri: str, name: str) -> ModelRef:
     import mlflow
 
     _client(tracking_uri, write=True)
-    with _store_errors(tracking_uri):
+    said = io.StringIO()  # MLflow prints "Successfully registered model ..." to stderr
+    with _store_errors(tracking_uri), contextlib.redirect_stderr(said):
         mv = mlflow.register_model(model_uri, name)
+    for line in said.getvalue().splitlines():
+        logging.getLogger(__name__).debug("mlflow: %s", line)  # shown with segml --verbose
     return ModelRef(name, str(mv.version), str(mv.run_id), str(mv.source))
 
 

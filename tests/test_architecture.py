@@ -226,3 +226,38 @@ def test_only_the_jobs_read_a_config(path: Path) -> None:
         "(e.g. config: DataSpec, read through segml.config.data_section) or plain keyword "
         "arguments, and let the job in segml/jobs/ unpack the Config"
     )
+
+
+# the command line is the only place that writes to the terminal; the library logs (``logging``)
+# and reports progress through ``segml.progress``, which is silent unless the CLI installs a
+# renderer (``segml.console``)
+PRINT_ALLOWED = {"segml/cli.py", "segml/console.py"}
+
+
+def _prints(tree: ast.AST) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "print"
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SEGML.rglob("*.py")), ids=lambda p: p.relative_to(SEGML).as_posix()
+)
+def test_the_library_does_not_print(path: Path) -> None:
+    rel = path.relative_to(SEGML.parent).as_posix()
+    if rel in PRINT_ALLOWED:
+        return
+    lines = _prints(ast.parse(path.read_text(encoding="utf-8")))
+    assert not lines, (
+        f"{rel} calls print() at lines {lines}: log with logging.getLogger(__name__) or report "
+        "progress with segml.progress.step; only segml/cli.py writes to the terminal"
+    )
+
+
+def test_the_print_scan_finds_a_print() -> None:
+    code = "def f(x):\n    print(x)\n    log.info(x)\n    sys.stdout.write(x)\n"
+    assert _prints(ast.parse(code)) == [2]

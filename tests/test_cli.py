@@ -52,6 +52,25 @@ def test_validate_prints_the_quality_report(shop_config: Path, capsys) -> None:
     assert "orders.guest_rows" in out and "match the data contract" in out
 
 
+def test_progress_on_stderr_quiet_and_verbose(shop_config: Path, capsys) -> None:
+    """Progress goes to stderr as timestamped lines when it is not a terminal (the first line
+    before the data is read); --quiet keeps only the results; --verbose adds debug lines."""
+    assert main(["validate", "--config", str(shop_config)]) == 0
+    out, err = capsys.readouterr()
+    first, second, *rest = err.splitlines()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d segml validate 0\.1\.0", first)
+    assert second.endswith(" read and check the data: started")
+    assert any("read and check the data done in" in line for line in rest)
+    assert "match the data contract" in out and "started" not in out
+    assert main(["--quiet", "validate", "--config", str(shop_config)]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == out
+    assert main(["--verbose", "validate", "--config", str(shop_config)]) == 0
+    assert "read and check the data: started" in capsys.readouterr().err
+    assert main(["--quiet", "--verbose", "validate", "--config", str(shop_config)]) == 2
+    assert "--quiet and --verbose contradict each other" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "args", "code", "message"),
     [
@@ -358,8 +377,8 @@ def test_score_reads_read_only_model_artifacts(trained: Path, tmp_path: Path, ca
 
 def test_read_only_store_exits_7_before_publishing(trained: Path, tmp_path: Path, capsys) -> None:
     config, db = _copy_store(trained, tmp_path)
-    with read_only(db):
-        code = main(_score(config, tmp_path / "scores", as_of="2024-11-01"))
+    with read_only(db):  # --quiet: no progress lines, so the message is all there is
+        code = main(["--quiet", *_score(config, tmp_path / "scores", as_of="2024-11-01")])
     err = capsys.readouterr().err
     assert code == 7 and f"error: the tracking store {db} is read-only" in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
@@ -376,7 +395,7 @@ def test_store_failing_after_publishing_is_a_warning_exit_8(
     config, db = _copy_store(trained, tmp_path)
     monkeypatch.setattr(segml.jobs.score, "check_store", lambda *a, **k: None)
     with read_only(db):
-        code = main(_score(config, tmp_path / "scores", as_of="2024-11-01"))
+        code = main(["--quiet", *_score(config, tmp_path / "scores", as_of="2024-11-01")])
     err = capsys.readouterr().err
     part = tmp_path / "scores" / "as_of=2024-11-01"
     assert code == 8 and err.startswith(f"warning: published {part} (complete and valid), but")

@@ -53,6 +53,7 @@ from sklearn.metrics import (
 )
 
 from segml.clusters.algorithms import NOISE, assign, fit_algorithm
+from segml.progress import track
 
 __all__ = ["RULES", "Consensus", "choose_k", "fit_consensus", "subsamples", "sweep_k"]
 
@@ -178,7 +179,7 @@ def sweep(
     rng = np.random.default_rng(random_state)
     fits: dict[int, Consensus] = {}
     rows = []
-    for k in ks:
+    for k in track(ks, "k sweep", unit="k"):
         fits[k] = fit_consensus(
             Z, k=k, algorithm=algorithm, options=options, subsets=subsets, random_state=random_state
         )

@@ -11,6 +11,7 @@ from segml.config import Config
 from segml.engine import parse_as_of
 from segml.features import FeatureBuilder
 from segml.jobs.common import feature_params, tracking_uri
+from segml.progress import step
 from segml.schema import ShopData
 
 __all__ = ["cluster_job", "clusterer_params"]
@@ -33,8 +34,9 @@ def cluster_job(shop: ShopData, cfg: Config, *, as_of: Any) -> ClusteringResult:
     """Fit, log and register the clusterer on the features as of ``as_of``."""
     c = cfg.clustering
     cut = parse_as_of(as_of)
-    builder = FeatureBuilder(**feature_params(cfg)).fit(shop, as_of=cut)
-    features = builder.transform(shop, as_of=cut)
+    with step("features"):
+        builder = FeatureBuilder(**feature_params(cfg)).fit(shop, as_of=cut)
+        features = builder.transform(shop, as_of=cut)
     return cluster_customers(
         features,
         params=clusterer_params(cfg),

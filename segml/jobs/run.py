@@ -20,6 +20,7 @@ from segml.jobs.common import tracking_uri
 from segml.jobs.score import score_and_report
 from segml.jobs.train import train
 from segml.models.dataset import materialize
+from segml.progress import step
 from segml.report import REPORT_NAME
 from segml.schema import ShopData
 
@@ -36,23 +37,30 @@ def run_pipeline(
     """
     cutoff = parse_as_of(as_of)
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    shop = materialize(shop)
+    with step("load data") as task:
+        shop = materialize(shop)
+    seconds["load data"] = task.elapsed()
     now = cfg.training.now or f"{cutoff:%Y-%m-%d}"
-    outcomes = train(shop, cfg, now=now, targets=list(cfg.scoring.targets), tune=tune)
+    targets = list(cfg.scoring.targets)
+    started = time.perf_counter()  # train_models reports its own "train" step
+    outcomes = train(shop, cfg, now=now, targets=targets, tune=tune)
     seconds["train"] = time.perf_counter() - started
-    clusters = cluster_job(shop, cfg, as_of=cutoff) if cfg.scoring.clusters else None
-    seconds["cluster"] = time.perf_counter() - started - sum(seconds.values())
+    clusters = None
+    if cfg.scoring.clusters:
+        with step("cluster") as task:
+            clusters = cluster_job(shop, cfg, as_of=cutoff)
+        seconds["cluster"] = task.elapsed()
     scoring = cfg.scoring.model_copy(update={"missing_model": "skip"})
-    manifest = score_and_report(
-        shop,
-        cfg.model_copy(update={"scoring": scoring}),
-        as_of=cutoff,
-        out=out,
-        wait=wait,
-        report=True,
-    )
-    seconds["score_and_report"] = time.perf_counter() - started - sum(seconds.values())
+    with step("score") as task:
+        manifest = score_and_report(
+            shop,
+            cfg.model_copy(update={"scoring": scoring}),
+            as_of=cutoff,
+            out=out,
+            wait=wait,
+            report=True,
+        )
+    seconds["score and report"] = task.elapsed()
     partition = Path(out) / f"as_of={cutoff:%Y-%m-%d}"
     return {
         "report": partition / REPORT_NAME,

@@ -59,6 +59,7 @@ from segml.jobs.record import (
     reject,
     write_manifest,
 )
+from segml.progress import step
 from segml.report import REPORT_NAME, build_report
 from segml.report.inputs import previous_run_dir
 from segml.schema import ShopData
@@ -106,14 +107,15 @@ def _report_hook(cfg: Config, partition: Path, *, always: bool) -> BeforePublish
     def write(staging: Path, replaced: Path | None) -> None:
         if not always and (replaced is None or not (replaced / REPORT_NAME).is_file()):
             return
-        text = build_report(
-            staging,
-            tracking_uri=tracking_uri(cfg),
-            label=partition,
-            previous=previous_run_dir(partition),
-            registry_prefix=cfg.training.registry_prefix,
-            cluster_model=cfg.clustering.registry_name,
-        )
+        with step("report"):
+            text = build_report(
+                staging,
+                tracking_uri=tracking_uri(cfg),
+                label=partition,
+                previous=previous_run_dir(partition),
+                registry_prefix=cfg.training.registry_prefix,
+                cluster_model=cfg.clustering.registry_name,
+            )
         write_text(text, staging / REPORT_NAME)
 
     return write
@@ -161,7 +163,8 @@ def _score_locked(
     shop.check_cutoff(cutoff)
     uri = tracking_uri(cfg)
     check_store(uri, must_exist=True, write=True)  # the run is recorded after publishing
-    champions = _champions(cfg, uri)
+    with step("load models"):
+        champions = _champions(cfg, uri)
     future = check_point_in_time(champions, as_of=cutoff, tracking_uri=uri, allow=allow_future)
     if s.clusters:
         future += check_clusterer_point_in_time(
@@ -244,16 +247,17 @@ def _publish(
     with atomic_dir(partition) as tmp:
         fault_point("score:before_write")
         if cfg.segments:
-            frame = _segment(
-                frame,
-                backend,
-                champions,
-                cfg,
-                tmp / "segments",
-                manifest,
-                as_of=cutoff,
-                contacts=contacts,
-            )
+            with step("segments"):
+                frame = _segment(
+                    frame,
+                    backend,
+                    champions,
+                    cfg,
+                    tmp / "segments",
+                    manifest,
+                    as_of=cutoff,
+                    contacts=contacts,
+                )
             timings["segments"] = _lap(started) - sum(timings.values())
         backend.write_scores(frame, tmp / "scores.parquet")
         fault_point("score:mid_write")

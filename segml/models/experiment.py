@@ -39,6 +39,7 @@ from segml.models.promotion_dates import champion_dates, date_scores, earlier_ba
 from segml.models.timing import next_order_columns
 from segml.models.training import TargetResult, fit_target
 from segml.models.tuning import make_tuner
+from segml.progress import step, track
 from segml.schema import ShopData
 
 __all__ = ["TrainOutcome", "train_models"]
@@ -86,11 +87,12 @@ def train_models(
     """
     horizons = sorted({float(spec["horizon_days"]) for spec in targets.values()})
     first_test = min(_test_cutoff(now, spec["horizon_days"]) for spec in targets.values())
-    builder = FeatureBuilder(**dict(feature_params or {})).fit(shop, as_of=first_test)
+    with step("fit features"):
+        builder = FeatureBuilder(**dict(feature_params or {})).fit(shop, as_of=first_test)
     cache = CutoffCache(shop, builder, horizons=horizons, seed=seed)
     params = {"random_state": seed} | dict(model_params or {})
     outcomes = []
-    for target, spec in targets.items():
+    for target, spec in track(targets.items(), "train", total=len(targets), unit="targets"):
         tune = None
         if tune_trials > 0 and not target_registry.get(target).is_time_to_event:  # no tuner
             btyd = "btyd" if target_registry.get(target).btyd else None  # as fit_target
@@ -126,16 +128,17 @@ def train_models(
         if tracking_uri:
             rule = promotion or PromotionRule()
             recipe["model_params"] = params | result.tuned_params
-            _log(
-                outcome,
-                cache=cache,
-                tracking_uri=tracking_uri,
-                experiment=experiment,
-                name=f"{registry_prefix}-{target}",
-                data_name=data_name,
-                rule=rule,
-                earlier=earlier_backtests(cache, result, dates=rule.dates, recipe=recipe),
-            )
+            with step(f"{target} log to MLflow, promotion"):
+                _log(
+                    outcome,
+                    cache=cache,
+                    tracking_uri=tracking_uri,
+                    experiment=experiment,
+                    name=f"{registry_prefix}-{target}",
+                    data_name=data_name,
+                    rule=rule,
+                    earlier=earlier_backtests(cache, result, dates=rule.dates, recipe=recipe),
+                )
         outcomes.append(outcome)
     return outcomes
 

@@ -25,6 +25,7 @@ from segml.models.dataset import CutoffCache, spark_features
 from segml.models.explain import reason_codes
 from segml.models.metrics import deciles
 from segml.models.propensity import PropensityModel, _apply_calibrator
+from segml.progress import track
 from segml.schema import ShopData, prepare
 
 __all__ = ["model_inputs", "score_customers"]
@@ -87,7 +88,8 @@ def score_customers(
         scores = np.empty(frame.height, dtype=np.float64)
         raw = np.empty(frame.height, dtype=np.float64)
         reasons: list[str | None] = [None] * frame.height
-        for start in range(0, frame.height, chunk_size):
+        starts = range(0, frame.height, chunk_size)
+        for start in track(starts, f"score {target}", unit="chunks"):
             chunk = frame.slice(start, chunk_size)
             raw[start : start + chunk.height] = model.decision_function(chunk)
             pick = np.flatnonzero(mask[start : start + chunk.height])

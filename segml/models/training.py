@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from segml import targets
+from segml import progress, targets
 from segml.engine import parse_as_of
 from segml.errors import DataError
 from segml.labels import cutoff_grid, label_window_end, monthly_cutoffs
@@ -151,12 +151,21 @@ class TargetResult:
 def _frames(
     cache: CutoffCache, split: Split, *, target: str, lookback_days: float
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    def rows(cutoffs: Sequence[dt.datetime]) -> pl.DataFrame:
-        return cache.labelled(
-            cutoffs, target=target, horizon_days=split.horizon_days, lookback_days=lookback_days
-        )
-
-    return rows(split.train), rows([split.valid]), rows([split.test])
+    """Train, validation and test rows, built one cutoff at a time (a progress step each)."""
+    cutoffs = [*split.train, split.valid, split.test]
+    parts = []
+    with progress.step(f"{target} features", total=len(cutoffs), unit="cutoffs") as task:
+        for cut in cutoffs:
+            parts.append(
+                cache.labelled(
+                    [cut],
+                    target=target,
+                    horizon_days=split.horizon_days,
+                    lookback_days=lookback_days,
+                )
+            )
+            task.advance(note=f"cutoff {cut:%Y-%m-%d}")
+    return pl.concat(parts[:-2], how="diagonal_relaxed"), parts[-2], parts[-1]
 
 
 def fit_target(
@@ -200,7 +209,8 @@ def fit_target(
     params |= dict(model_params or {})
     tuned = tune(train, valid) if tune is not None else {}
     model = _model(spec, params | tuned)
-    model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
+    with progress.step(f"{target} fit"):
+        model.fit(train, train["label"], X_valid=valid, y_valid=valid["label"])
     fit_rows = pl.concat([train, valid], how="diagonal_relaxed")
     if refit:
         fit_rows = cache.labelled(
@@ -215,7 +225,7 @@ def fit_target(
     }
     y_fit = fit_rows["label"].to_numpy()
     scores = {"model": model.predict_score(test)}
-    for name in spec.baselines:
+    for name in progress.track(spec.baselines, f"{target} baselines", unit="baselines"):
         baseline = make_baseline(name, target=target, horizon_days=horizon_days)
         scores[name] = baseline.fit(fit_rows, y_fit).predict(test)
     y = test["label"].to_numpy()

@@ -17,6 +17,7 @@ import polars as pl
 
 from segml import targets
 from segml.models.propensity import PropensityModel
+from segml.progress import step
 
 __all__ = ["make_tuner", "pruning_callback", "search_space"]
 
@@ -92,8 +93,22 @@ def make_tuner(
 
         done = sum(t.state.is_finished() for t in study.trials)
         if n_trials - done > 0:
-            study.optimize(objective, n_trials=n_trials - done, gc_after_trial=False)
+            with step(f"{target} tuning", total=n_trials - done, unit="trials") as task:
+                study.optimize(
+                    objective,
+                    n_trials=n_trials - done,
+                    gc_after_trial=False,
+                    callbacks=[lambda study, trial: task.advance(note=_best(study))],
+                )
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         return dict(study.best_params) if completed else {}
 
     return tune
+
+
+def _best(study: Any) -> str:
+    """The progress note of a trial: the best value so far (the objective's metric)."""
+    import optuna
+
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return f"best {study.best_value:.4f}" if completed else "no trial completed yet"

@@ -37,6 +37,7 @@ from segml.io import write_frame
 from segml.models.propensity import PropensityModel
 from segml.models.scoring import model_inputs, score_customers
 from segml.models.timing import next_order_columns
+from segml.progress import step, track
 from segml.schema import ShopData
 from segml.scores.inputs import cluster_inputs, feature_groups
 from segml.scores.spark import SparkBackend
@@ -139,9 +140,13 @@ class PolarsBackend:
         frame: pl.DataFrame | None = None
         timed = time_to_event(models)
         for params, targets in feature_groups(models):
-            inputs = model_inputs(
-                shop, as_of=as_of, feature_params=params["features"], horizons=params["horizons"]
-            )
+            with step("features"):
+                inputs = model_inputs(
+                    shop,
+                    as_of=as_of,
+                    feature_params=params["features"],
+                    horizons=params["horizons"],
+                )
             timing = [t for t in targets if t in timed]
             scores = score_customers(
                 inputs,
@@ -189,7 +194,9 @@ class PolarsBackend:
         table = table.select(columns)
         parts = [
             pl.from_pandas(clusterer.assign(table.slice(start, chunk_size).to_pandas()))
-            for start in range(0, max(table.height, 1), chunk_size)  # one (empty) chunk for none
+            for start in track(  # one (empty) chunk for none
+                range(0, max(table.height, 1), chunk_size), "clusters", unit="chunks"
+            )
         ]
         assigned = pl.concat(parts).with_columns(pl.col("cluster__id").cast(pl.Int32))
         return attach(frame, assigned)

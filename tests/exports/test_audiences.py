@@ -216,7 +216,7 @@ def test_segment_command_errors(
     elif scores == "missing":
         path = workspace / "nope.parquet"
     args = ["segment", "--config", str(workspace / "job.yaml"), "--scores", str(path)]
-    assert main([*args, "--out", str(workspace / "run")]) == code
+    assert main(["--quiet", *args, "--out", str(workspace / "run")]) == code  # no progress
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
     assert re.search(message, err), err

@@ -264,6 +264,7 @@ def test_optuna_study_resumes(cache: Any, tmp_path: Path) -> None:
     import optuna
 
     from segml.models.tuning import make_tuner
+    from segml.progress import reporting
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     train = cache.labelled(["2024-07-01", "2024-08-01"], target="purchase", horizon_days=30,
@@ -272,9 +273,27 @@ def test_optuna_study_resumes(cache: Any, tmp_path: Path) -> None:
     kw = dict(target="purchase", storage=storage, study_name="s", seed=1, base_params=FAST)
     best = make_tuner(n_trials=2, **kw)(train, valid)
     assert {"learning_rate", "num_leaves"} <= set(best)
-    make_tuner(n_trials=3, **kw)(train, valid)  # resumes: one more trial, not three
+    seen: list[tuple[str, int, int | None, str]] = []
+
+    class Recorder:  # the progress of the trials, with the best value so far
+        def started(self, task: Any) -> None:
+            seen.append(("start", task.done, task.total, task.label))
+
+        def advanced(self, task: Any) -> None:
+            seen.append(("advance", task.done, task.total, task.note))
+
+        def finished(self, task: Any) -> None:
+            seen.append(("end", task.done, task.total, task.label))
+
+    with reporting(Recorder()):
+        make_tuner(n_trials=3, **kw)(train, valid)  # resumes: one more trial, not three
     study = optuna.load_study(study_name="s", storage=storage)
     assert len(study.trials) == 3
+    assert seen == [
+        ("start", 0, 1, "purchase tuning"),
+        ("advance", 1, 1, f"best {study.best_value:.4f}"),
+        ("end", 1, 1, "purchase tuning"),
+    ]
 
 
 def test_beats_needs_every_primary_metric() -> None:
