@@ -148,6 +148,10 @@ def run(
     typer.echo(format_table([o.result for o in result["outcomes"]]))
     for o in result["outcomes"]:
         typer.echo(f"{o.result.target}: {o.note}")
+    if result["clusters"] is not None:
+        typer.echo(_clusters_line(result["clusters"].model.quality_))
+        for note in result["clusters"].notes:
+            typer.echo(f"note: {note}")
     manifest, part = result["manifest"], result["partition"]
     if manifest["models_skipped"]:
         typer.echo(f"not scored (no champion model): {', '.join(manifest['models_skipped'])}")
@@ -158,6 +162,19 @@ def run(
         typer.echo(f"report:    {result['report']}")
     typer.echo(f"MLflow UI: mlflow ui --backend-store-uri {result['tracking_uri']}")
     typer.echo(f"seconds:   {result['seconds']}")
+
+
+def _clusters_line(quality: dict[str, Any]) -> str:
+    """The run summary's clustering line: k, silhouette, stability and the flags."""
+    sil, stab = quality.get("silhouette"), quality.get("stability")
+    flags = [f"k at the {quality['k_at_edge']} edge"] if quality.get("k_at_edge") else []
+    flags += ["WEAK STRUCTURE"] if quality.get("weak_structure") else []
+    return (
+        f"clusters:  k = {quality['k']} (searched {quality['k_range'][0]}..{quality['k_range'][1]})"
+        f", silhouette {'n/a' if sil is None else f'{sil:.3f}'}"
+        f", stability {'n/a' if stab is None else f'{stab:.3f}'}"
+        + (f"; {', '.join(flags)}" if flags else "")
+    )
 
 
 @app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")
