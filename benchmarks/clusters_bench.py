@@ -2,8 +2,8 @@
 
     python benchmarks/clusters_bench.py speed      # 1M x ~40 fit + assign, 200k k sweep
     python benchmarks/clusters_bench.py ari        # ARI vs the synthetic latent types
-    python benchmarks/clusters_bench.py heldout [--fast] [--runs N] [--cache DIR]  # both
-                                   # simulators on held-out seeds: defaults vs candidates,
+    python benchmarks/clusters_bench.py heldout [--fast] [--runs N] [--cache DIR] [--only A,B]
+                                   # both simulators on held-out seeds: defaults vs candidates,
                                    # intervals over seeds (--cache keeps the feature tables)
     python benchmarks/clusters_bench.py generalise # both simulators: k, ARI, silhouette, ...
     python benchmarks/clusters_bench.py retail     # Online Retail profile + k-selection plot
@@ -176,18 +176,21 @@ def heldout() -> None:
     """Seeds 20-24 at 1,500, 3,000 and 5,000 customers of both simulators (never used to choose
     a setting), rows shuffled: per candidate the ARI at k = 6 and, unless ``--fast``, the ARI
     with k chosen by the default rule; then mean [95% interval] over the runs per simulator.
-    ``--runs N``: only the first N (size, seed) pairs (seed-major: 20 at each size, then 21)."""
+    ``--runs N``: only the first N (size, seed) pairs (seed-major: 20 at each size, then 21);
+    ``--only A,B``: only the candidates named (``defaults`` must be one of them)."""
     from sklearn.metrics import adjusted_rand_score
 
     fast = "--fast" in sys.argv
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else len(HELDOUT)
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    candidates = {k: v for k, v in CANDIDATES.items() if only is None or k in only}
     scores: dict[tuple[str, str, str], list[float]] = {}
     for n, seed in HELDOUT[:runs]:
         for name, maker in (("second_store", make_second_store), ("make_shop", make_shop)):
             features, truth = _synthetic(n, seed, maker=maker)
             order = np.random.default_rng(seed + 7).permutation(len(features))
             features, truth = features.iloc[order].reset_index(drop=True), truth[order]
-            for label, params in CANDIDATES.items():
+            for label, params in candidates.items():
                 six = _at_six(features, truth, params)
                 scores.setdefault((name, label, "k=6"), []).append(six)
                 line = f"{name}({n}, seed={seed}) {label}: ARI at k=6 {six:.3f}"
