@@ -2,8 +2,9 @@
 
     python benchmarks/clusters_bench.py speed      # 1M x ~40 fit + assign, 200k k sweep
     python benchmarks/clusters_bench.py ari        # ARI vs the synthetic latent types
-    python benchmarks/clusters_bench.py heldout [--fast] [--runs N]  # both simulators on
-                                   # held-out seeds: defaults vs candidates, intervals over seeds
+    python benchmarks/clusters_bench.py heldout [--fast] [--runs N] [--cache DIR] [--only A,B]
+                                   # both simulators on held-out seeds: defaults vs candidates,
+                                   # intervals over seeds (--cache keeps the feature tables)
     python benchmarks/clusters_bench.py generalise # both simulators: k, ARI, silhouette, ...
     python benchmarks/clusters_bench.py retail     # Online Retail profile + k-selection plot
     python benchmarks/clusters_bench.py kmeans     # KMeans vs MiniBatchKMeans at 1M x 40
@@ -26,6 +27,7 @@ import pandas as pd
 import segml
 from segml.clusters import CustomerClusterer
 from segml.datasets import make_second_store, make_shop
+from segml.features.family import registered
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,9 +35,27 @@ ROOT = Path(__file__).resolve().parents[1]
 def _synthetic(
     n: int, seed: int, as_of: str = "2025-01-01", *, maker: Any = make_shop
 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features (every family) and true types of a simulated store; with ``--cache DIR`` they
+    are kept in DIR as Parquet and read back on the next run (the simulation and the feature
+    build dominate a heldout run)."""
+    cache = Path(sys.argv[sys.argv.index("--cache") + 1]) if "--cache" in sys.argv else None
+    path = cache / f"{maker.__name__}_{n}_{seed}_{as_of}.parquet" if cache else None
+    if path is not None and path.exists():
+        frame = pd.read_parquet(path)
+        return frame.drop(columns="_truth"), frame["_truth"].to_numpy()
+    features, truth = _simulate(n, seed, as_of, maker=maker)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        features.assign(_truth=truth).to_parquet(path)
+    return features, truth
+
+
+def _simulate(n: int, seed: int, as_of: str, *, maker: Any) -> tuple[pd.DataFrame, np.ndarray]:
     shop = maker(n, seed=seed)
     tables = {"orders": shop.orders, "events": shop.events, "customers": shop.customers}
-    features = segml.build_features(tables, as_of=as_of)
+    # every registered family, the opt-in ones too, so a candidate can read their columns
+    families = [f.name for f in registered()]
+    features = segml.build_features(tables, as_of=as_of, families=families)
     truth = shop.truth.set_index("customer_id").loc[features["customer_id"], "latent_type"]
     return features, truth.to_numpy()
 
@@ -123,9 +143,12 @@ def ari() -> None:
 
 
 HELDOUT = tuple((n, seed) for seed in (20, 21, 22, 23, 24) for n in (1500, 3000, 5000))
+_DEFAULT = CustomerClusterer().features
 CANDIDATES: dict[str, dict[str, Any]] = {
     "defaults": {},
-    "+ consent flags": {"features": (*CustomerClusterer().features, "attr__*_consent")},
+    "before browse": {"features": tuple(p for p in _DEFAULT if p != "browse__*")},
+    "+ basket, timing": {"features": (*_DEFAULT, "basket__*", "timing__*")},
+    "+ consent flags": {"features": (*_DEFAULT, "attr__*_consent")},
 }
 
 
@@ -153,18 +176,21 @@ def heldout() -> None:
     """Seeds 20-24 at 1,500, 3,000 and 5,000 customers of both simulators (never used to choose
     a setting), rows shuffled: per candidate the ARI at k = 6 and, unless ``--fast``, the ARI
     with k chosen by the default rule; then mean [95% interval] over the runs per simulator.
-    ``--runs N``: only the first N (size, seed) pairs (seed-major: 20 at each size, then 21)."""
+    ``--runs N``: only the first N (size, seed) pairs (seed-major: 20 at each size, then 21);
+    ``--only A,B``: only the candidates named (``defaults`` must be one of them)."""
     from sklearn.metrics import adjusted_rand_score
 
     fast = "--fast" in sys.argv
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else len(HELDOUT)
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    candidates = {k: v for k, v in CANDIDATES.items() if only is None or k in only}
     scores: dict[tuple[str, str, str], list[float]] = {}
     for n, seed in HELDOUT[:runs]:
         for name, maker in (("second_store", make_second_store), ("make_shop", make_shop)):
             features, truth = _synthetic(n, seed, maker=maker)
             order = np.random.default_rng(seed + 7).permutation(len(features))
             features, truth = features.iloc[order].reset_index(drop=True), truth[order]
-            for label, params in CANDIDATES.items():
+            for label, params in candidates.items():
                 six = _at_six(features, truth, params)
                 scores.setdefault((name, label, "k=6"), []).append(six)
                 line = f"{name}({n}, seed={seed}) {label}: ARI at k=6 {six:.3f}"

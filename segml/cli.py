@@ -179,6 +179,8 @@ def run(
     typer.echo(format_table([o.result for o in result["outcomes"]]))
     for o in result["outcomes"]:
         typer.echo(f"{o.result.target}: {o.note}")
+    if result["clusters"] is not None:  # k, silhouette and stability, flagged when weak
+        typer.echo(_clusters_line(result["clusters"].model.quality_))
     typer.echo("")
     _summary(run_summary(result).text())
 
@@ -208,6 +210,19 @@ def _same_file(a: Any, b: Any) -> bool:
     except (OSError, AttributeError, ValueError):  # pytest's capture has no file descriptor
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _clusters_line(quality: dict[str, Any]) -> str:
+    """The run summary's clustering line: k, silhouette, stability and the flags."""
+    sil, stab = quality.get("silhouette"), quality.get("stability")
+    flags = [f"k at the {quality['k_at_edge']} edge"] if quality.get("k_at_edge") else []
+    flags += ["WEAK STRUCTURE"] if quality.get("weak_structure") else []
+    return (
+        f"clusters:  k = {quality['k']} (searched {quality['k_range'][0]}..{quality['k_range'][1]})"
+        f", silhouette {'n/a' if sil is None else f'{sil:.3f}'}"
+        f", stability {'n/a' if stab is None else f'{stab:.3f}'}"
+        + (f"; {', '.join(flags)}" if flags else "")
+    )
 
 
 @app.command(short_help="Rule-based segments and audiences per channel; or a campaign readout.")

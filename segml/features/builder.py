@@ -59,7 +59,8 @@ class FeatureBuilder(  # type: ignore[misc,call-arg]
     engagement_window_days, intent_window_days : look-back windows of those families.
     categories : fix the category list instead of learning it.
     families : the families to build (names, e.g. ``["rfm", "affinity"]``); None for every
-        registered family. Columns come in registry order whatever the order given here.
+        registered family that is not ``opt_in`` (``basket``, ``timing``). Columns come in
+        registry order whatever the order given here.
     family_params : per family, parameters of families registered with ``defaults``
         (``{"my_family": {"window_days": 14}}``).
     as_of : the cutoff ``fit``/``transform`` use when not given one as a keyword (the keyword
@@ -173,12 +174,13 @@ class FeatureBuilder(  # type: ignore[misc,call-arg]
     def _chosen(self) -> list[FeatureFamily]:
         """The registered families this builder builds, in registry order."""
         known = registered_names()
-        wanted = list(known) if self.families is None else list(self.families)
+        default = [f.name for f in registered() if not f.opt_in]
+        wanted = default if self.families is None else list(self.families)
         unknown = [n for n in wanted if n not in known]
         if unknown or not wanted or len(set(wanted)) != len(wanted):
             raise ValueError(
                 f"The 'families' parameter of FeatureBuilder must be distinct names of "
-                f"registered feature families ({known}), or None for all. Got "
+                f"registered feature families ({known}), or None for the default ones. Got "
                 f"{self.families!r} instead{f'; unknown: {unknown}' if unknown else ''}. Fix "
                 "features.families in the config."
             )

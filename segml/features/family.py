@@ -162,7 +162,8 @@ class FeatureFamily(ABC):
     Class attributes: ``name`` (the column prefix), ``description``, ``columns`` (registry
     entries, templates allowed), ``needs`` (tables without which it has no columns), ``tags``
     (family tags such as ``BEHAVIOURAL``, ``CLUSTER``), ``defaults`` (its own parameters, set
-    per run with ``FeatureBuilder(family_params={name: {...}})`` or ``features.family_params``).
+    per run with ``FeatureBuilder(family_params={name: {...}})`` or ``features.family_params``),
+    ``opt_in`` (True: built only when named in ``families``, not by default).
     """
 
     name: ClassVar[str] = ""
@@ -171,6 +172,7 @@ class FeatureFamily(ABC):
     needs: ClassVar[frozenset[str]] = frozenset({"orders"})
     tags: ClassVar[frozenset[str]] = frozenset()
     defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    opt_in: ClassVar[bool] = False
 
     def learn(self, ctx: FeatureContext) -> dict[str, Any]:
         """What must stay fixed between training and scoring, from history before the cutoff

@@ -18,7 +18,10 @@ import segml.features.rfm  # isort: skip
 import segml.features.affinity  # isort: skip
 import segml.features.engagement  # isort: skip
 import segml.features.intent  # isort: skip
-import segml.features.attributes  # noqa: F401  # isort: skip
+import segml.features.attributes  # isort: skip
+import segml.features.browse  # isort: skip
+import segml.features.basket  # isort: skip
+import segml.features.timing  # noqa: F401  # isort: skip
 from segml.features.family import (
     BLOCK,
     CLUSTER,

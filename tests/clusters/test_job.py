@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from segml.cli import main
@@ -52,8 +53,15 @@ def test_job_logs_registers_and_refits_matched(synthetic, tmp_path: Path) -> Non
                                tracking_uri=uri, registry_name="clusters-test")  # fmt: skip
     assert second.previous_version == "1" and second.model_ref.version == "2"
     assert find_model(tracking_uri=uri, name="clusters-test", alias=ALIAS).version == "2"
-    agree = np.mean(second.model.predict(later) == first.model.predict(later))
-    assert agree > 0.9  # ids matched to the champion, not renumbered
+    new_ids, old_ids = second.model.predict(later), first.model.predict(later)
+    agree = np.mean(new_ids == old_ids)
+    # ids matched to the champion, not renumbered: no relabelling agrees better (k = 4 merges
+    # make_shop's six types, so the refit on another 90% reproduces 84-95% of the partition)
+    from scipy.optimize import linear_sum_assignment
+
+    table = pd.crosstab(new_ids, old_ids).to_numpy()
+    rows, cols = linear_sum_assignment(-table)
+    assert agree == pytest.approx(table[rows, cols].sum() / len(later)) and agree > 0.8
     assert second.transitions is not None
     assert second.transitions.loc["total", "total"] == len(later)
 

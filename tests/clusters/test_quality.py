@@ -92,3 +92,16 @@ def test_report_block_shows_numbers_and_warnings_in_red() -> None:
     calm = quality_block(CustomerClusterer(k_range=(2, 6), **FAST).fit(_blobs(4)).quality_)
     assert "No warning" in calm and 'class="lose"' not in calm
     assert "no clusters/quality.json" in quality_block(None)
+
+
+def test_the_run_summary_names_k_quality_and_flags() -> None:
+    from segml.cli import _clusters_line
+
+    edge = CustomerClusterer(k_range=(2, 3), **FAST).fit(_blobs(6)).quality_
+    line = _clusters_line(edge)
+    assert line.startswith("clusters:  k = 3 (searched 2..3), silhouette 0.")
+    assert line.endswith("; k at the largest edge")
+    weak = {**edge, "k_at_edge": None, "weak_structure": True, "silhouette": None}
+    assert _clusters_line(weak).endswith("silhouette n/a, stability 1.000; WEAK STRUCTURE")
+    calm = CustomerClusterer(k_range=(2, 6), **FAST).fit(_blobs(4)).quality_
+    assert ";" not in _clusters_line(calm)

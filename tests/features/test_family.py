@@ -159,9 +159,12 @@ def test_the_families_are_stored_with_the_builder_and_come_from_the_config(
     assert builder.get_params()["families"] == ("rfm", "affinity")  # what a model stores
     assert builder.families_ == ["rfm", "affinity"]
     assert {c.split("__")[0] for c in builder.feature_names_out_} == {"rfm", "affinity"}
-    # a model trained before the switch existed stores no families: it gets every family
+    # a model trained before the switch existed stores no families: it gets every family that
+    # is not opt-in (basket and timing are built only when named)
     old = {k: v for k, v in FeatureConfig().builder_params().items() if k != "families"}
-    assert FeatureBuilder(**old).fit(tiny, as_of=AS_OF).families_ == _names()
+    default = [f.name for f in registered() if not f.opt_in]
+    assert FeatureBuilder(**old).fit(tiny, as_of=AS_OF).families_ == default
+    assert default == [n for n in _names() if n not in ("basket", "timing")]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +225,9 @@ def test_bad_families_are_refused_at_registration(change: dict[str, Any], messag
     family = type("Bad", (WeekendFamily,), change)()
     with pytest.raises(ValueError, match=message):
         register_family(family)
-    assert _names() == ["rfm", "affinity", "engagement", "intent", "attr"]
+    assert _names() == [
+        "rfm", "affinity", "engagement", "intent", "attr", "browse", "basket", "timing"
+    ]  # fmt: skip
 
 
 def test_column_kinds_are_checked() -> None:
@@ -243,7 +248,7 @@ def test_tags_give_what_the_column_names_gave() -> None:
         share = next((p for p in ("spend_share_", "view_share_") if rest.startswith(p)), None)
         assert (block(c) == family) == (share is None), c
     assert cluster_patterns() == (
-        ("rfm__*", "affinity__*", "engagement__*"),
+        ("rfm__*", "affinity__*", "engagement__*", "browse__*"),
         ("rfm__orders_*d", "rfm__revenue_*d"),
     )
     assert consent_columns() == {"email": "attr__email_consent", "sms": "attr__sms_consent"}
