@@ -87,6 +87,9 @@ def cluster_inputs(
         cats = [c[len(_SHARE) :] for c in needed if c.startswith(_SHARE) and c != _SHARE + "other"]
     params = {k: feature_params[k] for k in _WINDOWS if k in feature_params}
     params["windows_days"] = tuple(params.get("windows_days", FEATURE_DEFAULTS["windows_days"]))
+    for key in ("families", "family_params"):  # e.g. an opt-in family the clusterer reads
+        if feature_params.get(key) is not None:
+            params[key] = feature_params[key]
     builder = FeatureBuilder(**params, top_k_categories=max(len(cats), 1), categories=cats).fit(
         shop, as_of=as_of
     )
@@ -102,6 +105,8 @@ def _built_alike(
         return False
     if any(_norm(clusterer.get(k)) != _norm(frame.get(k)) for k in _WINDOWS):
         return False
+    if (clusterer.get("family_params") or {}) != (frame.get("family_params") or {}):
+        return False  # a family's settings change what its columns mean
     if not any(c.startswith(_AFFINITY) for c in needed):
         return True
     return set(clusterer.get("categories") or []) == set(frame.get("categories") or [])

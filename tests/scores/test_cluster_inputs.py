@@ -51,6 +51,8 @@ def test_frame_built_alike_is_reused(shop: ShopData) -> None:
         ({"top_k_categories": 2}, "affinity__spend_share_other"),
         # columns the models' frame does not have
         ({"engagement_window_days": 60}, "engagement__sessions_60d"),
+        # an opt-in family the clusterer was fitted with and the models were not
+        ({"families": ["rfm", "affinity", "basket"]}, "basket__items_mean"),
     ],
 )
 def test_clusterer_settings_rebuild_its_columns(
