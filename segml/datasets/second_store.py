@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.datasets._contacts import contact_columns
 from segml.datasets._second_sessions import Store, funnels, reversals, sessions
 from segml.datasets._second_world import (
     _GIFTY,
@@ -94,7 +95,7 @@ def make_second_store(
     return Shop(
         orders=_order_frame(lines, undo, ids, store.catalog, first),
         events=_event_frame(events, ids, store.catalog, first),
-        customers=_customer_frame(cust, ids, first),
+        customers=_customer_frame(cust, ids, first, _contacts(seed, cust["country"])),
         truth=_truth_frame(cust, states, ids),
     )
 
@@ -209,12 +210,22 @@ def _event_frame(
     })  # fmt: skip
 
 
-def _customer_frame(cust: dict[str, Arr], ids: Arr, origin: pd.Timestamp) -> pd.DataFrame:
+def _contacts(seed: int, country: Arr) -> dict[str, Arr]:
+    """Fake personal details as ``make_shop`` has them (``segml.datasets._contacts``), from a
+    seventh random stream, so the six streams above and every other column stay as they were."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]).spawn(7)[6])
+    return contact_columns(rng, country)
+
+
+def _customer_frame(
+    cust: dict[str, Arr], ids: Arr, origin: pd.Timestamp, contacts: dict[str, Arr]
+) -> pd.DataFrame:
     columns = ("country", "region", "language", "email_consent", "sms_consent")
     return pd.DataFrame({
         "customer_id": ids,
         "signup_time": _timestamps(origin, cust["signup"]),
         **{name: cust[name] for name in columns},
+        **contacts,
     })  # fmt: skip
 
 
