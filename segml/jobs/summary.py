@@ -114,20 +114,23 @@ def _model_items(outcomes: Iterable[Any], manifest: Mapping[str, Any]) -> list[s
     for o in outcomes:
         r, decision = o.result, getattr(o, "decision", None)
         comps = getattr(decision, "comparisons", None) or {}
-        weak = [
-            f"{c['primary'].verdict} {who} on {c['primary'].metric}"
-            for who, c in comps.items()
-            if "primary" in c and c["primary"].verdict != "beats"
-        ]
-        if weak:
+        verdicts = {who: c["primary"] for who, c in comps.items() if "primary" in c}
+        ties = [f"{who} on {v.metric}" for who, v in verdicts.items() if v.verdict == "ties"]
+        loses = [f"{who} on {v.metric}" for who, v in verdicts.items() if v.verdict == "loses"]
+        if loses:
             items.append(
-                f"model {r.target} only {' and '.join(weak)} (no better beyond the noise): "
+                f"model {r.target} loses to {' and '.join(loses)} beyond the noise: that "
+                "baseline ranks customers better."
+            )
+        if ties:
+            items.append(
+                f"model {r.target} only ties {' and '.join(ties)} (no better beyond the noise): "
                 "its scores rank customers about as well as that baseline."
             )
-        elif not r.beats_baselines:
+        if not (ties or loses) and not r.beats_baselines:
             items.append(
-                f"model {r.target} does not beat its baselines beyond the noise on its primary "
-                "metric without a loss on the secondary (see its table above)."
+                f"model {r.target} does not beat every baseline beyond the noise at its latest "
+                "backtest date alone (see its table above; promotion pools several dates)."
             )
         if decision is not None and not decision.promote:
             items.append(f"model {r.target} was not promoted: {decision.reason}.")

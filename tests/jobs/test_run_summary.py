@@ -82,7 +82,7 @@ def test_attention_names_what_a_user_must_know() -> None:
     assert "P(alive) carries no information here." in items  # the lifetime outputs' notes
     assert "model purchase only ties btyd on roc_auc" in text
     assert "lapse" not in text.split("drift")[0]  # a model that beats both is not listed
-    assert "model value only loses rfm on roc_auc" in text
+    assert "model value loses to rfm on roc_auc beyond the noise" in text
     assert "model value was not promoted: loses to the rfm baseline." in text
     assert "not scored (no champion model): value." in text
     assert "2 column/model pairs beyond the failure threshold: btyd__p_alive" in text
