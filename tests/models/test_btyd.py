@@ -12,6 +12,7 @@ from scipy import special
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from segml.errors import DataError
 from segml.models.btyd import (
     BetaGeoModel,
     GammaGammaModel,
@@ -356,8 +357,14 @@ def test_prediction_for_a_repeat_buyer_with_free_orders_is_the_shrunk_mean() -> 
 def test_predictions_reject_bad_horizon_and_types(bgnbd: BetaGeoModel) -> None:
     with pytest.raises(ValueError, match=r"t must be a finite number >= 0.*got -1"):
         bgnbd.expected_purchases(CUSTOMER_1, t=-1)
-    with pytest.raises(TypeError, match=r"X must be a pandas DataFrame or a mapping.*got list"):
-        bgnbd.probability_alive([[2, 30.43, 38.86]])
+    # a 2-d array-like is read in column order (scikit-learn's convention); others are refused
+    np.testing.assert_array_equal(
+        bgnbd.probability_alive([[2, 30.43, 38.86]]), bgnbd.probability_alive(CUSTOMER_1)
+    )
+    with pytest.raises(DataError, match=r"must hold 3 columns, \['frequency', 'recency', 'T'\]"):
+        bgnbd.probability_alive([[2, 30.43]])
+    with pytest.raises(DataError, match=r"columns \['frequency', 'recency', 'T'\].*got str"):
+        bgnbd.probability_alive("abc")
 
 
 # ------------------------------------------------------------------------------- recovery
