@@ -350,7 +350,12 @@ def _segment_readout(
 @app.command(short_help="Train propensity models; print the backtest vs baselines and the run ids.")
 def train(
     config: ConfigOpt,
-    target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = "all",
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", help="a registered target (e.g. next_order), or all: purchase, lapse, value"
+        ),
+    ] = "all",
     tune: Annotated[int, typer.Option("--tune", help="Optuna trials per target (0: none)")] = 0,
     now: Annotated[
         str | None, typer.Option("--now", help="training date (default training.now or today)")
@@ -507,9 +512,9 @@ def backtest(
     dates: Annotated[
         str, typer.Option("--dates", help="scoring dates S1,S2,... (YYYY-MM-DD, comma-separated)")
     ],
-    target: Annotated[str, typer.Option("--target", help="purchase, lapse, value or all")] = (
-        "purchase"
-    ),
+    target: Annotated[
+        str, typer.Option("--target", help="a registered target, or all (next_order included)")
+    ] = ("purchase"),
     horizon: Annotated[
         str | None, typer.Option("--horizon", help="days (default: the config's, per target)")
     ] = None,
